@@ -1,0 +1,334 @@
+"""The sans-I/O connection: chunking, reassembly, UTF-8, ping/pong, close, limits."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wsexplore.protocol.connection import Connection, InvalidState, State
+from wsexplore.protocol.events import (
+    CloseReceived,
+    ConnectionClosed,
+    FrameReceived,
+    FrameSent,
+    MessageReceived,
+    PingReceived,
+    PongReceived,
+    ProtocolViolation,
+)
+from wsexplore.protocol.frames import Frame
+from wsexplore.protocol.opcodes import Opcode
+
+CHROMIUM = bytes.fromhex("818c55d0e1e6b05f700fd5510773e5366c48" "8283e85d0b2be95f08")
+KEY = bytes.fromhex("01020304")
+
+
+def masked(frame: Frame, key: bytes = KEY) -> bytes:
+    return Frame(frame.opcode, frame.payload, fin=frame.fin, rsv1=frame.rsv1, rsv2=frame.rsv2,
+                 rsv3=frame.rsv3, mask_key=key).encode()
+
+
+def kinds(events):
+    return [type(e).__name__ for e in events]
+
+
+def feed(conn: Connection, data: bytes, sizes=None):
+    events = []
+    if sizes is None:
+        return conn.receive_data(data)
+    pos = 0
+    for size in sizes:
+        events += conn.receive_data(data[pos:pos + size])
+        pos += size
+    events += conn.receive_data(data[pos:])
+    return events
+
+
+def test_chromium_read_holds_two_frames():
+    events = Connection("server").receive_data(CHROMIUM)
+    assert kinds(events) == ["FrameReceived", "MessageReceived", "FrameReceived", "MessageReceived"]
+    first, text, second, binary = events
+    assert first.raw == CHROMIUM[:18] and first.offset == 0
+    assert first.frame.mask_key == bytes.fromhex("55d0e1e6")
+    assert text.data == "发送数据" and text.opcode == Opcode.TEXT
+    assert second.raw == CHROMIUM[18:] and second.offset == 18
+    assert binary.data == b"\x01\x02\x03" and binary.opcode == Opcode.BINARY
+
+
+def test_one_byte_at_a_time_gives_the_same_events():
+    conn = Connection("server")
+    events = feed(conn, CHROMIUM, [1] * (len(CHROMIUM) - 1))
+    assert events == Connection("server").receive_data(CHROMIUM)
+    assert conn.bytes_received == len(CHROMIUM)
+
+
+def test_extended_lengths_split_inside_the_header():
+    stream = masked(Frame(Opcode.BINARY, b"a" * 300)) + masked(Frame(Opcode.BINARY, b"b" * 70000))
+    events = feed(Connection("server"), stream, [3, 1, 1, 200, 5000, 1])
+    messages = [e.data for e in events if isinstance(e, MessageReceived)]
+    assert messages == [b"a" * 300, b"b" * 70000]
+    frames = [e for e in events if isinstance(e, FrameReceived)]
+    assert frames[1].offset == len(masked(Frame(Opcode.BINARY, b"a" * 300)))
+
+
+def test_fragmented_message_with_ping_in_between_is_answered_and_reassembled():
+    stream = (
+        masked(Frame(Opcode.TEXT, "Hel".encode(), fin=False))
+        + masked(Frame(Opcode.PING, b"are you there"))
+        + masked(Frame(Opcode.CONTINUATION, "lo, 世界".encode(), fin=True))
+    )
+    events = Connection("server").receive_data(stream)
+    assert kinds(events) == ["FrameReceived", "FrameReceived", "PingReceived", "FrameSent",
+                             "FrameReceived", "MessageReceived"]
+    pong = events[3]
+    assert pong.frame.opcode == Opcode.PONG and pong.frame.payload == b"are you there"
+    assert pong.raw == b"\x8a\x0dare you there"
+    assert events[-1] == MessageReceived(Opcode.TEXT, "Hello, 世界", 2)
+
+
+def test_utf8_split_across_fragments_is_fine():
+    data = "é".encode()  # c3 a9
+    stream = masked(Frame(Opcode.TEXT, data[:1], fin=False)) + masked(Frame(Opcode.CONTINUATION, data[1:]))
+    events = Connection("server").receive_data(stream)
+    assert events[-1].data == "é"
+
+
+def test_invalid_utf8_fails_fast_in_the_first_fragment():
+    # 0xff can never appear in UTF-8: fail on this fragment, not at the end of the message.
+    conn = Connection("server")
+    events = conn.receive_data(masked(Frame(Opcode.TEXT, b"ok\xff", fin=False)))
+    assert kinds(events) == ["ProtocolViolation", "FrameSent", "ConnectionClosed"]
+    violation = events[0]
+    assert violation.error.close_code == 1007
+    assert violation.error.bit_offset == (6 + 2) * 8  # header + key, then byte 2 of the payload
+    assert events[1].frame.close_code == 1007
+    assert conn.state is State.CLOSED
+    assert conn.receive_data(masked(Frame(Opcode.CONTINUATION, b"x"))) == []
+
+
+def test_invalid_utf8_fails_fast_inside_a_frame_still_arriving():
+    frame = masked(Frame(Opcode.TEXT, b"a" * 50 + b"\xed\xa0\x80" + b"b" * 50))  # a surrogate
+    conn = Connection("server")
+    events = conn.receive_data(frame[:40])
+    assert events == []
+    events = conn.receive_data(frame[40:60])  # the bad bytes are here; 50 payload bytes still missing
+    assert kinds(events) == ["ProtocolViolation", "FrameSent", "ConnectionClosed"]
+    assert events[0].error.close_code == 1007
+    assert events[0].error.bit_offset == (6 + 50) * 8
+
+
+def test_truncated_utf8_at_the_end_of_a_message_is_invalid():
+    events = Connection("server").receive_data(masked(Frame(Opcode.TEXT, b"ok\xe4\xb8")))
+    assert events[0].error.close_code == 1007
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "bit"),
+    [
+        (b"\x81\x02hi", "MASK", 8),  # unmasked client frame
+        (masked(Frame(Opcode.TEXT, b"x", rsv1=True)), "RSV1", 1),
+        (masked(Frame(3)), "Opcode", 4),
+        (masked(Frame(Opcode.PING, fin=False)), "FIN", 0),
+        (masked(Frame(Opcode.CONTINUATION, b"x")), "Opcode", 4),
+        (b"\x82\xfe\x00\x05" + KEY + b"12345", "Extended payload length", 16),
+        (b"\x82\xff" + (5).to_bytes(8, "big") + KEY + b"12345", "Extended payload length", 16),
+        (b"\x82\xff" + (1 << 63).to_bytes(8, "big"), "Extended payload length", 16),
+        (b"\x89\xfe\x00\x7e" + KEY + b"x" * 126, "Payload length", 9),
+        (masked(Frame(Opcode.CLOSE, b"\x03")), "Payload", 48),
+        (masked(Frame(Opcode.CLOSE, (1005).to_bytes(2, "big"))), "Close code", 48),
+    ],
+)
+def test_protocol_errors_close_with_1002(raw, field, bit):
+    conn = Connection("server")
+    events = conn.receive_data(raw)
+    assert kinds(events) == ["ProtocolViolation", "FrameSent", "ConnectionClosed"], events
+    error = events[0].error
+    assert (error.field, error.bit_offset, error.close_code) == (field, bit, 1002)
+    assert events[0].offset == 0 and raw.startswith(events[0].raw)
+    close = events[1].frame
+    assert close.opcode == Opcode.CLOSE and close.close_code == 1002 and close.mask_key is None
+    assert len(close.payload) <= 125
+    assert events[2] == ConnectionClosed(1002, close.close_reason, "local", False)
+    assert conn.state is State.CLOSED
+
+
+def test_new_message_before_the_fragmented_one_ends_is_a_protocol_error():
+    stream = masked(Frame(Opcode.TEXT, b"a", fin=False)) + masked(Frame(Opcode.BINARY, b"b"))
+    events = Connection("server").receive_data(stream)
+    assert isinstance(events[1], ProtocolViolation)
+    assert events[1].error.field == "Opcode" and events[1].offset == 7
+
+
+def test_close_reason_not_utf8_is_1007():
+    events = Connection("server").receive_data(masked(Frame(Opcode.CLOSE, b"\x03\xe8\xff")))
+    assert events[0].error.close_code == 1007 and events[0].error.bit_offset == (6 + 2) * 8
+
+
+def test_frame_too_big_fails_on_the_header_alone():
+    conn = Connection("server", max_frame_size=1000)
+    events = conn.receive_data(b"\x82\xfe\x03\xe9")  # 1001 bytes announced, none sent
+    assert events[0].error.close_code == 1009 and events[0].error.field == "Payload length"
+    assert events[1].frame.close_code == 1009
+
+
+def test_message_too_big_over_fragments():
+    conn = Connection("server", max_message_size=10)
+    stream = masked(Frame(Opcode.BINARY, b"x" * 6, fin=False)) + masked(Frame(Opcode.CONTINUATION, b"y" * 6))
+    events = conn.receive_data(stream)
+    assert kinds(events) == ["FrameReceived", "ProtocolViolation", "FrameSent", "ConnectionClosed"]
+    assert events[1].error.close_code == 1009
+
+
+def test_message_at_the_limit_is_accepted():
+    conn = Connection("server", max_message_size=10)
+    events = conn.receive_data(masked(Frame(Opcode.BINARY, b"x" * 10)))
+    assert events[-1] == MessageReceived(Opcode.BINARY, b"x" * 10, 1)
+
+
+def test_peer_initiated_close_is_echoed_then_closed():
+    conn = Connection("server")
+    events = conn.receive_data(masked(Frame.close(4000, "bye")) + masked(Frame(Opcode.TEXT, b"late")))
+    assert kinds(events) == ["FrameReceived", "CloseReceived", "FrameSent", "ConnectionClosed"]
+    assert events[1] == CloseReceived(4000, "bye")
+    assert events[2].raw == b"\x88\x02\x0f\xa0"
+    assert events[3] == ConnectionClosed(4000, "bye", "remote", True)
+    assert conn.state is State.CLOSED
+    with pytest.raises(InvalidState):
+        conn.send_text("too late")
+
+
+def test_empty_close_is_answered_with_an_empty_close():
+    events = Connection("server").receive_data(masked(Frame(Opcode.CLOSE)))
+    assert events[2].raw == b"\x88\x00"
+    assert events[3].code == 1005
+
+
+def test_locally_initiated_close():
+    conn = Connection("server")
+    assert conn.send_close(1001, "going") == b"\x88\x07\x03\xe9going"
+    assert conn.state is State.CLOSING
+    with pytest.raises(InvalidState):
+        conn.send_binary(b"x")
+    # Data still arriving before the peer's close is delivered.
+    events = conn.receive_data(masked(Frame(Opcode.TEXT, b"in flight")) + masked(Frame.close(1001)))
+    assert kinds(events) == ["FrameReceived", "MessageReceived", "FrameReceived", "CloseReceived",
+                             "ConnectionClosed"]
+    assert events[-1] == ConnectionClosed(1001, "going", "local", True)
+
+
+def test_pong_is_reported_and_not_answered():
+    events = Connection("server").receive_data(masked(Frame(Opcode.PONG, b"p")))
+    assert kinds(events) == ["FrameReceived", "PongReceived"] and events[1] == PongReceived(b"p")
+
+
+def test_eof_mid_frame_reports_truncation():
+    conn = Connection("server")
+    conn.receive_data(CHROMIUM[:10])
+    events = conn.receive_eof()
+    assert kinds(events) == ["ProtocolViolation", "ConnectionClosed"]
+    assert events[0].error.missing == 8 and events[0].raw == CHROMIUM[:10]
+    assert events[1].code == 1006 and not events[1].clean
+
+
+def test_server_sends_unmasked_minimal_frames():
+    conn = Connection("server")
+    assert conn.send_text("Spam") == b"\x81\x04Spam"
+    assert conn.last_sent == [FrameSent(Frame(Opcode.TEXT, b"Spam"), b"\x81\x04Spam", 0)]
+    assert conn.send_binary(b"x" * 126)[:4] == b"\x82\x7e\x00\x7e"
+    assert conn.send_ping(b"hi") == b"\x89\x02hi"
+    assert conn.bytes_sent == 6 + 130 + 4
+
+
+def test_fragmented_send():
+    conn = Connection("server")
+    data = conn.send_text("abcdefg", fragment_size=3)
+    assert data == b"\x01\x03abc" + b"\x00\x03def" + b"\x80\x01g"
+    assert [s.offset for s in conn.last_sent] == [0, 5, 10]
+    # And our own server reads it back (as a client would).
+    assert Connection("client").receive_data(data)[-1] == MessageReceived(Opcode.TEXT, "abcdefg", 3)
+
+
+def test_client_masks_every_frame_with_a_fresh_key():
+    conn = Connection("client")
+    keys = set()
+    for _ in range(20):
+        conn.send_text("hello")
+        frame = conn.last_sent[0].frame
+        assert frame.mask_key is not None and conn.last_sent[0].raw[1] & 0x80
+        keys.add(frame.mask_key)
+    assert len(keys) > 15
+    server = Connection("server")
+    assert server.receive_data(conn.send_text("hi"))[-1].data == "hi"
+
+
+def test_client_rejects_masked_server_frame():
+    events = Connection("client").receive_data(masked(Frame(Opcode.TEXT, b"x")))
+    assert events[0].error.field == "MASK" and events[0].error.close_code == 1002
+    assert events[1].frame.mask_key is not None  # the client's close is masked
+
+
+def test_send_close_validates_code_and_reason():
+    with pytest.raises(ValueError):
+        Connection("server").send_close(1005)
+    with pytest.raises(ValueError):
+        Connection("server").send_close(1000, "x" * 124)
+
+
+# --------------------------------------------------------------------------- properties
+frames_st = st.builds(
+    lambda opcode, payload, key: (opcode, payload, key),
+    st.sampled_from([Opcode.TEXT, Opcode.BINARY, Opcode.PING, Opcode.PONG]),
+    st.one_of(st.binary(max_size=130), st.binary(min_size=65530, max_size=65540)),
+    st.binary(min_size=4, max_size=4),
+)
+
+
+def _stream(specs) -> bytes:
+    out = []
+    for opcode, payload, key in specs:
+        if opcode == Opcode.TEXT:
+            payload = payload.decode("latin-1").encode()
+        if opcode >= 8:
+            payload = payload[:125]
+        out.append(Frame(opcode, payload, mask_key=key).encode())
+    return b"".join(out)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(frames_st, max_size=6), st.randoms(use_true_random=False))
+def test_events_do_not_depend_on_chunking(specs, rnd):
+    stream = _stream(specs)
+    whole = Connection("server").receive_data(stream)
+    cuts = sorted(rnd.sample(range(1, len(stream)), min(len(stream) - 1, 12))) if len(stream) > 1 else []
+    sizes = [b - a for a, b in zip([0] + cuts, cuts)]
+    assert feed(Connection("server"), stream, sizes) == whole
+    assert len([e for e in whole if isinstance(e, FrameReceived)]) == len(specs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300), st.sampled_from(["server", "client"]))
+def test_receive_data_never_raises_on_random_bytes(data, role):
+    conn = Connection(role)
+    events = feed(conn, data, [7] * (len(data) // 7)) + conn.receive_eof()
+    assert isinstance(events[-1], ConnectionClosed) or conn.state is State.CLOSED
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=200), st.integers(min_value=1, max_value=20))
+def test_fragmented_text_round_trip(text, size):
+    client, server = Connection("client"), Connection("server")
+    events = server.receive_data(client.send_text(text, fragment_size=size))
+    assert events[-1].data == text
+
+
+def test_random_split_of_many_small_frames():
+    rnd = random.Random(6455)
+    stream = b"".join(masked(Frame(Opcode.TEXT, bytes([97 + i % 26]) * rnd.randint(0, 200)),
+                             rnd.randbytes(4)) for i in range(300))
+    whole = Connection("server").receive_data(stream)
+    sizes = [rnd.randint(1, 50) for _ in range(len(stream) // 25)]
+    assert feed(Connection("server"), stream, sizes) == whole
+    assert sum(isinstance(e, MessageReceived) for e in whole) == 300

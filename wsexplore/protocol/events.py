@@ -1,0 +1,103 @@
+"""What a ``Connection`` reports: small frozen values, one per thing that happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Union
+
+from .errors import ProtocolError
+from .frames import Frame
+from .opcodes import Opcode
+
+__all__ = [
+    "Event",
+    "FrameReceived",
+    "FrameSent",
+    "MessageReceived",
+    "PingReceived",
+    "PongReceived",
+    "CloseReceived",
+    "ProtocolViolation",
+    "ConnectionClosed",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FrameReceived:
+    """A complete, valid frame; ``raw`` is exactly what came off the wire at ``offset``."""
+
+    frame: Frame
+    raw: bytes
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class FrameSent:
+    """A frame this side produced (an explicit send or an automatic reply)."""
+
+    frame: Frame
+    raw: bytes
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """A whole message, reassembled from ``frames`` frames (text is already validated UTF-8)."""
+
+    opcode: Opcode
+    data: str | bytes
+    frames: int = 1
+
+    @property
+    def is_text(self) -> bool:
+        return self.opcode == Opcode.TEXT
+
+
+@dataclass(frozen=True, slots=True)
+class PingReceived:
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PongReceived:
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CloseReceived:
+    """The peer's close frame; ``code`` is None for an empty close body (1005 on the API side)."""
+
+    code: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolViolation:
+    """The peer broke a rule; the connection fails with ``error.close_code``.
+
+    ``raw`` holds the bytes of the offending frame as far as they had arrived.
+    """
+
+    error: ProtocolError
+    raw: bytes
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    """The WebSocket connection is closed: the transport may be closed now.
+
+    ``initiator`` is the side that sent the first close frame (or failed the
+    connection); ``clean`` is True when both close frames were exchanged.
+    """
+
+    code: int
+    reason: str
+    initiator: Literal["local", "remote"]
+    clean: bool
+
+
+Event = Union[
+    FrameReceived, FrameSent, MessageReceived, PingReceived, PongReceived,
+    CloseReceived, ProtocolViolation, ConnectionClosed,
+]

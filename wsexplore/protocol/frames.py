@@ -1,0 +1,195 @@
+"""The frame model: an immutable ``Frame`` and its minimal wire encoding (RFC 6455 section 5.2)."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from .masking import apply_mask
+from .opcodes import CloseCode, Opcode, close_code_meaning
+
+__all__ = ["Frame", "encode_close_payload", "length_form"]
+
+_new = object.__new__
+_set = object.__setattr__
+_pack_short = struct.Struct("!BBH").pack
+_pack_long = struct.Struct("!BBQ").pack
+
+
+def length_form(length: int) -> str:
+    """Which payload length form the minimal encoding of ``length`` uses."""
+    if length <= 125:
+        return "7-bit"
+    if length <= 0xFFFF:
+        return "16-bit"
+    return "64-bit"
+
+
+def encode_close_payload(code: int | None = None, reason: str = "") -> bytes:
+    """Close frame body: 2-byte big-endian code, then the UTF-8 reason (section 5.5.1)."""
+    if code is None:
+        if reason:
+            raise ValueError("a close reason needs a close code")
+        return b""
+    return code.to_bytes(2, "big") + reason.encode()
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Frame:
+    """One WebSocket frame. ``payload`` is the unmasked application data.
+
+    ``mask_key`` set means the frame is masked on the wire with that key (client
+    to server frames must be, section 5.3). Any value of the header bits can be
+    represented, so that invalid frames can be built and shown.
+    """
+
+    opcode: Opcode | int
+    payload: bytes = b""
+    fin: bool = True
+    rsv1: bool = False
+    rsv2: bool = False
+    rsv3: bool = False
+    mask_key: bytes | None = None
+
+    def __init__(
+        self,
+        opcode: Opcode | int,
+        payload: bytes | bytearray | memoryview = b"",
+        *,
+        fin: bool = True,
+        rsv1: bool = False,
+        rsv2: bool = False,
+        rsv3: bool = False,
+        mask_key: bytes | None = None,
+    ) -> None:
+        if not 0 <= opcode <= 0xF:
+            raise ValueError(f"opcode must fit in 4 bits, got {opcode}")
+        if mask_key is not None:
+            mask_key = bytes(mask_key)
+            if len(mask_key) != 4:
+                raise ValueError(f"mask_key must be 4 bytes, got {len(mask_key)}")
+        setattr_ = object.__setattr__
+        setattr_(self, "opcode", _OPCODES[opcode])
+        setattr_(self, "payload", bytes(payload))
+        setattr_(self, "fin", bool(fin))
+        setattr_(self, "rsv1", bool(rsv1))
+        setattr_(self, "rsv2", bool(rsv2))
+        setattr_(self, "rsv3", bool(rsv3))
+        setattr_(self, "mask_key", mask_key)
+
+    @classmethod
+    def _trusted(
+        cls, opcode: Opcode | int, payload: bytes, fin: bool, rsv1: bool, rsv2: bool, rsv3: bool,
+        mask_key: bytes | None,
+    ) -> Frame:
+        """Build without checks or copies, for parsers that already validated every part."""
+        self = _new(cls)
+        _set(self, "opcode", _OPCODES[opcode])
+        _set(self, "payload", payload)
+        _set(self, "fin", fin)
+        _set(self, "rsv1", rsv1)
+        _set(self, "rsv2", rsv2)
+        _set(self, "rsv3", rsv3)
+        _set(self, "mask_key", mask_key)
+        return self
+
+    # -- helpers ---------------------------------------------------------
+    @classmethod
+    def text(cls, text: str, **kwargs: object) -> Frame:  # type: ignore[override]
+        """A text frame carrying ``text`` encoded as UTF-8."""
+        return cls(Opcode.TEXT, text.encode(), **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def close(cls, code: int | None = CloseCode.NORMAL_CLOSURE, reason: str = "", **kwargs: object) -> Frame:
+        """A close frame with a status code and a UTF-8 reason."""
+        return cls(Opcode.CLOSE, encode_close_payload(code, reason), **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def is_control(self) -> bool:
+        return self.opcode >= 0x8
+
+    @property
+    def masked(self) -> bool:
+        return self.mask_key is not None
+
+    @property
+    def data(self) -> str | bytes:
+        """The payload as ``str`` for a text frame (strict UTF-8), else as bytes."""
+        return self.payload.decode() if self.opcode == Opcode.TEXT else self.payload
+
+    @property
+    def close_code(self) -> int | None:
+        """Status code of a close frame, None when its body is empty."""
+        if self.opcode != Opcode.CLOSE or len(self.payload) < 2:
+            return None
+        return int.from_bytes(self.payload[:2], "big")
+
+    @property
+    def close_reason(self) -> str:
+        if self.opcode != Opcode.CLOSE:
+            return ""
+        return self.payload[2:].decode(errors="replace")
+
+    @property
+    def length_form(self) -> str:
+        return length_form(len(self.payload))
+
+    # -- wire form -------------------------------------------------------
+    def encode(self) -> bytes:
+        """The frame's bytes, with the minimal payload length form."""
+        b0 = (
+            (0x80 if self.fin else 0)
+            | (0x40 if self.rsv1 else 0)
+            | (0x20 if self.rsv2 else 0)
+            | (0x10 if self.rsv3 else 0)
+            | self.opcode
+        )
+        payload = self.payload
+        n = len(payload)
+        mask_bit = 0x80 if self.mask_key is not None else 0
+        if n <= 125:
+            header = bytes((b0, mask_bit | n))
+        elif n <= 0xFFFF:
+            header = _pack_short(b0, mask_bit | 126, n)
+        else:
+            header = _pack_long(b0, mask_bit | 127, n)
+        if self.mask_key is None:
+            return header + payload
+        return header + self.mask_key + apply_mask(payload, self.mask_key)
+
+    def __repr__(self) -> str:
+        op = self.opcode
+        name = op.name if isinstance(op, Opcode) else f"0x{op:X}"
+        flags = "".join(
+            f" {label}" for label, on in (("RSV1", self.rsv1), ("RSV2", self.rsv2), ("RSV3", self.rsv3)) if on
+        )
+        parts = [f"{name}{'' if self.fin else ' FIN=0'}{flags}"]
+        if op == Opcode.CLOSE and len(self.payload) >= 2:
+            code = self.close_code
+            assert code is not None
+            parts.append(f"code={close_code_meaning(code)}")
+            if len(self.payload) > 2:
+                parts.append(f"reason={_preview(self.payload[2:], text=True)}")
+        else:
+            parts.append(_preview(self.payload, text=op == Opcode.TEXT))
+        parts.append(f"{len(self.payload)} B")
+        if self.mask_key is not None:
+            parts.append(f"mask={self.mask_key.hex(' ')}")
+        return f"Frame({', '.join(parts)})"
+
+
+def _preview(payload: bytes, *, text: bool, limit: int = 32) -> str:
+    if text:
+        try:
+            s = payload.decode()
+        except UnicodeDecodeError:
+            pass
+        else:
+            return repr(s if len(s) <= limit else s[:limit] + "…")
+    shown = payload[:limit].hex(" ")
+    return shown + (" …" if len(payload) > limit else "") if payload else "b''"
+
+
+# Reserved opcodes stay plain ints so that invalid frames can be represented.
+_OPCODES: dict[int, Opcode | int] = {v: v for v in range(16)}
+_OPCODES.update({op.value: op for op in Opcode})

@@ -1,0 +1,150 @@
+"""The rules of RFC 6455 a single frame can break, written once.
+
+The dissector (which explains) and the connection (which must be fast) both ask
+these functions, so a frame is judged the same way everywhere. Bit offsets are
+counted from the first bit of the frame.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .errors import FramingError, InvalidCloseCode, InvalidUTF8, ProtocolError
+from .opcodes import close_code_allowed, close_code_meaning
+
+__all__ = [
+    "Role",
+    "header_violation",
+    "close_payload_violation",
+    "utf8_violation",
+    "utf8_error",
+    "CONTROL_OPCODES",
+    "DATA_OPCODES",
+    "KNOWN_OPCODES",
+]
+
+Role = Literal["server", "client"]
+
+DATA_OPCODES = frozenset({0x0, 0x1, 0x2})
+CONTROL_OPCODES = frozenset({0x8, 0x9, 0xA})
+KNOWN_OPCODES = DATA_OPCODES | CONTROL_OPCODES
+
+_RSV = (("RSV1", 0x40, 1), ("RSV2", 0x20, 2), ("RSV3", 0x10, 3))
+
+
+def header_violation(
+    b0: int,
+    b1: int | None = None,
+    length: int | None = None,
+    *,
+    role: Role | None = "server",
+    rsv_allowed: int = 0,
+) -> ProtocolError | None:
+    """The first header rule broken, in bit order, or None.
+
+    ``b1`` and ``length`` may be None when the bytes end before them; only the
+    rules that can be judged are checked. ``role`` is the side *reading* the
+    frame: a server requires masked frames, a client unmasked ones. ``rsv_allowed``
+    holds the RSV bits that a negotiated extension gives meaning to.
+    """
+    opcode = b0 & 0x0F
+    if opcode in CONTROL_OPCODES and not b0 & 0x80:
+        return FramingError(
+            f"control frame (opcode 0x{opcode:X}) has FIN=0: control frames must not be fragmented",
+            field="FIN", bit_offset=0, rfc="5.5",
+        )
+    for name, bit, offset in _RSV:
+        if b0 & bit and not rsv_allowed & bit:
+            return FramingError(
+                f"{name} is 1 but no extension defining it was negotiated",
+                field=name, bit_offset=offset, rfc="5.2",
+            )
+    if opcode not in KNOWN_OPCODES:
+        kind = "non-control" if opcode < 8 else "control"
+        return FramingError(
+            f"opcode 0x{opcode:X} is reserved for further {kind} frames",
+            field="Opcode", bit_offset=4, rfc="5.2",
+        )
+    if b1 is None:
+        return None
+    masked = bool(b1 & 0x80)
+    if role == "server" and not masked:
+        return FramingError(
+            "client frame is not masked: a server must close the connection on an unmasked frame",
+            field="MASK", bit_offset=8, rfc="5.1",
+        )
+    if role == "client" and masked:
+        return FramingError(
+            "server frame is masked: a client must close the connection on a masked frame",
+            field="MASK", bit_offset=8, rfc="5.1",
+        )
+    len7 = b1 & 0x7F
+    if opcode in CONTROL_OPCODES and len7 > 125:
+        return FramingError(
+            f"control frame payload length must be 125 bytes or less"
+            + (f", got {length}" if length is not None else f" (length field is {len7})"),
+            field="Payload length", bit_offset=9, rfc="5.5",
+        )
+    if length is None:
+        return None
+    if len7 == 126 and length < 126:
+        return FramingError(
+            f"payload length {length} used the 16-bit form when the 7-bit form would have sufficed"
+            " (the minimal number of bytes must be used)",
+            field="Extended payload length", bit_offset=16, rfc="5.2",
+        )
+    if len7 == 127:
+        if length >> 63:
+            return FramingError(
+                "64-bit payload length has its most significant bit set",
+                field="Extended payload length", bit_offset=16, rfc="5.2",
+            )
+        if length < 0x10000:
+            return FramingError(
+                f"payload length {length} used the 64-bit form when the 16-bit form would have sufficed"
+                " (the minimal number of bytes must be used)",
+                field="Extended payload length", bit_offset=16, rfc="5.2",
+            )
+    return None
+
+
+def utf8_error(exc: UnicodeDecodeError, payload_bit: int, *, skip: int = 0, field: str = "Payload",
+               what: str = "text payload") -> InvalidUTF8:
+    """An ``InvalidUTF8`` pointing at the first bad byte that ``exc`` found.
+
+    ``skip`` is how many bytes of ``exc.object`` come before the bytes at ``payload_bit``.
+    """
+    index = exc.start - skip
+    bad = exc.object[exc.start:exc.end]
+    return InvalidUTF8(
+        f"{what} is not valid UTF-8: byte {index} ({bytes(bad).hex(' ')}) {exc.reason}",
+        field=field, bit_offset=payload_bit + 8 * max(index, 0), rfc="8.1",
+    )
+
+
+def utf8_violation(payload: bytes, payload_bit: int, *, field: str = "Payload",
+                   what: str = "text payload") -> InvalidUTF8 | None:
+    """None when ``payload`` is complete, valid UTF-8."""
+    try:
+        payload.decode()
+    except UnicodeDecodeError as exc:
+        return utf8_error(exc, payload_bit, field=field, what=what)
+    return None
+
+
+def close_payload_violation(payload: bytes, payload_bit: int) -> ProtocolError | None:
+    """Rules for a close frame's body (section 5.5.1 and 7.4)."""
+    if not payload:
+        return None
+    if len(payload) == 1:
+        return FramingError(
+            "close payload of 1 byte: a close body starts with a 2-byte status code",
+            field="Payload", bit_offset=payload_bit, rfc="5.5.1",
+        )
+    code = int.from_bytes(payload[:2], "big")
+    if not close_code_allowed(code):
+        return InvalidCloseCode(
+            f"close code {close_code_meaning(code)}: not allowed in a close frame",
+            field="Close code", bit_offset=payload_bit, rfc="7.4.1",
+        )
+    return utf8_violation(payload[2:], payload_bit + 16, field="Close reason", what="close reason")
