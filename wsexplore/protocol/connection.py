@@ -29,7 +29,7 @@ from .events import (
     ProtocolViolation,
 )
 from .frames import Frame, encode_close_payload
-from .masking import apply_mask
+from .masking import _LOW, _NUMPY_FROM, _REPEAT, apply_mask
 from .opcodes import CloseCode, Opcode, close_code_allowed
 from .rules import KNOWN_OPCODES, Role, close_payload_violation, header_violation, utf8_error
 
@@ -41,7 +41,7 @@ _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 _CONT = Opcode.CONTINUATION
-_trusted = Frame._trusted
+_OPCODE = {op.value: op for op in Opcode}
 _from_bytes = int.from_bytes
 
 
@@ -141,6 +141,10 @@ class Connection:
         n = len(buf)
         expect_mask = self._expect_mask
         rsv_forbidden = self._rsv_forbidden
+        max_frame = self.max_frame_size
+        max_message = self.max_message_size
+        append = events.append
+        base = self._in_offset
         while True:
             avail = n - pos
             if avail < 2:
@@ -180,8 +184,12 @@ class Connection:
                 err = header_violation(b0, b1, length, role=self.role, rsv_allowed=self.rsv_allowed)
                 assert err is not None
                 return self._fail_at(err, buf, pos, hl + length, events)
-            err = self._sequence_violation(opcode, length)
-            if err is not None:
+            # Fragmentation and size rules, judged from the header alone (fail fast).
+            if length > max_frame or (
+                opcode < 8 and ((opcode == 0) is (self._msg_opcode is None) or self._msg_size + length > max_message)
+            ):
+                err = self._sequence_violation(opcode, length)
+                assert err is not None
                 return self._fail_at(err, buf, pos, hl + length, events)
             end = pos + hl + length
             if end > n:
@@ -190,37 +198,51 @@ class Connection:
             raw = buf[pos:end] if (pos or end != n or type(buf) is not bytes) else buf
             if type(raw) is not bytes:
                 raw = bytes(raw)
-            if masked:
+            if masked and length:
                 key = raw[hl - 4 : hl]
-                payload = apply_mask(raw[hl:] if length else b"", key) if length else b""
+                if length < _NUMPY_FROM:
+                    payload = (
+                        _from_bytes(raw[hl:], "little") ^ (_from_bytes(key, "little") * _REPEAT[(length + 3) >> 2] & _LOW[length])
+                    ).to_bytes(length, "little")
+                else:
+                    payload = apply_mask(raw[hl:], key)
             else:
-                key = None
                 payload = raw[hl:]
-            offset = self._in_offset + pos
-            frame = _trusted(opcode, payload, bool(fin), bool(b0 & 0x40), bool(b0 & 0x20), bool(b0 & 0x10), key)
+            offset = base + pos
             pos = end
-            if opcode < 8:
-                events.append(FrameReceived(frame, raw, offset))
+            if opcode and fin and opcode < 8 and not self._partial_fed:
+                # The common case: a whole message in one frame.
+                if opcode == 1:
+                    try:
+                        text = payload.decode()
+                    except UnicodeDecodeError as exc:
+                        self._consume(pos, buf)
+                        return self._fail(utf8_error(exc, hl * 8), raw, offset, events)
+                    append(FrameReceived(raw, offset, payload))
+                    append(MessageReceived(_TEXT, text, 1))
+                else:
+                    append(FrameReceived(raw, offset, payload))
+                    append(MessageReceived(_BINARY, payload, 1))
+            elif opcode < 8:
                 err = self._data_frame(opcode, payload, fin, hl, events)
                 if err is not None:
-                    # The frame was complete but its content is invalid: report it on this frame.
-                    events.pop()
                     self._consume(pos, buf)
                     return self._fail(err, raw, offset, events)
+                events.insert(len(events) - (1 if fin else 0), FrameReceived(raw, offset, payload))
             else:
                 err = close_payload_violation(payload, hl * 8) if opcode == 8 else None
                 if err is not None:
                     self._consume(pos, buf)
                     return self._fail(err, raw, offset, events)
-                events.append(FrameReceived(frame, raw, offset))
+                append(FrameReceived(raw, offset, payload))
                 if opcode == 9:
-                    events.append(PingReceived(payload))
+                    append(PingReceived(payload))
                     if self.state is State.OPEN:
                         self._emit(Frame(Opcode.PONG, payload), events)
                 elif opcode == 10:
-                    events.append(PongReceived(payload))
+                    append(PongReceived(payload))
                 else:
-                    self._close_frame(frame, events)
+                    self._close_frame(FrameReceived(raw, offset, payload).frame, events)
                     self._buf = b""
                     self._in_offset += pos
                     return events
@@ -268,20 +290,12 @@ class Connection:
         return None
 
     def _data_frame(self, opcode: int, payload: bytes, fin: int, hl: int, events: list[Event]) -> ProtocolError | None:
-        """Reassemble; validate UTF-8 incrementally so that bad text fails at its first bad byte."""
+        """Reassemble fragments; validate UTF-8 incrementally so bad text fails at its first bad byte.
+
+        On ``fin`` the ``MessageReceived`` is appended to ``events``.
+        """
         fed = self._partial_fed
         self._partial_fed = 0
-        if opcode != 0 and fin and not fed:
-            # The common case: a whole message in one frame.
-            if opcode == 1:
-                try:
-                    text = payload.decode()
-                except UnicodeDecodeError as exc:
-                    return utf8_error(exc, hl * 8)
-                events.append(MessageReceived(_TEXT, text, 1))
-            else:
-                events.append(MessageReceived(_BINARY, payload, 1))
-            return None
         if opcode != 0:
             self._msg_opcode = opcode
             self._msg_size = 0
@@ -305,7 +319,7 @@ class Connection:
             self._msg_parts.append(payload)
         if fin:
             data = ("" if decoder is not None else b"").join(self._msg_parts)
-            events.append(MessageReceived(Opcode(self._msg_opcode), data, self._msg_frames))
+            events.append(MessageReceived(_OPCODE[self._msg_opcode], data, self._msg_frames))
             self._msg_opcode = None
             self._msg_parts = []
             self._msg_size = 0

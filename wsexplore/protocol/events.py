@@ -22,13 +22,37 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
 class FrameReceived:
-    """A complete, valid frame; ``raw`` is exactly what came off the wire at ``offset``."""
+    """A complete, valid frame; ``raw`` is exactly what came off the wire at ``offset``.
 
-    frame: Frame
-    raw: bytes
-    offset: int
+    The ``Frame`` is built from ``raw`` on first access: a busy connection
+    reports thousands of frames a second and most are never looked at one by
+    one. Treat instances as read-only.
+    """
+
+    __slots__ = ("raw", "offset", "_payload", "_frame")
+
+    def __init__(self, raw: bytes, offset: int, payload: bytes | None = None, frame: Frame | None = None) -> None:
+        self.raw = raw
+        self.offset = offset
+        self._payload = payload
+        self._frame = frame
+
+    @property
+    def frame(self) -> Frame:
+        frame = self._frame
+        if frame is None:
+            frame = self._frame = Frame.decode(self.raw, payload=self._payload)
+        return frame
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is FrameReceived and (self.raw, self.offset) == (other.raw, other.offset)
+
+    def __hash__(self) -> int:
+        return hash((self.raw, self.offset))
+
+    def __repr__(self) -> str:
+        return f"FrameReceived(frame={self.frame!r}, raw={self.raw!r}, offset={self.offset})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +64,13 @@ class FrameSent:
     offset: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MessageReceived:
-    """A whole message, reassembled from ``frames`` frames (text is already validated UTF-8)."""
+    """A whole message, reassembled from ``frames`` frames (text is already validated UTF-8).
+
+    Not frozen only because a frozen dataclass costs a third more to build on
+    the hot path; treat instances as read-only.
+    """
 
     opcode: Opcode
     data: str | bytes

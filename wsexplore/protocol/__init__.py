@@ -1,0 +1,1 @@
+"""Pure, synchronous RFC 6455: frames, masking, rules, dissector, handshake, connection."""
