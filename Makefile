@@ -28,8 +28,10 @@ browser:
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
 
+# Unit, property, live-socket and browser tests, then the notebooks under nbval (strict).
 test: $(STAMP) browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --nbval notebooks
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
