@@ -1,12 +1,18 @@
-"""Command line: ``wsexplore decode`` dissects frames given as hex or a binary file.
+"""Command line: ``wsexplore decode`` dissects frames given as hex or a binary file;
+``wsexplore serve`` runs the capturing server and prints every handshake and frame.
 
 Exit status of ``decode``: 0 when every frame is valid, 1 when a violation was
 found (after printing everything that could be dissected), 2 for unusable input.
+Exit status of ``serve``: 0 after a clean stop (Ctrl-C or SIGTERM), 1 when it
+cannot listen or cannot save, 2 for unusable arguments.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import signal
 import string
 import sys
 from typing import Sequence, TextIO
@@ -68,7 +74,48 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="the side reading the bytes: 'server' (default) expects masked frames from a client, "
                           "'client' expects unmasked frames from a server")
     dec.set_defaults(run=_decode)
+
+    from .live.handlers import HANDLERS
+
+    srv = sub.add_parser(
+        "serve",
+        help="run a capturing WebSocket server and print every handshake and frame",
+        description="Serve WebSocket connections (and a browser client page at http://HOST:PORT/) and print one "
+        "line per handshake, frame, close and error: direction, opcode, FIN/RSV/MASK bits, payload length, "
+        "masking key, payload preview and any rule broken. Ctrl-C or SIGTERM stops; with --save the capture is "
+        "then written as JSON Lines (credentials redacted).",
+    )
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    srv.add_argument("--port", type=_port, default=8765, help="TCP port (default 8765; 0 picks a free one)")
+    srv.add_argument("--handler", choices=sorted(HANDLERS), default="echo",
+                     help="what the server does with messages: 'echo' sends each back (default), 'demo' "
+                          "repeats the latest one with a timestamp every 2 s")
+    srv.add_argument("--save", metavar="PATH", help="write the capture to PATH (JSON Lines) when stopping")
+    srv.add_argument("--max-message-size", type=_positive, metavar="N", default=None,
+                     help="largest frame or message accepted, in bytes; larger ones close the connection "
+                          "with 1009")
+    srv.set_defaults(run=_serve)
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _read_input(args: argparse.Namespace, stdin: TextIO) -> bytes:
@@ -108,6 +155,90 @@ def _decode(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -
     verdict = "all valid" if not bad else f"{bad} with a violation"
     print(f"{total} frame{'s' if total != 1 else ''} in {len(data)} bytes: {verdict}", file=out)
     return 1 if bad else 0
+
+
+def _browsable(host: str) -> str:
+    """A host a browser can open: a wildcard address is reachable as the loopback one."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "::1"
+    return host
+
+
+def _serve(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    if args.save is not None:
+        folder = os.path.dirname(os.path.abspath(args.save))
+        if not os.path.isdir(folder):
+            print(f"wsexplore serve: cannot save to {args.save}: no directory {folder}", file=err)
+            return 2
+    try:
+        return asyncio.run(_serve_async(args, out, err))
+    except KeyboardInterrupt:  # where signal handlers cannot be installed; the server was stopped already
+        return 0
+
+
+async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .live.console import ConsolePrinter
+    from .live.handlers import HANDLERS
+    from .live.server import Server
+
+    options = {} if args.max_message_size is None else {"max_message_size": args.max_message_size}
+    server = Server(args.host, args.port, HANDLERS[args.handler], **options)
+    try:
+        await server.start()
+    except OSError as exc:
+        print(f"wsexplore serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=err)
+        return 1
+    printer = ConsolePrinter(out)
+    server.capture.subscribe(printer)
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    received: list[str] = []
+    installed: list[int] = []
+
+    def on_signal(name: str) -> None:
+        received.append(name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, on_signal, sig.name)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+            pass
+
+    host = _browsable(args.host)
+    shown = f"[{host}]" if ":" in host else host
+    where = " (all interfaces)" if host != args.host else ""
+    print(f"wsexplore serve: {args.handler} handler listening on {args.host or '*'}:{server.port}{where}", file=out)
+    print(f"  open the client page:  http://{shown}:{server.port}/", file=out)
+    print(f"  WebSocket clients:     ws://{shown}:{server.port}/", file=out)
+    saving = f"; the capture is saved to {args.save}" if args.save else ""
+    print(f"Ctrl-C to stop{saving}.", file=out, flush=True)
+    try:
+        await stop.wait()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        why = f" ({received[0]})" if received else ""
+        print(f"wsexplore serve: stopping{why}, closing {len(server.connections)} connection(s)", file=out,
+              flush=True)
+        await server.stop()
+        status = 0
+        if args.save is not None:
+            capture = server.capture
+            try:
+                capture.save(args.save)
+            except OSError as exc:
+                print(f"wsexplore serve: cannot save to {args.save}: {exc.strerror or exc}", file=err)
+                status = 1
+            else:
+                conns = len(capture.connections)
+                print(f"wsexplore serve: saved {len(capture)} records ({conns} connection"
+                      f"{'' if conns == 1 else 's'}) to {args.save}", file=out, flush=True)
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,134 @@
+"""Fixtures for the real-browser tests: Debian's Chromium driven by Playwright, and a
+capturing ``Server`` running on its own event loop in a background thread (the
+sync Playwright API drives the page from the test's thread meanwhile)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wsexplore.live.capture import Record
+from wsexplore.live.server import Server
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+TIMEOUT = 20.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+class ThreadedServer:
+    """A ``Server`` on an event loop of its own; the capture is read on that loop, never raced."""
+
+    def __init__(self, **options: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="wsexplore-server", daemon=True)
+        self.thread.start()
+        self.server: Server = self.call(self._start(options))
+
+    @staticmethod
+    async def _start(options: dict[str, Any]) -> Server:
+        return await Server("127.0.0.1", 0, **options).start()
+
+    def call(self, coro: Any, timeout: float = TIMEOUT) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def records(self) -> list[Record]:
+        async def snapshot() -> list[Record]:
+            return list(self.server.capture)
+
+        return self.call(snapshot())
+
+    def wait_for(self, what: str, predicate: Callable[[list[Record]], Any], timeout: float = TIMEOUT) -> Any:
+        """Poll the capture until ``predicate(records)`` is truthy; returns its value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.records()
+            value = predicate(records)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {what} in the capture within {timeout} s:\n"
+                                     + "\n".join(map(repr, records)))
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        try:
+            if self.loop.is_running():
+                self.call(self.server.stop(), timeout=TIMEOUT)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=TIMEOUT)
+            if not self.thread.is_alive():
+                self.loop.close()
+
+
+@pytest.fixture
+def live_server() -> Iterator[ThreadedServer]:
+    server = ThreadedServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's Chromium "
+                    "('make test' installs it, or run 'sudo apt-get install chromium')", pytrace=False)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, timeout=60_000)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1100, "height": 760})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT * 1000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    page.errors = errors  # type: ignore[attr-defined]
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
