@@ -1,0 +1,577 @@
+"""Group "echo": our capturing ``Server`` against a ``websockets`` echo server, over real sockets.
+
+Both servers echo every message back; ours also records every frame, every
+message, each handshake and each close into its ``Capture`` while serving,
+which is the whole point of it. Each server runs in its own process (this file
+run with ``--serve``), so that the client's work does not share a core or an
+event loop with it. One client drives both: ``websockets``' asyncio client
+(``compression=None``, no size or queue limit), on 127.0.0.1, in this process.
+
+Workloads (RFC 6455 data frames, one frame per message; section 5.6):
+
+* sequential round trips of 32-byte text messages on one connection;
+* pipelined: 20,000 text messages of 32 bytes sent without waiting, then all
+  received;
+* 100 concurrent connections, each doing sequential round trips;
+* 1 MiB binary messages, one round trip at a time.
+
+Every echo is checked (content and count) on the client. After every trial
+our server reports what its capture holds, and the group fails unless the
+capture kept every data frame in both directions (count and total raw length),
+every close frame, every message, every opening handshake and every close,
+with nothing dropped; each trial then starts on a fresh ``Capture``. Trials
+alternate between the two servers and the best of ``REPEAT`` counts. A second
+table gives each server's CPU time per unit of work (its event-loop thread,
+from Linux ``/proc/PID/schedstat``), which scheduling noise disturbs less than
+wall-clock rates on a small machine.
+
+``benchmarks/run.py echo --profile`` runs our server under cProfile for one
+trial of each workload and prints where its time goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+REPEAT = 5
+HOST = "127.0.0.1"
+TEXT_SIZE = 32
+SEQUENTIAL = 5_000
+PIPELINED = 20_000
+CONNECTIONS = 100
+PER_CONNECTION = 100
+BIG_SIZE = 1 << 20
+BIG_COUNT = 50
+MAX_SIZE = 16 * 1024 * 1024  # what both servers accept; our default is the same
+GOAL_RATIO = 1.0
+SERVERS = ("wsexplore", "websockets")
+STARTUP_TIMEOUT = 20.0
+STATS_TIMEOUT = 20.0
+_PROFILER: Any = None  # the server process's cProfile.Profile under --profile
+
+
+# ============================================================================ server processes
+def _capture_stats(capture: Any) -> dict[str, Any]:
+    """What a capture holds, counted by kind, direction and opcode (read after a trial)."""
+    from wsexplore.live.capture import CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord
+
+    frames: Counter[str] = Counter()
+    raw: Counter[str] = Counter()
+    messages: Counter[str] = Counter()
+    message_bytes: Counter[str] = Counter()
+    opens = closes = clean_closes = errors = violations = 0
+    for r in capture:
+        t = type(r)
+        if t is FrameRecord:
+            op = r.opcode
+            key = f"{r.direction} {getattr(op, 'name', op)}"
+            frames[key] += 1
+            raw[key] += len(r.raw)
+            violations += r.error is not None
+        elif t is MessageRecord:
+            key = f"{r.direction} {getattr(r.opcode, 'name', r.opcode)}"
+            messages[key] += 1
+            message_bytes[key] += len(r.data.encode() if isinstance(r.data, str) else r.data)
+        elif t is OpenRecord:
+            opens += r.status == 101
+        elif t is CloseRecord:
+            closes += 1
+            clean_closes += r.clean
+        elif t is ErrorRecord:
+            errors += 1
+    return {
+        "records": len(capture), "dropped": capture.dropped, "nbytes": capture.nbytes,
+        "frames": dict(frames), "raw": dict(raw), "messages": dict(messages), "message_bytes": dict(message_bytes),
+        "opens": opens, "closes": closes, "clean_closes": clean_closes, "errors": errors,
+        "violations": violations,
+    }
+
+
+async def _serve_main(kind: str) -> None:
+    loop = asyncio.get_running_loop()
+    commands: asyncio.Queue[str] = asyncio.Queue()
+
+    def read_commands() -> None:  # a thread: stdin is the control channel
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(commands.put_nowait, line.strip())
+        loop.call_soon_threadsafe(commands.put_nowait, "quit")
+
+    threading.Thread(target=read_commands, daemon=True).start()
+
+    if kind == "wsexplore":
+        from wsexplore.live.capture import Capture
+        from wsexplore.live.server import Server
+
+        server = Server(HOST, 0, max_message_size=MAX_SIZE)  # default handler: echo
+        await server.start()
+        port = server.port
+
+        async def stats() -> dict[str, Any]:
+            deadline = loop.time() + 5
+            while server.connections and loop.time() < deadline:  # closes still in flight
+                await asyncio.sleep(0.01)
+            if _PROFILER is not None:
+                _PROFILER.disable()  # counting is the benchmark's work, not the server's
+            out = _capture_stats(server.capture)
+            if _PROFILER is not None:
+                _PROFILER.enable()
+            out["open_connections"] = len(server.connections)
+            server.capture = Capture()  # the next trial's connections record into a fresh one
+            return out
+
+        stop: Callable[[], Awaitable[None]] = server.stop
+    elif kind == "websockets":
+        from websockets.asyncio.server import serve
+
+        async def echo(ws: Any) -> None:
+            async for message in ws:
+                await ws.send(message)
+
+        ws_server = await serve(echo, HOST, 0, compression=None, max_size=MAX_SIZE)
+        port = ws_server.sockets[0].getsockname()[1]
+
+        async def stats() -> dict[str, Any]:
+            return {}
+
+        async def stop() -> None:
+            ws_server.close()
+            await ws_server.wait_closed()
+    else:
+        raise SystemExit(f"unknown server kind {kind!r}")
+
+    print(f"PORT {port}", flush=True)
+    while True:
+        command = await commands.get()
+        if command == "stats":
+            print("STATS " + json.dumps(await stats()), flush=True)
+        elif command == "quit":
+            break
+    await stop()
+
+
+def _serve(kind: str, profile: bool) -> None:
+    """Entry point of a server process: ``bench_echo.py --serve KIND [--profile]``."""
+    sys.path.insert(0, str(ROOT))
+    if not profile:
+        asyncio.run(_serve_main(kind))
+        return
+    import cProfile
+    import io
+    import pstats
+
+    global _PROFILER
+    prof = _PROFILER = cProfile.Profile()
+    prof.enable()
+    asyncio.run(_serve_main(kind))
+    prof.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out).strip_dirs()
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(30)
+    print("PROFILE", flush=True)
+    print(out.getvalue(), flush=True)
+
+
+class ServerProcess:
+    """One server in its own process, driven through its stdin and stdout."""
+
+    def __init__(self, kind: str, *, profile: bool = False) -> None:
+        self.kind = kind
+        self._stderr = tempfile.TemporaryFile()
+        args = [sys.executable, str(Path(__file__).resolve()), "--serve", kind] + (["--profile"] if profile else [])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+                                     cwd=ROOT, env=env, text=True, bufsize=1)
+        try:
+            line = self._readline(STARTUP_TIMEOUT)
+            if not line.startswith("PORT "):
+                raise RuntimeError(f"{kind} server did not start: {line!r}{self._stderr_tail()}")
+        except BaseException:
+            self.stop()  # never leave a process behind
+            raise
+        self.port = int(line.split()[1])
+        self.url = f"ws://{HOST}:{self.port}/"
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time of the server's event-loop thread so far (Linux ``schedstat``, nanoseconds)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/schedstat") as fp:
+                return int(fp.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _stderr_tail(self) -> str:
+        self._stderr.seek(0)
+        tail = self._stderr.read()[-2000:].decode(errors="replace")
+        return f"\n--- {self.kind} server stderr ---\n{tail}" if tail else ""
+
+    def _readline(self, timeout: float) -> str:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            raise RuntimeError(f"{self.kind} server: no answer within {timeout} s{self._stderr_tail()}")
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{self.kind} server exited (status {self.proc.poll()}){self._stderr_tail()}")
+        return line.rstrip("\n")
+
+    def stats(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("stats\n")
+        self.proc.stdin.flush()
+        line = self._readline(STATS_TIMEOUT)
+        if not line.startswith("STATS "):
+            raise RuntimeError(f"{self.kind} server: unexpected answer {line!r}{self._stderr_tail()}")
+        return json.loads(line[6:])
+
+    def stop(self) -> str:
+        """Ask the server to quit, kill it if it does not; returns what it printed last."""
+        out = ""
+        try:
+            if self.proc.poll() is None:
+                out, _ = self.proc.communicate("quit\n", timeout=10)  # also closes stdin
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            pass
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self._stderr.close()
+        return out or ""
+
+
+# ============================================================================ client workloads
+@dataclass(frozen=True)
+class Expected:
+    """What our capture must hold after a trial (data frames counted per direction)."""
+
+    connections: int
+    messages: int
+    opcode: str
+    in_raw: int
+    out_raw: int
+    message_bytes: int
+
+
+def _header_len(n: int, masked: bool) -> int:
+    # Section 5.2: 2 bytes, then a 16- or 64-bit extended length, then the masking key.
+    return 2 + (0 if n < 126 else 2 if n < 65536 else 8) + (4 if masked else 0)
+
+
+def _expected(connections: int, sizes: list[int], opcode: str) -> Expected:
+    return Expected(connections, len(sizes), opcode,
+                    sum(_header_len(n, True) + n for n in sizes), sum(_header_len(n, False) + n for n in sizes),
+                    sum(sizes))
+
+
+def _texts(count: int, tag: int = 0) -> list[str]:
+    """Distinct ASCII texts of exactly TEXT_SIZE bytes, so a misrouted echo is caught."""
+    return [f"{tag:04d}-{i:08d}-".ljust(TEXT_SIZE, "x") for i in range(count)]
+
+
+async def _connect(url: str) -> Any:
+    from websockets.asyncio.client import connect
+
+    return await connect(url, compression=None, max_size=None, max_queue=None, proxy=None, ping_interval=None)
+
+
+class _Timer:
+    """Wall time of a section, with the collector off as ``common.best_of`` does."""
+
+    def __enter__(self) -> _Timer:
+        self._gc = gc.isenabled()
+        gc.collect()
+        gc.disable()
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.t0
+        if self._gc:
+            gc.enable()
+
+
+async def _sequential(url: str, count: int = SEQUENTIAL) -> tuple[float, int, Expected]:
+    texts = _texts(count)
+    ws = await _connect(url)
+    try:
+        send, recv = ws.send, ws.recv
+        with _Timer() as t:
+            for text in texts:
+                await send(text)
+                if await recv() != text:
+                    raise AssertionError("sequential: an echo differs from what was sent")
+    finally:
+        await ws.close()
+    return t.seconds, count, _expected(1, [TEXT_SIZE] * count, "TEXT")
+
+
+async def _pipelined(url: str, count: int = PIPELINED) -> tuple[float, int, Expected]:
+    texts = _texts(count)
+    ws = await _connect(url)
+    try:
+        send, recv = ws.send, ws.recv
+        with _Timer() as t:
+            for text in texts:
+                await send(text)
+            got = [await recv() for _ in range(count)]
+    finally:
+        await ws.close()
+    if got != texts:
+        bad = next(i for i, (a, b) in enumerate(zip(got, texts)) if a != b)
+        raise AssertionError(f"pipelined: echo #{bad} is {got[bad]!r}, sent {texts[bad]!r}")
+    return t.seconds, count, _expected(1, [TEXT_SIZE] * count, "TEXT")
+
+
+async def _concurrent(url: str, connections: int = CONNECTIONS,
+                      per_connection: int = PER_CONNECTION) -> tuple[float, int, Expected]:
+    conns = await asyncio.gather(*(_connect(url) for _ in range(connections)))
+
+    async def round_trips(ws: Any, texts: list[str]) -> int:
+        send, recv = ws.send, ws.recv
+        for text in texts:
+            await send(text)
+            if await recv() != text:
+                raise AssertionError("concurrent: an echo differs from what was sent")
+        return len(texts)
+
+    try:
+        work = [_texts(per_connection, tag) for tag in range(connections)]
+        with _Timer() as t:
+            done = await asyncio.gather(*(round_trips(ws, texts) for ws, texts in zip(conns, work)))
+    finally:
+        await asyncio.gather(*(ws.close() for ws in conns), return_exceptions=True)
+    total = connections * per_connection
+    if sum(done) != total:
+        raise AssertionError(f"concurrent: {sum(done)} round trips, expected {total}")
+    return t.seconds, total, _expected(connections, [TEXT_SIZE] * total, "TEXT")
+
+
+_BIG_BASE = os.urandom(BIG_SIZE)
+
+
+async def _big(url: str, count: int = BIG_COUNT) -> tuple[float, int, Expected]:
+    payloads = [i.to_bytes(8, "big") + _BIG_BASE[8:] for i in range(count)]
+    ws = await _connect(url)
+    try:
+        send, recv = ws.send, ws.recv
+        with _Timer() as t:
+            for payload in payloads:
+                await send(payload)
+                if await recv() != payload:
+                    raise AssertionError("1 MiB: an echo differs from what was sent")
+    finally:
+        await ws.close()
+    return t.seconds, count * BIG_SIZE, _expected(1, [BIG_SIZE] * count, "BINARY")
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    run: Callable[[str], Awaitable[tuple[float, int, Expected]]]
+    unit: str
+    scale: float  # units per second -> displayed number
+
+
+WORKLOADS = [
+    Workload(f"sequential, {TEXT_SIZE} B text ({SEQUENTIAL:,})", _sequential, "round trips/s", 1),
+    Workload(f"pipelined, {TEXT_SIZE} B text ({PIPELINED:,})", _pipelined, "messages/s", 1),
+    Workload(f"{CONNECTIONS} conns, {TEXT_SIZE} B text ({CONNECTIONS} x {PER_CONNECTION})", _concurrent,
+             "round trips/s", 1),
+    Workload(f"sequential, {BIG_SIZE >> 20} MiB binary ({BIG_COUNT})", _big, "MiB/s", 1 / BIG_SIZE),
+]
+
+
+def _check_capture(workload: str, stats: dict[str, Any], exp: Expected) -> None:
+    """Fail unless our capture holds every frame, message, handshake and close of the trial."""
+    op = exp.opcode
+    problems = []
+
+    def need(what: str, got: object, want: object) -> None:
+        if got != want:
+            problems.append(f"{what}: {got} (expected {want})")
+
+    need("records dropped", stats["dropped"], 0)
+    need("open connections left", stats["open_connections"], 0)
+    need("accepted handshakes", stats["opens"], exp.connections)
+    need("closes", stats["closes"], exp.connections)
+    need("clean closes", stats["clean_closes"], exp.connections)
+    need("violations", stats["violations"], 0)
+    need("error records", stats["errors"], 0)
+    need(f"frames in {op}", stats["frames"].get(f"in {op}", 0), exp.messages)
+    need(f"frames out {op}", stats["frames"].get(f"out {op}", 0), exp.messages)
+    need(f"raw bytes in {op}", stats["raw"].get(f"in {op}", 0), exp.in_raw)
+    need(f"raw bytes out {op}", stats["raw"].get(f"out {op}", 0), exp.out_raw)
+    need("close frames in", stats["frames"].get("in CLOSE", 0), exp.connections)
+    need("close frames out", stats["frames"].get("out CLOSE", 0), exp.connections)
+    need(f"messages in {op}", stats["messages"].get(f"in {op}", 0), exp.messages)
+    need(f"message bytes in {op}", stats["message_bytes"].get(f"in {op}", 0), exp.message_bytes)
+    if stats["messages"].get(f"out {op}"):  # outgoing messages are recorded too: all of them, then
+        need(f"messages out {op}", stats["messages"][f"out {op}"], exp.messages)
+        need(f"message bytes out {op}", stats["message_bytes"].get(f"out {op}", 0), exp.message_bytes)
+    if problems:
+        raise AssertionError(f"{workload}: our capture is incomplete: " + "; ".join(problems))
+
+
+def _frames(stats: dict[str, Any]) -> int:
+    return sum(stats["frames"].values())
+
+
+@dataclass
+class Results:
+    """Best of the trials, per workload name and server kind."""
+
+    rate: dict[str, dict[str, float]]  # units per second of wall time
+    cpu: dict[str, dict[str, float]]  # server CPU seconds per unit (empty where not measurable)
+    captured: list[dict]  # our capture's report after each timed trial
+
+
+def _measure(servers: dict[str, ServerProcess], repeat: int) -> Results:
+    """Run every workload ``repeat`` times on each server, alternating; keep the best."""
+    res = Results({w.name: {} for w in WORKLOADS}, {w.name: {} for w in WORKLOADS}, [])
+    captured = res.captured
+
+    async def trial(workload: Workload, kind: str, run: Callable[[str], Awaitable[tuple[float, int, Expected]]]
+                    ) -> tuple[float, int, Expected, float | None]:
+        server = servers[kind]
+        cpu0 = server.cpu_seconds()
+        result = await run(server.url)
+        cpu1 = server.cpu_seconds()  # includes the untimed connect and close: both servers alike
+        stats = await asyncio.to_thread(server.stats)
+        if kind == "wsexplore":
+            _check_capture(workload.name, stats, result[2])
+            captured.append(dict(stats, workload=workload.name))
+        return (*result, None if cpu0 is None or cpu1 is None else cpu1 - cpu0)
+
+    async def main() -> None:
+        # Warm both servers up (imports, first connections, allocator) untimed.
+        for kind in servers:
+            await trial(WORKLOADS[0], kind, lambda url: _sequential(url, 500))
+            await trial(WORKLOADS[3], kind, lambda url: _big(url, 3))
+        captured.clear()
+        for workload in WORKLOADS:
+            for i in range(repeat):
+                order = SERVERS if i % 2 == 0 else SERVERS[::-1]  # alternate who goes first
+                for kind in order:
+                    seconds, units, _, cpu = await trial(workload, kind, workload.run)
+                    rates = res.rate[workload.name]
+                    rates[kind] = max(rates.get(kind, 0.0), units / seconds)
+                    if cpu is not None:
+                        cpus = res.cpu[workload.name]
+                        cpus[kind] = min(cpus.get(kind, float("inf")), cpu / units)
+
+    asyncio.run(main())
+    return res
+
+
+def _versions() -> str:
+    import websockets
+
+    try:
+        from websockets.speedups import apply_mask  # noqa: F401
+
+        speedups = "C speedups on"
+    except ImportError:
+        speedups = "C speedups OFF"
+    return f"websockets {websockets.__version__} ({speedups})"
+
+
+def run() -> list:
+    from common import Goal, Table, fmt_rate
+
+    servers: dict[str, ServerProcess] = {}
+    try:
+        for kind in SERVERS:
+            servers[kind] = ServerProcess(kind)
+        res = _measure(servers, REPEAT)
+    finally:
+        for server in servers.values():
+            server.stop()
+
+    table = Table(
+        f"echo: live servers on {HOST}, each in its own process, one websockets client, best of {REPEAT}",
+        ["workload", "unit", "wsexplore", "websockets", "ours / websockets", "frames captured"],
+    )
+    per_trial = {rec["workload"]: _frames(rec) for rec in res.captured}  # the same for every trial
+    for w in WORKLOADS:
+        ours, theirs = res.rate[w.name]["wsexplore"], res.rate[w.name]["websockets"]
+        ratio = ours / theirs
+        table.add(w.name, w.unit, fmt_rate(ours * w.scale), fmt_rate(theirs * w.scale), f"{ratio:.2f}x",
+                  f"{per_trial[w.name]:,}")
+        table.goals.append(Goal(f"{w.name}: >= {GOAL_RATIO:.1f}x websockets while capturing every frame"
+                                f" (now {ratio:.2f}x)", ratio >= GOAL_RATIO))
+    frames = sum(_frames(rec) for rec in res.captured)
+    records = sum(rec["records"] for rec in res.captured)
+    mib = sum(sum(rec["raw"].values()) for rec in res.captured) / (1 << 20)
+    table.notes.append(
+        f"our captures over all {len(res.captured)} timed trials: {records:,} records, {frames:,} frames"
+        f" ({mib:,.1f} MiB raw), 0 dropped, 0 violations; after each trial every data and close frame both"
+        " ways (count and raw length), message, handshake and close was checked, then a fresh Capture began")
+    table.notes.append("'frames captured': frames one trial left in our server's Capture")
+    table.notes.append(f"{_versions()}; servers: Server(default echo handler, max_message_size=16 MiB) and"
+                       " websockets.asyncio.server.serve(echo, compression=None, max_size=16 MiB); client:"
+                       " websockets.asyncio.client.connect(compression=None, max_size=None, max_queue=None)")
+    table.notes.append(f"every echo checked (content and count); connect and close not timed;"
+                       f" {os.cpu_count()} CPU(s), so client and server each have about one core")
+    tables = [table]
+
+    if all(len(res.cpu[w.name]) == len(SERVERS) for w in WORKLOADS):
+        cpu = Table(
+            f"echo: server CPU time per unit (event-loop thread, /proc schedstat), best of {REPEAT}",
+            ["workload", "per", "wsexplore", "websockets", "ours / websockets"],
+        )
+        for w in WORKLOADS:
+            ours, theirs = res.cpu[w.name]["wsexplore"], res.cpu[w.name]["websockets"]
+            per = "MiB" if w.scale != 1 else w.unit.removesuffix("/s").rstrip("s")
+            scale = 1 / w.scale if w.scale != 1 else 1
+            cpu.add(w.name, per, f"{ours * scale * 1e6:.1f} µs", f"{theirs * scale * 1e6:.1f} µs",
+                    f"{ours / theirs:.2f}x")
+        cpu.notes.append("less sensitive to scheduling noise than wall-clock rates; includes each trial's"
+                         " untimed connect and close (same for both servers)")
+        tables.append(cpu)
+    return tables
+
+
+def profile() -> str:
+    """cProfile of our server process over one trial of each workload."""
+    server = ServerProcess("wsexplore", profile=True)
+    try:
+        async def main() -> None:
+            for w in WORKLOADS:
+                await w.run(server.url)
+                await asyncio.to_thread(server.stats)
+
+        asyncio.run(main())
+    finally:
+        out = server.stop()
+    head, sep, text = out.partition("PROFILE\n")
+    return text if sep else f"no profile from the server process:\n{head}"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "--serve":
+        _serve(sys.argv[2], "--profile" in sys.argv[3:])
+    else:
+        raise SystemExit(f"usage: {sys.argv[0]} --serve wsexplore|websockets [--profile]"
+                         " (benchmarks/run.py echo runs the group)")
+else:
+    from common import register
+
+    register("echo", "live echo servers over sockets: our capturing Server vs websockets", order=50,
+             profile=profile)(run)
