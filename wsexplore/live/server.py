@@ -1,0 +1,707 @@
+"""A live asyncio WebSocket server that records every byte it sees into a ``Capture``.
+
+It moves bytes between sockets and a sans-I/O ``Connection`` and decides nothing
+about the protocol itself: the handshake module judges the upgrade, the
+connection judges the frames. It runs on whatever loop is current, so inside a
+Jupyter kernel it serves while cells stay usable.
+
+One port serves three things: the browser client page (``GET /``), WebSocket
+upgrades on ``/`` and ``/ws``, and a tiny ``POST /api/ping`` that makes the
+server ping every open connection (a browser page cannot send pings itself).
+Every upgrade attempt is recorded, refused ones included (with their status);
+plain page requests are not, so a browser fetching the page leaves no noise.
+
+Flow control, so that one peer that stops reading cannot hurt the others:
+
+* writes go into the transport's buffer; above ``write_limit`` asyncio calls
+  ``pause_writing`` and every ``send`` waits (``drain``) until the peer reads;
+* while writes are paused, or while the handler has not taken ``64`` received
+  messages (or 1 MiB of them), the server stops reading that peer, so its TCP
+  window closes and the peer's own writes block;
+* closing never waits forever: the TCP connection is dropped ``close_timeout``
+  seconds after the close handshake started without finishing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from importlib import resources
+
+from ..protocol import handshake
+from ..protocol.connection import DEFAULT_MAX_SIZE, Connection, InvalidState, State
+from ..protocol.errors import HandshakeError
+from ..protocol.events import (
+    ConnectionClosed,
+    FrameReceived,
+    FrameSent,
+    MessageReceived,
+    PongReceived,
+    ProtocolViolation,
+)
+from ..protocol.frames import Frame
+from .capture import Capture
+
+__all__ = ["Server", "ServerConnection", "ConnectionClosedError", "Handler"]
+
+log = logging.getLogger("wsexplore.server")
+
+Handler = Callable[["ServerConnection"], Awaitable[None]]
+
+_STATIC = {
+    "/": ("client.html", "text/html; charset=utf-8"),
+    "/client.js": ("client.js", "text/javascript; charset=utf-8"),
+    "/client.css": ("client.css", "text/css; charset=utf-8"),
+}
+_WS_PATHS = frozenset({"/", "/ws"})
+# Stop reading from a peer while this many received messages (or bytes) wait for its handler.
+_MAX_QUEUED_MESSAGES = 64
+_MAX_QUEUED_BYTES = 1024 * 1024
+_BACKLOG = 1024
+
+
+class ConnectionClosedError(Exception):
+    """Sending on, or waiting for a message from, a connection that is closed."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"connection closed: {code} {reason}".rstrip())
+        self.code = code
+        self.reason = reason
+
+
+def _static(name: str) -> bytes:
+    return resources.files(__package__).joinpath("static", name).read_bytes()
+
+
+def _http_response(status: int, reason: str, body: bytes, content_type: str = "text/plain; charset=utf-8",
+                   extra: Iterable[tuple[str, str]] = ()) -> bytes:
+    head = [f"HTTP/1.1 {status} {reason}", f"Content-Type: {content_type}", f"Content-Length: {len(body)}",
+            "Cache-Control: no-store", "Connection: close"]
+    head += [f"{k}: {v}" for k, v in extra]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def _handler_name(handler: object) -> str:
+    name = getattr(handler, "__name__", None) or getattr(getattr(handler, "func", None), "__name__", None)
+    return name or type(handler).__name__
+
+
+class ServerConnection:
+    """A handler's view of one WebSocket connection.
+
+    ``async for message in conn`` yields ``str`` (text) or ``bytes`` (binary)
+    until the connection closes; ``send``, ``ping`` and ``close`` write frames.
+    ``id`` is the connection's id in the capture, ``remote`` the peer's
+    address, ``request`` the parsed handshake request.
+    """
+
+    def __init__(self, server: Server, proto: _Protocol, conn_id: int, remote: tuple,
+                 request: handshake.Request, accepted: handshake.ServerHandshake | None = None) -> None:
+        self.server = server
+        self.id = conn_id
+        self.remote = remote
+        self.request = request
+        self.handshake = accepted
+        self.protocol = Connection(
+            "server", max_frame_size=server.max_message_size, max_message_size=server.max_message_size,
+        )
+        self._proto = proto
+        self._messages: deque[str | bytes] = deque()
+        self._queued = 0
+        self._waiter: asyncio.Future | None = None
+        self._loop = asyncio.get_running_loop()
+        self._closed: asyncio.Future = self._loop.create_future()
+        self._pings: list[tuple[bytes, asyncio.Future, float]] = []
+        self.close_code: int | None = None
+        self.close_reason: str = ""
+
+    def __repr__(self) -> str:
+        return f"<ServerConnection #{self.id} {self.remote[0]}:{self.remote[1]} {self.protocol.state.name}>"
+
+    # -- receiving -------------------------------------------------------
+    def __aiter__(self) -> AsyncIterator[str | bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[str | bytes]:
+        while True:
+            try:
+                yield await self.recv()
+            except ConnectionClosedError:
+                return
+
+    async def recv(self) -> str | bytes:
+        """The next message; raises ``ConnectionClosedError`` once closed and drained."""
+        while not self._messages:
+            if self._closed.done():
+                raise ConnectionClosedError(self.close_code or 1006, self.close_reason)
+            if self._waiter is not None:
+                raise RuntimeError("recv() is already being awaited on this connection")
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        message = self._messages.popleft()
+        self._queued -= len(message)
+        proto = self._proto
+        if proto._paused_by_handler and (
+            len(self._messages) <= _MAX_QUEUED_MESSAGES // 2 and self._queued <= _MAX_QUEUED_BYTES // 2
+        ):
+            proto.resume_reading_for_handler()
+        return message
+
+    def _deliver(self, message: str | bytes) -> None:
+        messages = self._messages
+        messages.append(message)
+        self._queued += len(message)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if len(messages) >= _MAX_QUEUED_MESSAGES or self._queued >= _MAX_QUEUED_BYTES:
+            self._proto.pause_reading_for_handler()
+
+    def _pong(self, payload: bytes) -> None:
+        """A pong acknowledges the ping with the same payload and every ping sent before it."""
+        pings = self._pings
+        for i, (data, _, _) in enumerate(pings):
+            if data == payload:
+                now = self._loop.time()
+                for _, waiter, sent in pings[: i + 1]:
+                    if not waiter.done():
+                        waiter.set_result(now - sent)
+                del pings[: i + 1]
+                return
+
+    def _set_closed(self, code: int, reason: str) -> None:
+        if not self._closed.done():
+            self.close_code, self.close_reason = code, reason
+            self._closed.set_result(None)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        for _, waiter, _ in self._pings:
+            if not waiter.done():
+                waiter.set_exception(ConnectionClosedError(code, reason))
+                # Retrieved here, so that a ping nobody awaited is not reported at garbage collection.
+                waiter.exception()
+        self._pings.clear()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.done()
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self._closed)
+
+    # -- sending ---------------------------------------------------------
+    def _check_open(self) -> None:
+        if self.protocol.state is not State.OPEN:
+            raise ConnectionClosedError(self.close_code or 1006, self.close_reason)
+
+    async def send(self, message: str | bytes | bytearray | memoryview, *, fragment_size: int | None = None) -> None:
+        """Send a text (``str``) or binary message; waits while the peer's buffer is full."""
+        self._write_message(message, fragment_size)
+        proto = self._proto
+        if proto._paused_writing is not None:
+            await proto.drain()
+
+    def _write_message(self, message: str | bytes | bytearray | memoryview, fragment_size: int | None) -> None:
+        self._check_open()
+        protocol = self.protocol
+        if isinstance(message, str):
+            data = protocol.send_text(message, fragment_size=fragment_size)
+        else:
+            data = protocol.send_binary(bytes(message), fragment_size=fragment_size)
+        self._proto.write_frames(protocol.last_sent, data)
+
+    async def send_frame(self, frame: Frame) -> None:
+        """Send ``frame`` exactly as built, even an invalid one, to see how a peer reacts."""
+        self._check_open()
+        data = self.protocol.send_frame(frame)
+        self._proto.write_frames(self.protocol.last_sent, data)
+        await self._proto.drain()
+
+    async def ping(self, payload: bytes | None = None) -> asyncio.Future[float]:
+        """Send a ping (section 5.5.2); returns a future that the matching pong resolves with the latency.
+
+        Without ``payload`` a random 4-byte one is used, so that the pong can be told apart.
+        ``await (await conn.ping())`` waits for the pong.
+        """
+        self._check_open()
+        if payload is None:
+            payload = secrets.token_bytes(4)
+        data = self.protocol.send_ping(bytes(payload))
+        waiter: asyncio.Future[float] = self._loop.create_future()
+        self._pings.append((bytes(payload), waiter, self._loop.time()))
+        self._proto.write_frames(self.protocol.last_sent, data)
+        await self._proto.drain()
+        return waiter
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Run the close handshake (section 7.1.2); drop TCP after ``close_timeout`` without an answer."""
+        if self.protocol.state is State.OPEN:
+            data = self.protocol.send_close(code, reason)
+            self._proto.write_frames(self.protocol.last_sent, data)
+        if self._closed.done():
+            return
+        timeout = self.server.close_timeout
+        try:
+            await asyncio.wait_for(asyncio.shield(self._closed), timeout)
+        except asyncio.TimeoutError:
+            if not self._closed.done():
+                self.server.capture.error(
+                    self.id, f"no close frame from the peer within close_timeout={timeout}s; TCP connection dropped")
+                self._proto.finish(1006, "close handshake timed out", "local", False, abort=True)
+
+
+class _Protocol(asyncio.Protocol):
+    """Bytes of one TCP connection: first the HTTP request, then WebSocket frames."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.capture = server.capture
+        self.conn_id = next(server._ids)
+        self.transport: asyncio.Transport | None = None
+        self.ws: ServerConnection | None = None
+        self.remote: tuple = ("?", 0)
+        self._request = bytearray()
+        self._request_line_seen = False  # the request line is complete (and was valid)
+        self._answered = False  # an HTTP response was written (upgrade or refusal)
+        self._handshake_timer: asyncio.TimerHandle | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._paused_writing: asyncio.Future | None = None
+        self._paused_by_handler = False
+        self._closing = False  # our side is shutting the TCP connection down
+        self._lost = False
+        self.lost: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    # -- asyncio.Protocol -------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.remote = transport.get_extra_info("peername") or ("?", 0)
+        transport.set_write_buffer_limits(high=self.server.write_limit)
+        self.server._protocols.add(self)
+        loop = asyncio.get_running_loop()
+        self._handshake_timer = loop.call_later(self.server.handshake_timeout, self._handshake_expired)
+
+    def data_received(self, data: bytes) -> None:
+        ws = self.ws
+        if ws is None:
+            if not self._answered:
+                self._receive_request(data)
+            return  # bytes after our HTTP answer are read and dropped, so closing sends no RST
+        self._handle(ws, ws.protocol.receive_data(data))
+
+    def eof_received(self) -> bool | None:
+        ws = self.ws
+        if ws is not None and not ws.closed:
+            self._handle(ws, ws.protocol.receive_eof())
+        return None  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self.server._protocols.discard(self)
+        for timer in (self._handshake_timer, self._close_timer):
+            if timer is not None:
+                timer.cancel()
+        self._handshake_timer = self._close_timer = None
+        ws = self.ws
+        if ws is None:
+            if not self._answered and self._request:
+                self.capture.error(self.conn_id, f"connection closed by the peer after {len(self._request)} bytes"
+                                                 " of an incomplete handshake")
+        elif not ws.closed:
+            if exc is not None:
+                self.capture.error(self.conn_id, exc)
+            self._handle(ws, ws.protocol.receive_eof())
+        waiter = self._paused_writing
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self._paused_writing = None
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def pause_writing(self) -> None:
+        if self._paused_writing is None:
+            self._paused_writing = asyncio.get_running_loop().create_future()
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        waiter = self._paused_writing
+        self._paused_writing = None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self._update_reading()
+
+    # -- flow control ------------------------------------------------------
+    async def drain(self) -> None:
+        waiter = self._paused_writing
+        if waiter is not None:
+            # Shielded: one cancelled sender must not cancel the future that every sender waits on.
+            await asyncio.shield(waiter)
+
+    def _update_reading(self) -> None:
+        """Read while shutting down (to see the peer's EOF), else unless writes or the handler are behind."""
+        transport = self.transport
+        if transport is None or self._lost or transport.is_closing():
+            return
+        want = self._closing or not (self._paused_by_handler or self._paused_writing is not None)
+        if want != transport.is_reading():
+            if want:
+                transport.resume_reading()
+            else:
+                transport.pause_reading()
+
+    def pause_reading_for_handler(self) -> None:
+        if not self._paused_by_handler:
+            self._paused_by_handler = True
+            self._update_reading()
+
+    def resume_reading_for_handler(self) -> None:
+        if self._paused_by_handler:
+            self._paused_by_handler = False
+            self._update_reading()
+
+    def _shutdown(self) -> None:
+        """Close our side of TCP after what was written, then wait up to ``close_timeout`` for the peer's.
+
+        Half-closing (``write_eof``) and reading on until the peer's EOF avoids
+        closing a socket with unread bytes in it, which would send an RST that
+        can destroy our last frame or HTTP answer before the peer reads it.
+        """
+        transport = self.transport
+        if transport is None or self._lost or self._closing:
+            return
+        self._closing = True
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        if transport.is_closing():
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+            self._update_reading()
+        else:
+            transport.close()
+        self._close_timer = asyncio.get_running_loop().call_later(self.server.close_timeout, self._close_expired)
+
+    def _close_expired(self) -> None:
+        self._close_timer = None
+        if self._lost or self.transport is None:
+            return
+        if self.ws is not None:
+            self.capture.error(self.conn_id, f"the peer kept the TCP connection open for close_timeout="
+                                             f"{self.server.close_timeout}s after the close; dropped")
+        self.transport.abort()
+
+    # -- opening handshake ------------------------------------------------
+    def _handshake_expired(self) -> None:
+        self._handshake_timer = None
+        if self.ws is None and not self._answered and self.transport is not None:
+            self.capture.error(
+                self.conn_id,
+                f"no complete handshake within handshake_timeout={self.server.handshake_timeout}s"
+                f" ({len(self._request)} bytes received); dropped",
+            )
+            self._answered = True
+            self.transport.close()
+
+    def _receive_request(self, data: bytes) -> None:
+        buf = self._request
+        after_cr = buf[-1:] == b"\r"
+        buf += data
+        if (self._request_line_seen and not after_cr and b"\n" not in data and b"\r" not in data
+                and len(buf) < handshake.DEFAULT_MAX_HEADER_BYTES):
+            # No line completed and no CR to judge: the verdict cannot have changed. Skipping the
+            # re-parse keeps a head sent one byte at a time linear instead of quadratic.
+            return
+        try:
+            parsed = handshake.parse_request(buf)
+        except HandshakeError as exc:
+            self._reject(bytes(buf), exc)
+            return
+        if parsed is None:
+            self._request_line_seen = b"\n" in buf
+            return
+        request, consumed = parsed
+        rest = bytes(self._request[consumed:])
+        raw_request = bytes(self._request[:consumed])
+        self._request = bytearray()
+        path = request.path.split("?", 1)[0]
+        if request.headers.get("Upgrade") is None:
+            self._serve_http(request, path)
+            return
+        if path not in _WS_PATHS:
+            self._reject(raw_request, HandshakeError(f"no WebSocket endpoint at {path}; use / or /ws",
+                                                     status=404))
+            return
+        try:
+            accepted = handshake.validate_request(request, origins=self.server.origins)
+        except HandshakeError as exc:
+            self._reject(raw_request, exc)
+            return
+        # No extension is answered: permessage-deflate and any other offer are declined (section 9.1).
+        response = handshake.accept_response(request)
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        assert self.transport is not None
+        self._answered = True
+        self.transport.write(response)
+        self.capture.opened(self.conn_id, self.remote, raw_request, response, 101)
+        ws = ServerConnection(self.server, self, self.conn_id, self.remote, request, accepted)
+        self.ws = ws
+        self.server.connections[self.conn_id] = ws
+        task = asyncio.get_running_loop().create_task(self._run_handler(ws))
+        self.server._tasks.add(task)
+        task.add_done_callback(self.server._tasks.discard)
+        if rest:
+            self._handle(ws, ws.protocol.receive_data(rest))
+
+    def _reject(self, raw_request: bytes, exc: HandshakeError) -> None:
+        response = handshake.reject_response(exc)
+        self.capture.opened(self.conn_id, self.remote, raw_request, response, exc.status)
+        self.capture.error(self.conn_id, exc)
+        self._answer(response)
+
+    def _serve_http(self, request: handshake.Request, path: str) -> None:
+        method = request.method
+        if method in ("GET", "HEAD") and path in _STATIC:
+            name, ctype = _STATIC[path]
+            response = _http_response(200, "OK", _static(name), ctype)
+        elif method == "POST" and path == "/api/ping":
+            count = self.server._ping_all()
+            response = _http_response(200, "OK", f"pinged {count} connection(s)\n".encode())
+        else:
+            response = _http_response(404, "Not Found", f"nothing at {path}\n".encode())
+        if method == "HEAD":
+            response = response[: response.index(b"\r\n\r\n") + 4]
+        self._answer(response)
+
+    def _answer(self, response: bytes) -> None:
+        assert self.transport is not None
+        self._answered = True
+        self.transport.write(response)
+        self._shutdown()
+
+    # -- frames ------------------------------------------------------------
+    def write_frames(self, sent: list[FrameSent], data: bytes) -> None:
+        frame = self.capture.frame
+        conn_id = self.conn_id
+        for s in sent:
+            frame(conn_id, "out", s.offset, s.raw, s.frame)
+        transport = self.transport
+        if transport is not None and not self._closing and not transport.is_closing():
+            transport.write(data)
+
+    def _handle(self, ws: ServerConnection, events: list) -> None:
+        capture = self.capture
+        conn_id = self.conn_id
+        for event in events:
+            kind = type(event)
+            if kind is FrameReceived:
+                capture.frame(conn_id, "in", event.offset, event.raw)  # the Frame is decoded on demand
+            elif kind is MessageReceived:
+                capture.message(conn_id, "in", event.opcode, event.data, event.frames)
+                ws._deliver(event.data)
+            elif kind is FrameSent:
+                capture.frame(conn_id, "out", event.offset, event.raw, event.frame)
+                transport = self.transport
+                if transport is not None and not self._closing and not transport.is_closing():
+                    transport.write(event.raw)
+            elif kind is PongReceived:
+                if ws._pings:
+                    ws._pong(event.payload)
+            elif kind is ProtocolViolation:
+                capture.frame(conn_id, "in", event.offset, event.raw, None, event.error)
+            elif kind is ConnectionClosed:
+                self.finish(event.code, event.reason, event.initiator, event.clean)
+
+    def finish(self, code: int, reason: str, initiator: str, clean: bool, *, abort: bool = False) -> None:
+        """Record the close once, wake the handler, close TCP (the server closes first, section 7.1.1)."""
+        ws = self.ws
+        if ws is None or ws.closed:
+            return
+        self.capture.closed(self.conn_id, code, reason, initiator, clean)  # type: ignore[arg-type]
+        ws._set_closed(code, reason)
+        self.server.connections.pop(self.conn_id, None)
+        if abort:
+            if self.transport is not None and not self._lost:
+                self.transport.abort()
+        else:
+            self._shutdown()
+
+    async def _run_handler(self, ws: ServerConnection) -> None:
+        try:
+            await self.server.handler(ws)
+        except ConnectionClosedError:
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a broken handler must not take the server down
+            log.exception("handler failed on connection %s", ws.id)
+            self.capture.error(ws.id, f"handler raised {type(exc).__name__}: {exc}")
+            if ws.protocol.state is State.OPEN:
+                await ws.close(1011, "handler error")
+            return
+        if ws.protocol.state is State.OPEN:
+            await ws.close(1000, "")
+
+
+class Server:
+    """A capturing WebSocket server; see the module docstring.
+
+    ``await server.start()`` returns once listening and leaves the server
+    running on the current loop (a notebook cell can start it and end);
+    ``await server.stop()`` closes every connection with 1001 (going away).
+    ``async with Server(...) as server:`` does both. ``handler`` is called with
+    each ``ServerConnection`` (``handlers.echo`` by default). ``origins`` lists
+    the allowed ``Origin`` values (None allows any). ``ping_interval`` pings
+    every connection that often. ``write_limit`` is the per-connection write
+    buffer above which sends wait for the peer.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        handler: Handler | None = None,
+        *,
+        max_message_size: int = DEFAULT_MAX_SIZE,
+        handshake_timeout: float = 10,
+        close_timeout: float = 5,
+        origins: Iterable[str | None] | None = None,
+        ping_interval: float | None = None,
+        capture: Capture | None = None,
+        write_limit: int = 64 * 1024,
+    ) -> None:
+        self.host = host
+        self._port = port
+        if handler is None:
+            from .handlers import echo as handler
+        self.handler: Handler = handler
+        self.max_message_size = max_message_size
+        self.handshake_timeout = handshake_timeout
+        self.close_timeout = close_timeout
+        self.origins = None if origins is None else ([origins] if isinstance(origins, str) else list(origins))
+        self.ping_interval = ping_interval
+        self.capture = capture if capture is not None else Capture()
+        self.write_limit = write_limit
+        #: Open WebSocket connections by id.
+        self.connections: dict[int, ServerConnection] = {}
+        self._ids = itertools.count(1)
+        self._protocols: set[_Protocol] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._server: asyncio.base_events.Server | None = None
+        self._pinger: asyncio.Task | None = None
+
+    def __repr__(self) -> str:
+        state = f"listening on {self.url}" if self._server is not None else "stopped"
+        return (f"<Server {state}, {len(self.connections)} open connection(s), "
+                f"handler={_handler_name(self.handler)}>")
+
+    @property
+    def port(self) -> int:
+        if self._server is None or not self._server.sockets:
+            return self._port
+        return self._server.sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}/"
+
+    @property
+    def http_url(self) -> str:
+        return "http" + self.url[2:]
+
+    @property
+    def serving(self) -> bool:
+        return self._server is not None
+
+    async def start(self) -> Server:
+        """Listen; returns as soon as the socket is bound (port 0 picks a free one)."""
+        if self._server is not None:
+            return self
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Protocol(self), self.host, self._port, backlog=_BACKLOG)
+        if self._port == 0:
+            self._port = self.port  # keep the address after stop(), for a restart on the same port
+        if self.ping_interval:
+            self._pinger = loop.create_task(self._ping_periodically(self.ping_interval))
+        return self
+
+    async def stop(self) -> None:
+        """Close every connection with 1001 (going away), then stop listening."""
+        server = self._server
+        if server is None:
+            return
+        self._server = None
+        server.close()
+        if self._pinger is not None:
+            self._pinger.cancel()
+            self._pinger = None
+        for proto in list(self._protocols):  # handshakes in progress: nothing to say to them
+            if proto.ws is None and not proto._closing and proto.transport is not None:
+                proto.transport.abort()
+        closing = [ws.close(1001, "server stopping") for ws in list(self.connections.values())]
+        if closing:
+            await asyncio.gather(*closing, return_exceptions=True)
+        # Let peers close their side after the close handshake, then drop whoever did not.
+        waiting = [proto.lost for proto in self._protocols]
+        if waiting:
+            await asyncio.wait(waiting, timeout=self.close_timeout)
+        for proto in list(self._protocols):
+            if proto.transport is not None:
+                proto.transport.abort()
+        await asyncio.sleep(0)  # handlers see the close and return
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await server.wait_closed()
+
+    async def __aenter__(self) -> Server:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def broadcast(self, message: str | bytes) -> int:
+        """Send ``message`` to every open connection; returns how many got it.
+
+        It never waits for a slow peer: a connection whose write buffer is full
+        is skipped (and the skip recorded as an error), as a stalled peer would
+        otherwise hold back every other one or grow its buffer without bound.
+        """
+        sent = 0
+        for ws in list(self.connections.values()):
+            if ws.protocol.state is not State.OPEN:
+                continue
+            if ws._proto._paused_writing is not None:
+                self.capture.error(ws.id, "broadcast skipped: the peer is not reading (write buffer full)")
+                continue
+            try:
+                ws._write_message(message, None)
+                sent += 1
+            except (ConnectionClosedError, InvalidState):
+                pass
+        return sent
+
+    def _ping_all(self) -> int:
+        count = 0
+        for ws in list(self.connections.values()):
+            if ws.protocol.state is State.OPEN:
+                data = ws.protocol.send_ping(b"wsexplore")
+                ws._proto.write_frames(ws.protocol.last_sent, data)
+                count += 1
+        return count
+
+    async def _ping_periodically(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self._ping_all()
