@@ -29,6 +29,7 @@ from ..protocol.opcodes import (
     close_code_meaning,
 )
 from .capture import CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord, Record
+from .capture import _peer  # one way to show an address, shared with the capture's reprs
 
 __all__ = ["format_record", "ConsolePrinter", "DEFAULT_KINDS", "TEXT_PREVIEW", "HEX_PREVIEW"]
 
@@ -169,17 +170,6 @@ def _format_open(r: OpenRecord) -> str:
     if hidden:
         parts.append(f"[{', '.join(dict.fromkeys(hidden))} not shown]")
     return " | ".join(parts)
-
-
-def _peer(peer: Any) -> str:
-    if peer is None:
-        return "?"
-    if isinstance(peer, str):
-        return peer
-    if len(peer) >= 2:
-        host = str(peer[0])
-        return f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
-    return ":".join(map(str, peer))
 
 
 def _bits(b0: int, masked: bool) -> str:
