@@ -36,5 +36,24 @@ test: $(STAMP) browser
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
+# RFC 6455 conformance with the real Autobahn|Testsuite (needs a Python 2.7; the first run installs the suite).
+# Starts tests/compliance/echo_server.py on a free port, runs the suite on it, stops it; fails if any case
+# falls short. Reports in autobahn-reports/. AUTOBAHN_CASES="1.*,2.*" runs a subset.
+AUTOBAHN_CASES ?= 1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*
+autobahn: $(STAMP)
+	@log=$$(mktemp); \
+	$(PY) tests/compliance/echo_server.py --port 0 >"$$log" 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; rm -f "$$log"; exit 130' INT TERM; \
+	for i in $$(seq 100); do \
+	  grep -q '^ws://' "$$log" && break; \
+	  kill -0 $$pid 2>/dev/null || break; sleep 0.1; \
+	done; \
+	url=$$(grep -m1 '^ws://' "$$log" || true); \
+	if [ -z "$$url" ]; then echo "autobahn: echo server did not start:"; cat "$$log"; kill $$pid 2>/dev/null; rm -f "$$log"; exit 1; fi; \
+	bash tests/compliance/autobahn.sh "$$url" '$(AUTOBAHN_CASES)' autobahn-reports; rc=$$?; \
+	kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; \
+	if [ $$rc -ne 0 ] && [ -s "$$log" ] && grep -qv '^ws://' "$$log"; then echo "echo server output:"; grep -v '^ws://' "$$log" | tail -20; fi; \
+	rm -f "$$log"; exit $$rc
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

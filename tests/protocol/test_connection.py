@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import tracemalloc
 
 import pytest
 from hypothesis import given, settings
@@ -338,3 +339,61 @@ def test_random_split_of_many_small_frames():
     sizes = [rnd.randint(1, 50) for _ in range(len(stream) // 25)]
     assert feed(Connection("server"), stream, sizes) == whole
     assert sum(isinstance(e, MessageReceived) for e in whole) == 300
+
+
+# Large messages, as Autobahn|Testsuite cases 9.1-9.4 send them: memory stays a small multiple of the message.
+def _peak_while(fn):
+    tracemalloc.start()
+    try:
+        result = fn()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("opcode", [Opcode.BINARY, Opcode.TEXT])
+def test_large_frame_in_pieces_is_not_held_twice(opcode):
+    size = 2 * 1024 * 1024
+    payload = bytes(random.Random(9).choices(b"abcdefgh", k=size))
+    data = masked(Frame(opcode, payload))
+    conn = Connection("server")
+
+    def run():
+        events = []
+        for i in range(0, len(data), 65536):
+            events += conn.receive_data(data[i:i + 65536])
+        return events
+
+    events, peak = _peak_while(run)
+    assert kinds(events) == ["FrameReceived", "MessageReceived"]
+    assert events[0].raw == data and type(events[0].raw) is bytes and events[0].offset == 0
+    assert events[1].data == (payload.decode() if opcode == Opcode.TEXT else payload)
+    assert conn._buf == b"" and conn.bytes_received == len(data)
+    # The reassembly buffer is let go once the frame's bytes are copied out (it used to be sliced,
+    # copied again and kept alive while unmasking): buffer + raw + payload + text, not six copies.
+    assert peak < 4.5 * size
+
+
+def test_large_frame_sharing_a_read_with_the_next_frame():
+    payload = bytes(range(256)) * 1024  # 256 KiB
+    big = masked(Frame(Opcode.BINARY, payload))
+    small = masked(Frame(Opcode.TEXT, b"after"))
+    stream = big + small
+    conn = Connection("server")
+    # The big frame comes in pieces; its last 47 bytes arrive with the small frame's first 3, then the rest.
+    events = feed(conn, stream, [1000, len(big) - 1047, 50])
+    assert kinds(events) == ["FrameReceived", "MessageReceived", "FrameReceived", "MessageReceived"]
+    assert events[0].raw == big and events[1].data == payload
+    assert events[2].raw == small and events[2].offset == len(big) and events[3].data == "after"
+    assert conn._buf == b""
+
+
+def test_text_in_64_byte_fragments_read_in_4k_chunks():
+    """Case 9.3.1 scaled down: a text message in many tiny fragments arrives intact and in order."""
+    text = ("wsexplore é中😀 " * 20000)[:200000]
+    client, server = Connection("client"), Connection("server")
+    data = client.send_text(text, fragment_size=64)
+    events = feed(server, data, [4096] * (len(data) // 4096))
+    messages = [e for e in events if isinstance(e, MessageReceived)]
+    assert len(messages) == 1 and messages[0].data == text
+    assert messages[0].frames == -(-len(text.encode()) // 64)

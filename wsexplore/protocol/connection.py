@@ -195,9 +195,18 @@ class Connection:
             if end > n:
                 self._need = hl + length
                 break
-            raw = buf[pos:end] if (pos or end != n or type(buf) is not bytes) else buf
-            if type(raw) is not bytes:
-                raw = bytes(raw)
+            if type(buf) is bytes:
+                raw = buf if (pos == 0 and end == n) else buf[pos:end]
+            elif pos == 0 and end == n:
+                # The frame fills the whole reassembly buffer (a large frame that came in pieces):
+                # copy it once and let the buffer go, so a big message is not held twice.
+                raw = bytes(buf)
+                buf = self._buf = raw
+            elif length < 0x10000:
+                raw = bytes(buf[pos:end])
+            else:
+                with memoryview(buf) as view:
+                    raw = view[pos:end].tobytes()
             if masked and length:
                 key = raw[hl - 4 : hl]
                 if length < _NUMPY_FROM:
@@ -205,7 +214,7 @@ class Connection:
                         _from_bytes(raw[hl:], "little") ^ (_from_bytes(key, "little") * _REPEAT[(length + 3) >> 2] & _LOW[length])
                     ).to_bytes(length, "little")
                 else:
-                    payload = apply_mask(raw[hl:], key)
+                    payload = apply_mask(memoryview(raw)[hl:], key)
             else:
                 payload = raw[hl:]
             offset = base + pos

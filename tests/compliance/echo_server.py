@@ -1,0 +1,49 @@
+"""An echo server for conformance runs: ``wsexplore.live.server.Server`` with its default echo handler.
+
+    python tests/compliance/echo_server.py [--port PORT] [--host HOST]
+
+Prints its ``ws://`` URL on one line once it listens, then serves until it is
+killed (SIGINT or SIGTERM stop it cleanly). Messages up to 16 MiB are accepted,
+as Autobahn|Testsuite's case 9.1.6 needs (RFC 6455 section 10.4 lets a server
+pick its own limit). The capture is kept small: a conformance run pushes
+hundreds of MiB through and nobody looks at them here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from wsexplore.live.capture import Capture
+from wsexplore.live.server import Server
+
+MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+
+
+async def serve(host: str, port: int) -> None:
+    server = Server(host, port, max_message_size=MAX_MESSAGE_SIZE,
+                    capture=Capture(max_records=1000, max_bytes=32 * 1024 * 1024))
+    await server.start()
+    print(server.url, flush=True)
+    stop = asyncio.get_running_loop().create_future()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.cancel)
+    try:
+        await stop
+    except asyncio.CancelledError:
+        pass
+    finally:
+        await server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9001, help="0 picks a free port (default 9001)")
+    args = parser.parse_args(argv)
+    asyncio.run(serve(args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()
