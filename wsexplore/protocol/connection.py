@@ -42,6 +42,9 @@ _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 _CONT = Opcode.CONTINUATION
 _OPCODE = {op.value: op for op in Opcode}
+# First header bytes of a final text or binary frame without RSV bits: the fast path.
+_FAST_B0 = tuple(b0 in (0x81, 0x82) for b0 in range(256))
+_NO_FAST_B0 = (False,) * 256
 _from_bytes = int.from_bytes
 
 
@@ -137,6 +140,11 @@ class Connection:
             self._buf = buf
             self._check_partial(buf, events)
             return events
+        if type(buf) is not bytes:
+            # One copy of the reassembly buffer, so that every frame below is a plain bytes slice
+            # (a large frame that filled the buffer is then taken whole, without a second copy).
+            buf = bytes(buf)
+            self._buf = b""  # let the bytearray go; _consume() keeps what is left
         pos = 0
         n = len(buf)
         expect_mask = self._expect_mask
@@ -145,6 +153,8 @@ class Connection:
         max_message = self.max_message_size
         append = events.append
         base = self._in_offset
+        # A frame partly validated as it arrived goes through the general path.
+        fast_b0 = _NO_FAST_B0 if self._partial_fed else _FAST_B0
         while True:
             avail = n - pos
             if avail < 2:
@@ -153,6 +163,36 @@ class Connection:
             b0 = buf[pos]
             b1 = buf[pos + 1]
             len7 = b1 & 0x7F
+            if fast_b0[b0] and len7 < 126 and (b1 & 0x80) == expect_mask and self._msg_opcode is None:
+                # The common case, judged in one go: a whole, small text or binary message in
+                # one frame with no RSV bit, masked as it must be, no message in progress.
+                hl = 6 if expect_mask else 2
+                end = pos + hl + len7
+                if end > n:
+                    self._need = hl + len7
+                    break
+                raw = buf[pos:end]
+                if expect_mask and len7:
+                    whole = _from_bytes(raw, "little")
+                    payload = (
+                        (whole >> 48) ^ (((whole >> 16) & 0xFFFFFFFF) * _REPEAT[(len7 + 3) >> 2] & _LOW[len7])
+                    ).to_bytes(len7, "little")
+                else:
+                    payload = raw[hl:]
+                offset = base + pos
+                pos = end
+                if b0 == 0x81:
+                    try:
+                        text = payload.decode()
+                    except UnicodeDecodeError as exc:
+                        self._consume(pos, buf)
+                        return self._fail(utf8_error(exc, hl * 8), raw, offset, events)
+                    append(FrameReceived(raw, offset, payload))
+                    append(MessageReceived(_TEXT, text, 1))
+                else:
+                    append(FrameReceived(raw, offset, payload))
+                    append(MessageReceived(_BINARY, payload, 1))
+                continue
             if len7 < 126:
                 length = len7
                 hl = 2
@@ -195,26 +235,18 @@ class Connection:
             if end > n:
                 self._need = hl + length
                 break
-            if type(buf) is bytes:
-                raw = buf if (pos == 0 and end == n) else buf[pos:end]
-            elif pos == 0 and end == n:
-                # The frame fills the whole reassembly buffer (a large frame that came in pieces):
-                # copy it once and let the buffer go, so a big message is not held twice.
-                raw = bytes(buf)
-                buf = self._buf = raw
-            elif length < 0x10000:
-                raw = bytes(buf[pos:end])
-            else:
-                with memoryview(buf) as view:
-                    raw = view[pos:end].tobytes()
+            raw = buf[pos:end]  # bytes: the whole buffer is taken as is, without a copy
             if masked and length:
-                key = raw[hl - 4 : hl]
                 if length < _NUMPY_FROM:
+                    # One integer holds the whole frame (little-endian: the header is the low
+                    # bytes): shift out the key and the payload instead of slicing bytes.
+                    whole = _from_bytes(raw, "little")
+                    key_int = (whole >> ((hl - 4) << 3)) & 0xFFFFFFFF
                     payload = (
-                        _from_bytes(raw[hl:], "little") ^ (_from_bytes(key, "little") * _REPEAT[(length + 3) >> 2] & _LOW[length])
+                        (whole >> (hl << 3)) ^ (key_int * _REPEAT[(length + 3) >> 2] & _LOW[length])
                     ).to_bytes(length, "little")
                 else:
-                    payload = apply_mask(memoryview(raw)[hl:], key)
+                    payload = apply_mask(memoryview(raw)[hl:], raw[hl - 4 : hl])
             else:
                 payload = raw[hl:]
             offset = base + pos
