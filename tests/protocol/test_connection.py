@@ -397,3 +397,13 @@ def test_text_in_64_byte_fragments_read_in_4k_chunks():
     messages = [e for e in events if isinstance(e, MessageReceived)]
     assert len(messages) == 1 and messages[0].data == text
     assert messages[0].frames == -(-len(text.encode()) // 64)
+
+
+@pytest.mark.parametrize("limit", ["max_frame_size", "max_message_size"])
+def test_small_limits_apply_to_small_frames(limit):
+    # A 20-byte text frame, whole and final (the fast path), over a 16-byte limit.
+    conn = Connection("server", **{limit: 16})
+    events = conn.receive_data(masked(Frame(Opcode.TEXT, b"x" * 20)))
+    assert kinds(events) == ["ProtocolViolation", "FrameSent", "ConnectionClosed"]
+    assert events[0].error.close_code == 1009 and events[1].frame.close_code == 1009
+    assert Connection("server", **{limit: 20}).receive_data(masked(Frame(Opcode.TEXT, b"x" * 20)))[-1].data == "x" * 20

@@ -155,6 +155,8 @@ class Connection:
         base = self._in_offset
         # A frame partly validated as it arrived goes through the general path.
         fast_b0 = _NO_FAST_B0 if self._partial_fed else _FAST_B0
+        # 7-bit lengths below this are within every limit; larger ones take the general path.
+        fast_limit = min(126, self.max_frame_size + 1, self.max_message_size + 1)
         while True:
             avail = n - pos
             if avail < 2:
@@ -163,7 +165,7 @@ class Connection:
             b0 = buf[pos]
             b1 = buf[pos + 1]
             len7 = b1 & 0x7F
-            if fast_b0[b0] and len7 < 126 and (b1 & 0x80) == expect_mask and self._msg_opcode is None:
+            if fast_b0[b0] and len7 < fast_limit and (b1 & 0x80) == expect_mask and self._msg_opcode is None:
                 # The common case, judged in one go: a whole, small text or binary message in
                 # one frame with no RSV bit, masked as it must be, no message in progress.
                 hl = 6 if expect_mask else 2
