@@ -197,15 +197,16 @@ class FrameRecord(Record):
 
     def __init__(self, seq: int, conn: int | None, time: float, wall: float, direction: Direction, offset: int,
                  raw: bytes, frame: Frame | None = None, error: ProtocolError | None = None) -> None:
-        _set(self, "seq", seq)
-        _set(self, "conn", conn)
-        _set(self, "time", time)
-        _set(self, "wall", wall)
-        _set(self, "direction", direction)
-        _set(self, "offset", offset)
-        _set(self, "raw", raw)
-        _set(self, "error", error)
-        _set(self, "_frame", frame)
+        # The slot descriptors' own setters: what object.__setattr__ ends up calling, for less.
+        _f_seq(self, seq)
+        _f_conn(self, conn)
+        _f_time(self, time)
+        _f_wall(self, wall)
+        _f_direction(self, direction)
+        _f_offset(self, offset)
+        _f_raw(self, raw)
+        _f_error(self, error)
+        _f_frame(self, frame)
 
     @property
     def frame(self) -> Frame | None:
@@ -300,7 +301,7 @@ class FrameRecord(Record):
         return self._payload_bytes()
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, init=False)
 class MessageRecord(Record):
     """A whole message (section 5.4), reassembled from ``frames`` frames; text as str."""
 
@@ -310,6 +311,17 @@ class MessageRecord(Record):
     frames: int = 1
 
     kind: ClassVar[str] = "message"
+
+    def __init__(self, seq: int, conn: int | None, time: float, wall: float, direction: Direction,
+                 opcode: Opcode | int, data: str | bytes, frames: int = 1) -> None:
+        _m_seq(self, seq)
+        _m_conn(self, conn)
+        _m_time(self, time)
+        _m_wall(self, wall)
+        _m_direction(self, direction)
+        _m_opcode(self, opcode)
+        _m_data(self, data)
+        _m_frames(self, frames)
 
     @property
     def is_text(self) -> bool:
@@ -376,6 +388,16 @@ class ErrorRecord(Record):
     def _text(self) -> str:
         return self.message
 
+
+(_f_seq, _f_conn, _f_time, _f_wall, _f_direction, _f_offset, _f_raw, _f_error, _f_frame) = (
+    getattr(FrameRecord, name).__set__
+    for name in ("seq", "conn", "time", "wall", "direction", "offset", "raw", "error", "_frame")
+)
+
+(_m_seq, _m_conn, _m_time, _m_wall, _m_direction, _m_opcode, _m_data, _m_frames) = (
+    getattr(MessageRecord, name).__set__
+    for name in ("seq", "conn", "time", "wall", "direction", "opcode", "data", "frames")
+)
 
 AnyRecord = Union[OpenRecord, FrameRecord, MessageRecord, CloseRecord, ErrorRecord]
 _KINDS: dict[str, type[Record]] = {
@@ -596,6 +618,10 @@ class Capture(_Query):
         self._sizes: deque[int] = deque()
         self._nbytes = 0
         self._seq = 0
+        # Entries appended since the records were last read: the server's hot path appends
+        # plain tuples there (no record object, nothing for the collector to track) and
+        # they become records on first read, see ``_materialize``.
+        self._pending = 0
         self._conns: dict[int, None] = {}
         self._subscribers: tuple[Callable[[Record], object], ...] = ()
         #: Records evicted so far, and the bytes they held.
@@ -605,7 +631,23 @@ class Capture(_Query):
         self.subscriber_errors: list[tuple[Callable[[Record], object], Exception]] = []
 
     def _items(self) -> deque[Record]:
+        if self._pending:
+            self._materialize()
         return self._records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def _materialize(self) -> None:
+        """Turn the tuples of the hot path (always among the newest entries) into records, in place."""
+        records = self._records
+        k = min(self._pending, len(records))  # evictions may have taken some already
+        self._pending = 0
+        if not k:
+            return
+        tail = [records.pop() for _ in range(k)]
+        tail.reverse()
+        records.extend(_from_tuple(x) if type(x) is tuple else x for x in tail)
 
     @property
     def connections(self) -> tuple[int, ...]:
@@ -632,6 +674,8 @@ class Capture(_Query):
     def _add(self, record: Record, size: int) -> None:
         records = self._records
         records.append(record)
+        if self._pending:
+            self._pending += 1
         self._sizes.append(size)
         self._nbytes += size
         if record.conn is not None and record.conn not in self._conns:
@@ -725,6 +769,41 @@ class Capture(_Query):
             elif t is ConnectionClosed:
                 self.closed(conn, ev.code, ev.reason, ev.initiator, ev.clean)  # type: ignore[attr-defined]
 
+    def _wire(self, conn: int, direction: Direction, offset: int, raw: bytes, error: ProtocolError | None,
+              now: float, wall: float) -> None:
+        """The server's hot path for a frame: what ``frame`` records (the Frame is decoded
+        from ``raw`` on demand), with the clocks read once for all events of one read or send."""
+        if type(raw) is not bytes:
+            raw = bytes(raw)
+        self._seq = seq = self._seq + 1
+        if self._subscribers:
+            self._add(FrameRecord(seq, conn, now, wall, direction, offset, raw, None, error), len(raw))
+            return
+        self._append((seq, conn, now, wall, direction, offset, raw, error), conn, len(raw))
+
+    def _wire_message(self, conn: int, opcode: int, data: str | bytes, frames: int, now: float,
+                      wall: float) -> None:
+        """The server's hot path for a received message: what ``message(conn, "in", ...)`` records."""
+        if not isinstance(data, str) and type(data) is not bytes:
+            data = bytes(data)
+        self._seq = seq = self._seq + 1
+        size = len(data) if type(data) is bytes or data.isascii() else _data_size(data)
+        if self._subscribers:
+            self._add(MessageRecord(seq, conn, now, wall, "in", _OPCODES[opcode], data, frames), size)
+            return
+        self._append((seq, conn, now, wall, int(opcode), data, frames), conn, size)
+
+    def _append(self, entry: tuple, conn: int, size: int) -> None:
+        records = self._records
+        records.append(entry)
+        self._pending += 1
+        self._sizes.append(size)
+        self._nbytes += size
+        if conn not in self._conns:
+            self._conns[conn] = None
+        if len(records) > self.max_records or self._nbytes > self.max_bytes:
+            self._evict()
+
     # -- subscribers -----------------------------------------------------------
     def subscribe(self, callback: Callable[[Record], object]) -> Callable[[], None]:
         """Call ``callback(record)`` for each new record; returns a function that unsubscribes."""
@@ -784,7 +863,7 @@ class Capture(_Query):
             "secrets": include_secrets,
         }
         lines = [json.dumps(header)]
-        lines += [json.dumps(_record_to_json(r, include_secrets)) for r in self._records]
+        lines += [json.dumps(_record_to_json(r, include_secrets)) for r in self._items()]
         text = "\n".join(lines) + "\n"
         if hasattr(path, "write"):
             path.write(text)  # type: ignore[union-attr]
@@ -825,8 +904,36 @@ class Capture(_Query):
             except (KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"line {number}: not a capture record ({exc})") from exc
             cap._add(record, _size(record))
-        cap._seq = max(header.get("next_seq", 0), cap._records[-1].seq if cap._records else 0)
+        records = cap._items()
+        cap._seq = max(header.get("next_seq", 0), records[-1].seq if records else 0)
         return cap
+
+
+# ---------------------------------------------------------------------------- hot-path entries
+_new = object.__new__
+
+
+def _from_tuple(entry: tuple) -> Record:
+    """The record a ``Capture._wire`` or ``_wire_message`` tuple stands for.
+
+    Built through the slot descriptors (what ``object.__setattr__`` ends up doing):
+    the values were checked when appended.
+    """
+    if len(entry) == 8:
+        seq, conn, now, wall, direction, offset, raw, error = entry
+        rec = _new(FrameRecord)
+        _f_seq(rec, seq)
+        _f_conn(rec, conn)
+        _f_time(rec, now)
+        _f_wall(rec, wall)
+        _f_direction(rec, direction)
+        _f_offset(rec, offset)
+        _f_raw(rec, raw)
+        _f_error(rec, error)
+        _f_frame(rec, None)
+        return rec
+    seq, conn, now, wall, opcode, data, frames = entry
+    return MessageRecord(seq, conn, now, wall, "in", _OPCODES[opcode], data, frames)
 
 
 # ---------------------------------------------------------------------------- sizes and display

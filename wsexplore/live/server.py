@@ -31,6 +31,8 @@ import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from importlib import resources
+from time import monotonic
+from time import time as wall_clock
 
 from ..protocol import handshake
 from ..protocol.connection import DEFAULT_MAX_SIZE, Connection, InvalidState, State
@@ -294,6 +296,11 @@ class _Protocol(asyncio.Protocol):
             if not self._answered:
                 self._receive_request(data)
             return  # bytes after our HTTP answer are read and dropped, so closing sends no RST
+        if len(data) < 65536:
+            # The capture keeps the bytes of a read that held one frame: a copy, not the socket's
+            # read buffer, which is allocated at the full read size (with glibc an mmap, shrunk to
+            # a page), so that a kept 32 B frame holds 32 B and not a mapped page.
+            data = bytes(memoryview(data))
         self._handle(ws, ws.protocol.receive_data(data))
 
     def eof_received(self) -> bool | None:
@@ -490,26 +497,29 @@ class _Protocol(asyncio.Protocol):
 
     # -- frames ------------------------------------------------------------
     def write_frames(self, sent: list[FrameSent], data: bytes) -> None:
-        frame = self.capture.frame
+        wire = self.capture._wire
         conn_id = self.conn_id
+        now, wall = monotonic(), wall_clock()  # one send: one pair of clock reads
         for s in sent:
-            frame(conn_id, "out", s.offset, s.raw, s.frame)
+            wire(conn_id, "out", s.offset, s.raw, None, now, wall)  # the Frame is decoded from raw on demand
         transport = self.transport
         if transport is not None and not self._closing and not transport.is_closing():
             transport.write(data)
 
     def _handle(self, ws: ServerConnection, events: list) -> None:
         capture = self.capture
+        wire = capture._wire
         conn_id = self.conn_id
+        now, wall = monotonic(), wall_clock()  # the events of one read arrived together
         for event in events:
             kind = type(event)
             if kind is FrameReceived:
-                capture.frame(conn_id, "in", event.offset, event.raw)  # the Frame is decoded on demand
+                wire(conn_id, "in", event.offset, event.raw, None, now, wall)  # the Frame is decoded on demand
             elif kind is MessageReceived:
-                capture.message(conn_id, "in", event.opcode, event.data, event.frames)
+                capture._wire_message(conn_id, event.opcode, event.data, event.frames, now, wall)
                 ws._deliver(event.data)
             elif kind is FrameSent:
-                capture.frame(conn_id, "out", event.offset, event.raw, event.frame)
+                wire(conn_id, "out", event.offset, event.raw, None, now, wall)
                 transport = self.transport
                 if transport is not None and not self._closing and not transport.is_closing():
                     transport.write(event.raw)
@@ -517,7 +527,7 @@ class _Protocol(asyncio.Protocol):
                 if ws._pings:
                     ws._pong(event.payload)
             elif kind is ProtocolViolation:
-                capture.frame(conn_id, "in", event.offset, event.raw, None, event.error)
+                wire(conn_id, "in", event.offset, event.raw, event.error, now, wall)
             elif kind is ConnectionClosed:
                 self.finish(event.code, event.reason, event.initiator, event.clean)
 
