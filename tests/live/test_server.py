@@ -519,6 +519,27 @@ async def test_post_api_ping_pings_every_connection(server) -> None:
         assert await asyncio.wait_for(ws.recv(), T) == "ok"
 
 
+async def test_post_api_ping_refuses_other_web_sites(server) -> None:
+    # A page from another site open in the same browser must not drive this server.
+    async with ws_connect(server):
+        await eventually(lambda: len(server.connections) == 1)
+        host = f"127.0.0.1:{server.port}"
+        post = "POST /api/ping HTTP/1.1\r\nHost: {}\r\nOrigin: {}\r\nContent-Length: 0\r\n\r\n"
+        status, _, body, _ = await http(server, post.format(host, "http://evil.example").encode())
+        assert status == 403 and b"evil.example" in body
+        status, _, body, _ = await http(server, post.format(host, f"http://{host}").encode())
+        assert status == 200 and body == b"pinged 1 connection(s)\n"
+
+
+async def test_page_requests_do_not_use_up_connection_ids(server) -> None:
+    for _ in range(3):
+        status, *_ = await http(server, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status == 200
+    async with ws_connect(server):
+        await eventually(lambda: len(server.connections) == 1)
+        assert list(server.connections) == [1]
+
+
 REFUSED = {
     "upgrade on another path": (dict(path="/other"), 404, None),
     "Sec-WebSocket-Version 8": (dict(version="8"), 426, "Sec-WebSocket-Version: 13"),

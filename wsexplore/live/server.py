@@ -265,7 +265,7 @@ class _Protocol(asyncio.Protocol):
     def __init__(self, server: Server) -> None:
         self.server = server
         self.capture = server.capture
-        self.conn_id = next(server._ids)
+        self._conn_id: int | None = None
         self.transport: asyncio.Transport | None = None
         self.ws: ServerConnection | None = None
         self.remote: tuple = ("?", 0)
@@ -281,6 +281,13 @@ class _Protocol(asyncio.Protocol):
         self.lost: asyncio.Future = asyncio.get_running_loop().create_future()
 
     # -- asyncio.Protocol -------------------------------------------------
+    @property
+    def conn_id(self) -> int:
+        """Numbered on first use, so plain page requests do not use up connection ids."""
+        if self._conn_id is None:
+            self._conn_id = next(self.server._ids)
+        return self._conn_id
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
@@ -481,13 +488,31 @@ class _Protocol(asyncio.Protocol):
             name, ctype = _STATIC[path]
             response = _http_response(200, "OK", _static(name), ctype)
         elif method == "POST" and path == "/api/ping":
-            count = self.server._ping_all()
-            response = _http_response(200, "OK", f"pinged {count} connection(s)\n".encode())
+            refusal = self._foreign_origin(request)
+            if refusal:
+                response = _http_response(403, "Forbidden", f"{refusal}\n".encode())
+            else:
+                count = self.server._ping_all()
+                response = _http_response(200, "OK", f"pinged {count} connection(s)\n".encode())
         else:
             response = _http_response(404, "Not Found", f"nothing at {path}\n".encode())
         if method == "HEAD":
             response = response[: response.index(b"\r\n\r\n") + 4]
         self._answer(response)
+
+    def _foreign_origin(self, request: handshake.Request) -> str | None:
+        """Why a request may not act on this server, or None: only pages served from this
+        server (or from ``origins``) may, so another web site open in the same browser cannot."""
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return None  # not sent by a browser page (curl, scripts)
+        allowed = self.server.origins
+        if allowed is not None and origin in allowed:
+            return None
+        host = request.headers.get("Host", "")
+        if origin.split("://", 1)[-1].rstrip("/") == host:
+            return None
+        return f"origin {origin} may not ping this server (served as {host})"
 
     def _answer(self, response: bytes) -> None:
         assert self.transport is not None
