@@ -44,7 +44,6 @@ _CONT = Opcode.CONTINUATION
 _OPCODE = {op.value: op for op in Opcode}
 # First header bytes of a final text or binary frame without RSV bits: the fast path.
 _FAST_B0 = tuple(b0 in (0x81, 0x82) for b0 in range(256))
-_NO_FAST_B0 = (False,) * 256
 _from_bytes = int.from_bytes
 
 
@@ -153,8 +152,11 @@ class Connection:
         max_message = self.max_message_size
         append = events.append
         base = self._in_offset
-        # A frame partly validated as it arrived goes through the general path.
-        fast_b0 = _NO_FAST_B0 if self._partial_fed else _FAST_B0
+        # Only the frame at position 0 can have been partly validated as it arrived
+        # (see _check_partial); it takes the general path.
+        partly_fed = self._partial_fed
+        in_message = self._msg_opcode is not None  # refreshed after every frame of the general path
+        fast_hl = 6 if expect_mask else 2
         # 7-bit lengths below this are within every limit; larger ones take the general path.
         fast_limit = min(126, self.max_frame_size + 1, self.max_message_size + 1)
         while True:
@@ -165,10 +167,16 @@ class Connection:
             b0 = buf[pos]
             b1 = buf[pos + 1]
             len7 = b1 & 0x7F
-            if fast_b0[b0] and len7 < fast_limit and (b1 & 0x80) == expect_mask and self._msg_opcode is None:
+            if (
+                _FAST_B0[b0]
+                and len7 < fast_limit
+                and (b1 & 0x80) == expect_mask
+                and not in_message
+                and (pos or not partly_fed)
+            ):
                 # The common case, judged in one go: a whole, small text or binary message in
                 # one frame with no RSV bit, masked as it must be, no message in progress.
-                hl = 6 if expect_mask else 2
+                hl = fast_hl
                 end = pos + hl + len7
                 if end > n:
                     self._need = hl + len7
@@ -272,6 +280,7 @@ class Connection:
                     self._consume(pos, buf)
                     return self._fail(err, raw, offset, events)
                 events.insert(len(events) - (1 if fin else 0), FrameReceived(raw, offset, payload))
+                in_message = self._msg_opcode is not None
             else:
                 err = close_payload_violation(payload, hl * 8) if opcode == 8 else None
                 if err is not None:
