@@ -1,0 +1,276 @@
+"""BrowserClient: a WebSocket client that runs in the notebook's own browser page.
+
+The widget's JavaScript opens the socket, so the frames a kernel-side
+``Server`` captures are a real browser's: its masking keys (RFC 6455 section
+5.3), its ``Sec-WebSocket-Extensions`` offer (section 9.1), its close frames.
+
+Which URL reaches the server depends on where the page comes from, and that
+choice is made here, in Python (the JavaScript only reports the page's address
+and base URL, then uses ``url``):
+
+* JupyterLab on this machine (page on a loopback host, no hub prefix):
+  ``ws://127.0.0.1:PORT/`` directly, browser to server;
+* a hub or Binder (``/user/...``, ``/hub/...``) or any page from another host:
+  ``{base_url}proxy/PORT/`` through jupyter-server-proxy, whose own client
+  relays the messages, so the server sees the proxy's frames, not the
+  browser's, and messages over 10 MiB fail on that leg.
+
+``url=`` overrides the choice. Browsers cannot send pings (the WebSocket API
+has none), so the ping control asks the server to ping every open connection
+(``POST /api/ping``). The kernel sends that request, not the page: the kernel
+always reaches the server on its own machine, and the server refuses the
+request from a page of another origin (the notebook's), as it should.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import anywidget
+import traitlets
+
+__all__ = ["BrowserClient", "resolve_url", "page_base_url", "request_ping", "DIRECT_NOTE", "PROXY_NOTE"]
+
+_HERE = Path(__file__).parent
+_PING_TIMEOUT = 5.0
+
+DIRECT_NOTE = ("direct: this page's browser connects to the kernel's server itself, so the server sees the "
+               "browser's own frames (its masking keys, its extension offers).")
+PROXY_NOTE = ("through a proxy ({base}proxy/{port}/, jupyter-server-proxy on the Jupyter server): the server "
+              "sees the proxy's frames, not the browser's (masking keys and extension offers are the proxy's; "
+              "messages over 10 MiB fail on that leg).")
+
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "0:0:0:0:0:0:0:1"})
+_WILDCARDS = frozenset({"", "0.0.0.0", "::"})
+_HUB_PREFIX = re.compile(r"^/(user|hub)/|/user/[^/]+/")
+_APP_SEGMENT = re.compile(r"^(.*?/)(lab|notebooks|tree|doc|edit|voila|files|view)(/|$)")
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    return host in _LOOPBACK_NAMES or host.endswith(".localhost") or host.startswith("127.")
+
+
+def page_base_url(page_url: str, base_url: str = "") -> str:
+    """The Jupyter server's base URL path ("/", "/user/alice/"), from the page config or the page path."""
+    if base_url:
+        path = urlsplit(base_url).path or base_url
+        return path if path.endswith("/") else path + "/"
+    path = urlsplit(page_url).path
+    match = _APP_SEGMENT.match(path)
+    return match.group(1) if match else "/"
+
+
+def resolve_url(port: int, *, page_url: str = "", base_url: str = "", host: str = "127.0.0.1",
+                override: str | None = None) -> tuple[str, str]:
+    """``(url, mode)``: the WebSocket URL a browser on ``page_url`` uses to reach a server on ``port``.
+
+    ``mode`` is "direct" (the browser talks to the server) or "proxy" (through
+    jupyter-server-proxy at ``{base_url}proxy/PORT/``), chosen when the page
+    comes from a hub (base URL under ``/user/`` or ``/hub/``) or from another
+    host than this one. Until the page's address is known the choice is
+    direct. ``host`` is the server's listening address. An ``override`` is used
+    as given; its mode is "proxy" when its path goes through ``/proxy/``.
+    """
+    if override:
+        return override, "proxy" if "/proxy/" in urlsplit(override).path else "direct"
+    page = urlsplit(page_url) if page_url else None
+    if page is not None and page.scheme in ("http", "https"):
+        base = page_base_url(page_url, base_url)
+        if _HUB_PREFIX.search(base) or not _is_loopback(page.hostname or ""):
+            scheme = "wss" if page.scheme == "https" else "ws"
+            return f"{scheme}://{page.netloc}{base}proxy/{port}/", "proxy"
+    if host in _WILDCARDS:
+        host = "127.0.0.1"
+    shown = f"[{host}]" if ":" in host else host
+    return f"ws://{shown}:{port}/", "direct"
+
+
+def _ping_request(host: str, port: int) -> bytes:
+    shown = f"[{host}]" if ":" in host else host
+    return (f"POST /api/ping HTTP/1.1\r\nHost: {shown}:{port}\r\nContent-Length: 0\r\n"
+            "Connection: close\r\n\r\n").encode()
+
+
+def _ping_answer(raw: bytes) -> str:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].decode("latin-1")
+    text = body.decode("utf-8", "replace").strip()
+    if status.split(" ")[1:2] == ["200"]:
+        return text
+    return f"{status}: {text}" if status else "no answer"
+
+
+def _dial_host(host: str) -> str:
+    return "127.0.0.1" if host in _WILDCARDS else host
+
+
+async def request_ping(host: str, port: int, timeout: float = _PING_TIMEOUT) -> str:
+    """Ask the server at ``host:port`` to ping every open connection (``POST /api/ping``); its answer."""
+    host = _dial_host(host)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    try:
+        writer.write(_ping_request(host, port))
+        await writer.drain()
+        return _ping_answer(await asyncio.wait_for(reader.read(), timeout))
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass
+
+
+def request_ping_blocking(host: str, port: int, timeout: float = _PING_TIMEOUT) -> str:
+    """``request_ping`` without an event loop (for a server running in another thread or process)."""
+    host = _dial_host(host)
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(_ping_request(host, port))
+        chunks = []
+        while chunk := sock.recv(4096):
+            chunks.append(chunk)
+    return _ping_answer(b"".join(chunks))
+
+
+def _note(mode: str, url: str, port: int) -> str:
+    if mode == "direct":
+        return DIRECT_NOTE
+    path = urlsplit(url).path
+    base = path.split("proxy/", 1)[0] if "proxy/" in path else "/"
+    return PROXY_NOTE.format(base=base, port=port)
+
+
+class BrowserClient(anywidget.AnyWidget):
+    """A WebSocket client in the browser page, aimed at a kernel-side ``Server`` (or a port).
+
+    Controls in the view connect, send text or binary (hex), ask for a ping,
+    disconnect and close with a code and reason; the same actions can be driven
+    from Python (``connect()``, ``send_text()``, ...), which sends them to the
+    page. ``url`` and ``mode`` say which path is in use; ``status`` and
+    ``history`` (the view's log of sent and received messages, newest last)
+    are reported by the page.
+    """
+
+    _esm = _HERE / "browser_client.js"
+    _css = _HERE / "browser_client.css"
+
+    port = traitlets.Int().tag(sync=True)
+    host = traitlets.Unicode("127.0.0.1").tag(sync=True)
+    override = traitlets.Unicode("").tag(sync=True)
+    #: The page's address and the Jupyter server's base URL, reported by the browser.
+    page_url = traitlets.Unicode("").tag(sync=True)
+    base_url = traitlets.Unicode("").tag(sync=True)
+    #: Computed here from the four above.
+    url = traitlets.Unicode("").tag(sync=True)
+    mode = traitlets.Enum(("direct", "proxy"), default_value="direct").tag(sync=True)
+    note = traitlets.Unicode("").tag(sync=True)
+    #: The page_url the URL was chosen for (the page waits for it before connecting).
+    resolved_for = traitlets.Unicode("").tag(sync=True)
+    #: Reported by the page: "closed", "connecting", "open" or "closing".
+    status = traitlets.Unicode("closed").tag(sync=True)
+    #: The last entries of the view's log: {"dir": "out"|"in"|"sys", "kind": ..., "detail": ...}.
+    history = traitlets.List(traitlets.Dict()).tag(sync=True)
+    #: Identifies this client's socket in the page, shared by all views of the widget.
+    _instance = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, server_or_port: Any, *, url: str | None = None, **kwargs: Any) -> None:
+        if isinstance(server_or_port, int) and not isinstance(server_or_port, bool):
+            port, host, server = server_or_port, "127.0.0.1", None
+        elif hasattr(server_or_port, "port") and hasattr(server_or_port, "host"):
+            server = server_or_port
+            port, host = int(server.port), str(server.host)
+        else:
+            raise TypeError(f"BrowserClient needs a Server or a port number, got {type(server_or_port).__name__}")
+        if not 0 < port < 65536:
+            raise ValueError(f"port {port} is not a listening port: start the server first (await server.start())")
+        self.server = server
+        self._pings: set[asyncio.Task] = set()
+        super().__init__(port=port, host=host, override=url or "", _instance=uuid.uuid4().hex, **kwargs)
+        self._resolve()
+        self.on_msg(self._on_page_msg)
+
+    def __repr__(self) -> str:
+        return f"BrowserClient({self.url} {self.mode})"
+
+    @traitlets.observe("port", "host", "override", "page_url", "base_url")
+    def _on_location(self, change: dict[str, Any]) -> None:
+        self._resolve()
+
+    def _resolve(self) -> None:
+        url, mode = resolve_url(self.port, page_url=self.page_url, base_url=self.base_url, host=self.host,
+                                override=self.override or None)
+        with self.hold_sync():
+            self.url = url
+            self.mode = mode
+            self.note = _note(mode, url, self.port)
+            self.resolved_for = self.page_url
+
+    # -- driving the page from Python ------------------------------------------------
+    def _act(self, action: str, buffers: list[bytes] | None = None, **args: Any) -> None:
+        self.send({"action": action, **args}, buffers=buffers)
+
+    def connect(self) -> None:
+        """Open the WebSocket from the page (to ``url``)."""
+        self._act("connect")
+
+    def send_text(self, text: str) -> None:
+        """Send a text message from the page (one frame, masked by the browser)."""
+        if not isinstance(text, str):
+            raise TypeError("send_text needs a str")
+        self._act("send_text", text=text)
+
+    def send_binary(self, data: bytes | bytearray | memoryview | str) -> None:
+        """Send a binary message from the page; ``data`` is bytes or a hex string."""
+        if isinstance(data, str):
+            data = bytes.fromhex(data.replace(":", " "))
+        self._act("send_binary", buffers=[bytes(data)])
+
+    def ping(self) -> asyncio.Task | str:
+        """Ask the server to ping every open connection (a page cannot send a ping itself).
+
+        The kernel posts ``/api/ping`` to the server; the answer ("pinged 1
+        connection(s)") goes to the view's log. Inside a running event loop (a
+        notebook) this returns the task doing it, else the answer itself.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            answer = self._ping_done(lambda: request_ping_blocking(self.host, self.port))
+            return answer
+        task = loop.create_task(request_ping(self.host, self.port))
+        self._pings.add(task)
+        task.add_done_callback(self._on_ping)
+        return task
+
+    def _on_ping(self, task: asyncio.Task) -> None:
+        self._pings.discard(task)
+        if not task.cancelled():
+            self._ping_done(task.result)
+
+    def _ping_done(self, result: Any) -> str:
+        try:
+            answer = f"asked the server to ping: {result()}"
+            kind = "ping"
+        except (OSError, asyncio.TimeoutError) as exc:
+            answer = f"could not ask the server to ping: {type(exc).__name__}: {exc}"
+            kind = "error"
+        self.send({"event": "log", "dir": "sys", "kind": kind, "detail": answer})
+        return answer
+
+    def _on_page_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("action") == "ping":
+            self.ping()
+
+    def close_connection(self, code: int = 1000, reason: str = "") -> None:
+        """Close the WebSocket with ``code`` and ``reason`` (browsers allow 1000 and 3000-4999)."""
+        self._act("close", code=int(code), reason=reason)
+
+    def disconnect(self) -> None:
+        """Close the WebSocket without a code (the browser's close frame then has an empty body)."""
+        self._act("disconnect")

@@ -1,0 +1,329 @@
+"""FrameView: one frame's bits in a browser, labelled by the dissector, editable bit by bit.
+
+Python does all the protocol work: it dissects ``data`` (RFC 6455 section
+5.2) and syncs the result as plain values (``fields``, ``error``, ``summary``,
+``masking``). The JavaScript (``frameview.js``, an anywidget ES module shipped
+next to this file) only draws those values and reports edits: a flipped bit
+sets ``data``, typed hex is sent as a message. Either way the kernel
+re-dissects, so the widget, the text diagram and the HTML repr read the same
+fields and cannot disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import anywidget
+import traitlets
+
+from ..protocol.diagram import FIELD_COLOURS, summary, violation_line
+from ..protocol.dissector import FIELD_SPECS, Dissection, Field, dissect, leaf_fields
+from ..protocol.errors import TruncatedFrame
+from ..protocol.frames import Frame
+from ..protocol.opcodes import Opcode
+
+__all__ = ["FrameView", "MASKING_PAGE", "MAX_DRAWN_BYTES", "parse_hex"]
+
+Role = Literal["server", "client"]
+
+#: Payload bytes per page of the masking panel (section 5.3).
+MASKING_PAGE = 64
+#: Bytes whose bits are drawn; the rest of a large frame is counted, not drawn.
+MAX_DRAWN_BYTES = 256
+
+_HERE = Path(__file__).parent
+_HEX_SEPARATORS = re.compile(r"[\s,:;]+")
+
+
+def _bytes_from_json(value: Any, widget: Any) -> bytes:
+    """A binary buffer from the browser (memoryview) or a list of ints, as bytes."""
+    return b"" if value is None else bytes(value)
+
+
+def parse_hex(text: str) -> bytes:
+    """Bytes typed as hex: ``81 8c 55``, ``818c55``, ``0x81,0x8c`` or ``81:8c``.
+
+    Raises ValueError naming the first character that is not a hex digit.
+    """
+    tokens = [t for t in _HEX_SEPARATORS.split(text.strip()) if t]
+    digits = []
+    for token in tokens:
+        if token[:2].lower() == "0x":
+            token = token[2:]
+        digits.append(token)
+    joined = "".join(digits)
+    for i, ch in enumerate(joined):
+        if ch not in "0123456789abcdefABCDEF":
+            raise ValueError(f"{ch!r} is not a hex digit (digit {i + 1})")
+    if len(joined) % 2:
+        raise ValueError(f"odd number of hex digits ({len(joined)}): each byte needs two")
+    return bytes.fromhex(joined)
+
+
+FrameSource = Union[bytes, bytearray, memoryview, Frame, Any]
+
+
+def _resolve(data: FrameSource, role: object) -> tuple[bytes, Role | None]:
+    """Bytes to dissect and the side reading them.
+
+    ``role="auto"``: a ``FrameRecord`` is read by the side that received it, a
+    masked ``Frame`` by a server and an unmasked one by a client (section 5.1),
+    bare bytes by a server.
+    """
+    if isinstance(data, Frame):
+        raw = data.encode()
+        auto: Role = "server" if data.masked else "client"
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        raw = bytes(data)
+        auto = "server"
+    elif hasattr(data, "raw") and hasattr(data, "direction"):  # a capture FrameRecord
+        raw = bytes(data.raw)
+        auto = "server" if data.direction == "in" else "client"
+    else:
+        raise TypeError(f"FrameView shows bytes, a Frame or a FrameRecord, not {type(data).__name__}")
+    if role == "auto":
+        return raw, auto
+    if role not in ("server", "client", None):
+        raise ValueError(f"role must be 'server', 'client', None or 'auto', got {role!r}")
+    return raw, role  # type: ignore[return-value]
+
+
+def _field_value(f: Field) -> int | str:
+    return f.value if isinstance(f.value, int) else f.display
+
+
+class FrameView(anywidget.AnyWidget):
+    """A frame's bits, coloured and labelled by field, with the first violation on its bit.
+
+    ``data`` may be bytes, a :class:`~wsexplore.protocol.frames.Frame` or a
+    capture ``FrameRecord``. ``role`` is the side reading the bytes ("server"
+    expects masked frames, "client" unmasked ones, None judges neither);
+    "auto" picks it from what was given (see :func:`_resolve`). ``layout`` is
+    "bytes" (one row per byte) or "rfc" (32 bits a row, as in the figure of
+    section 5.2); it is kept in the ``bit_layout`` trait, because ``layout`` is
+    the CSS ``Layout`` every ipywidget has (a ``widgets.Layout`` passed as
+    ``layout`` goes there). With ``editable=True`` clicking a bit flips it and
+    hex can be typed; ``view.data`` and ``view.dissection`` follow, observable
+    with ``view.observe(callback, "data")`` (the dissection is already updated
+    when the callback runs).
+    """
+
+    _esm = _HERE / "frameview.js"
+    _css = _HERE / "frameview.css"
+
+    # -- inputs (the browser sets data, bit_layout and masking_page) -------------
+    data = traitlets.Bytes(b"").tag(sync=True, from_json=_bytes_from_json)
+    role = traitlets.Enum(("server", "client"), default_value="server", allow_none=True).tag(sync=True)
+    rsv_allowed = traitlets.Int(0).tag(sync=True)
+    editable = traitlets.Bool(False).tag(sync=True)
+    bit_layout = traitlets.Enum(("bytes", "rfc"), default_value="bytes").tag(sync=True)
+    masking_page = traitlets.Int(0).tag(sync=True)
+    max_bytes = traitlets.Int(MAX_DRAWN_BYTES).tag(sync=True)
+
+    # -- computed by the kernel from the dissection --------------------------------
+    fields = traitlets.List(traitlets.Dict()).tag(sync=True)
+    error = traitlets.Dict(default_value=None, allow_none=True).tag(sync=True)
+    summary = traitlets.Unicode("").tag(sync=True)
+    masking = traitlets.List(traitlets.Dict()).tag(sync=True)
+    masking_total = traitlets.Int(0).tag(sync=True)
+    frame_size = traitlets.Int(0).tag(sync=True)
+    masking_page_size = traitlets.Int(MASKING_PAGE, read_only=True).tag(sync=True)
+    hex_error = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, data: FrameSource = b"", *, role: Role | None | Literal["auto"] = "auto",
+                 editable: bool = False, layout: Literal["bytes", "rfc"] | Any = "bytes", rsv_allowed: int = 0,
+                 **kwargs: Any) -> None:
+        raw, resolved = _resolve(data, role)
+        if isinstance(layout, str):
+            kwargs["bit_layout"] = layout
+        else:
+            kwargs["layout"] = layout
+        self._ready = False
+        self._dissection: Dissection = dissect(b"", role=resolved, rsv_allowed=rsv_allowed)
+        super().__init__(data=raw, role=resolved, editable=editable, rsv_allowed=rsv_allowed, **kwargs)
+        self._ready = True
+        self._redissect()
+        self.on_msg(self._on_custom_msg)
+
+    # -- public -------------------------------------------------------------------
+    @property
+    def dissection(self) -> Dissection:
+        """The dissection of ``data`` as ``role`` reads it (recomputed whenever either changes)."""
+        return self._dissection
+
+    @property
+    def frame(self) -> Frame | None:
+        """The frame in ``data``; None when the bytes end before the frame does."""
+        return self._dissection.frame
+
+    @property
+    def drawn_bits(self) -> int:
+        """How many bit cells the view draws (large frames are cut after ``max_bytes``)."""
+        return 8 * min(len(self.data), self.max_bytes)
+
+    @property
+    def drawn_fields(self) -> list[str]:
+        """Names of the fields the view labels (one ``wsx-label`` each), in order."""
+        return [f["name"] for f in self.fields if f["leaf"] and f["drawn"]]
+
+    def load(self, data: FrameSource, *, role: Role | None | Literal["auto"] = "auto") -> None:
+        """Show other bytes (or a Frame or FrameRecord), dissecting once for data and role together."""
+        raw, resolved = _resolve(data, role)
+        self._ready = False
+        try:
+            self.role = resolved
+            self.data = raw
+        finally:
+            self._ready = True
+        self._redissect()
+
+    def set_hex(self, text: str) -> bool:
+        """Replace ``data`` with bytes typed as hex; on invalid hex keep ``data`` and set ``hex_error``."""
+        try:
+            raw = parse_hex(text)
+        except ValueError as exc:
+            self.hex_error = f"not applied: {exc}"
+            return False
+        self.hex_error = ""
+        self.data = raw
+        return True
+
+    def flip_bit(self, index: int) -> None:
+        """Flip bit ``index`` (0 is the most significant bit of the first byte), as a click does."""
+        if not 0 <= index < 8 * len(self.data):
+            raise IndexError(f"bit {index} is outside the {len(self.data)}-byte frame")
+        buf = bytearray(self.data)
+        buf[index // 8] ^= 0x80 >> (index % 8)
+        self.data = bytes(buf)
+
+    # -- recomputation ------------------------------------------------------------
+    @traitlets.observe("data", "role", "rsv_allowed")
+    def _on_input(self, change: dict) -> None:
+        if self._ready:
+            self._redissect()
+
+    @traitlets.observe("masking_page")
+    def _on_page(self, change: dict) -> None:
+        if self._ready:
+            self._update_masking()
+
+    @traitlets.validate("masking_page")
+    def _clamp_page(self, proposal: dict) -> int:
+        last = max(0, (self.masking_total - 1) // MASKING_PAGE) if self.masking_total else 0
+        return min(max(0, int(proposal["value"])), last)
+
+    @traitlets.observe("max_bytes")
+    def _on_max_bytes(self, change: dict) -> None:
+        if self._ready:
+            self._redissect()
+
+    def _redissect(self) -> None:
+        d = dissect(self.data, role=self.role, rsv_allowed=self.rsv_allowed)
+        self._dissection = d
+        drawn = self.drawn_bits
+        leaves = {id(f) for f in leaf_fields(d.fields)}
+        fields = []
+        for f in d.fields:
+            spec = FIELD_SPECS[f.name]
+            fields.append({
+                "name": f.name,
+                "label": spec.label,
+                "start_bit": f.start_bit,
+                "bit_width": f.bit_width,
+                "present": len(f.bits),
+                "value": _field_value(f),
+                "display": f.display,
+                "meaning": f.meaning,
+                "rfc": f.rfc,
+                "description": spec.description,
+                "colour": FIELD_COLOURS.get(f.name, "#eeeeee"),
+                "parent": f.parent,
+                "leaf": id(f) in leaves,
+                "drawn": len(f.bits) > 0 and f.start_bit < drawn,
+            })
+        total = len(d.masked_payload) if d.masked_payload is not None and d.masking_key is not None else 0
+        with self.hold_sync():  # one update message: the browser redraws once
+            self.fields = fields
+            self.error = self._error_dict(d, drawn)
+            self.summary = summary(d)
+            self.frame_size = d.size
+            self.masking_total = total
+            self.masking_page = self.masking_page  # re-clamped to the new payload
+            self._update_masking()
+
+    @staticmethod
+    def _error_dict(d: Dissection, drawn: int) -> dict | None:
+        err = d.error
+        if err is None:
+            return None
+        bit = err.bit_offset
+        # Truncation is not a bit's fault: it is told, not pinned on a cell (as in the text diagram).
+        highlight = bit if bit is not None and bit < drawn and not isinstance(err, TruncatedFrame) else None
+        return {
+            "kind": type(err).__name__,
+            "field": err.field,
+            "bit_offset": bit,
+            "highlight_bit": highlight,
+            "message": err.message,
+            "rfc": err.rfc,
+            "close_code": err.close_code,
+            "text": violation_line(d),
+        }
+
+    def _update_masking(self) -> None:
+        """Rows of the masking panel for the current page: wire byte XOR key byte (i mod 4) = payload byte."""
+        d = self._dissection
+        key, wire, plain = d.masking_key, d.masked_payload, d.payload
+        if key is None or wire is None:
+            self.masking = []
+            return
+        start = self.masking_page * MASKING_PAGE
+        rows = []
+        for i in range(start, min(start + MASKING_PAGE, len(wire))):
+            result = plain[i]
+            rows.append({
+                "index": i,
+                "masked": wire[i],
+                "key_index": i % 4,
+                "key": key[i % 4],
+                "result": result,
+                "char": chr(result) if 0x20 <= result < 0x7F else "",
+            })
+        self.masking = rows
+
+    def _on_custom_msg(self, widget: Any, content: Any, buffers: list) -> None:
+        if isinstance(content, dict) and content.get("type") == "hex":
+            self.set_hex(str(content.get("text", "")))
+
+    # -- text ---------------------------------------------------------------------
+    def __repr__(self) -> str:
+        d = self._dissection
+        data = self.data
+        parts = []
+        op = d.opcode
+        size = f"{d.size} B"
+        if op is None:
+            parts.append("no bytes")
+        else:
+            name = op.name if isinstance(op, Opcode) else f"opcode 0x{op:X}"
+            parts.append(f"{name} {size}")
+        if len(data) >= 2:
+            parts.append("masked" if data[1] & 0x80 else "unmasked")
+        if data and not data[0] & 0x80:
+            parts.append("FIN=0")
+        err = d.error
+        if err is None:
+            parts.append("ok")
+        elif isinstance(err, TruncatedFrame):
+            lower = ">=" if d.payload_length is None else ""
+            parts.append(f"truncated, {lower}{d.missing} B missing")
+        else:
+            parts.append(f"{type(err).__name__} at bit {err.bit_offset} {err.field}")
+        extra = len(data) - d.size
+        if extra > 0:
+            parts.append(f"+{extra} B after the frame")
+        if self.editable:
+            parts.append("editable")
+        return f"FrameView({', '.join(parts)})"
