@@ -17,12 +17,15 @@ $(STAMP): pyproject.toml | $(PY)
 
 venv: $(STAMP)
 
-# Debian's chromium for the browser tests (Playwright cannot download its own here).
+# Debian's chromium for the browser tests (Playwright cannot download its own here), and a CJK
+# font so that screenshots show "发送数据" rather than empty boxes.
+BROWSER_PACKAGES := chromium fonts-wqy-zenhei
 browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@missing=""; for p in $(BROWSER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium missing: run 'sudo apt-get install chromium'"; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing:$$missing; run 'sudo apt-get install$$missing'"; fi; \
 	fi
 
 lab: $(STAMP)
@@ -31,7 +34,7 @@ lab: $(STAMP)
 # Unit, property, live-socket and browser tests, then the notebooks under nbval (strict).
 test: $(STAMP) browser
 	$(PY) -m pytest -q tests
-	$(PY) -m pytest -q --nbval notebooks
+	$(PY) -m pytest -q --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
