@@ -76,6 +76,8 @@ def _capture_stats(capture: Any) -> dict[str, Any]:
     messages: Counter[str] = Counter()
     message_bytes: Counter[str] = Counter()
     opens = closes = clean_closes = errors = violations = 0
+    # permessage-deflate: data frames with RSV1, messages with a compressed size, client-to-server sizes.
+    compressed_frames = compressed_messages = in_compressed = in_inflated = 0
     for r in capture:
         t = type(r)
         if t is FrameRecord:
@@ -84,10 +86,17 @@ def _capture_stats(capture: Any) -> dict[str, Any]:
             frames[key] += 1
             raw[key] += len(r.raw)
             violations += r.error is not None
+            compressed_frames += bool(r.raw[0] & 0x40) and op in (1, 2)
         elif t is MessageRecord:
             key = f"{r.direction} {getattr(r.opcode, 'name', r.opcode)}"
             messages[key] += 1
-            message_bytes[key] += len(r.data.encode() if isinstance(r.data, str) else r.data)
+            size = len(r.data.encode() if isinstance(r.data, str) else r.data)
+            message_bytes[key] += size
+            if r.compressed_size is not None:
+                compressed_messages += 1
+                if r.direction == "in":
+                    in_compressed += r.compressed_size
+                    in_inflated += size
         elif t is OpenRecord:
             opens += r.status == 101
         elif t is CloseRecord:
@@ -99,8 +108,25 @@ def _capture_stats(capture: Any) -> dict[str, Any]:
         "records": len(capture), "dropped": capture.dropped, "nbytes": capture.nbytes,
         "frames": dict(frames), "raw": dict(raw), "messages": dict(messages), "message_bytes": dict(message_bytes),
         "opens": opens, "closes": closes, "clean_closes": clean_closes, "errors": errors,
-        "violations": violations,
+        "violations": violations, "compressed_frames": compressed_frames,
+        "compressed_messages": compressed_messages, "in_ratio": in_compressed / in_inflated if in_inflated else 0.0,
     }
+
+
+#: Server kinds with permessage-deflate (the "deflate" group): what each passes as ``compression``.
+DEFLATE_KINDS = {
+    "wsexplore+deflate": "deflate",
+    "wsexplore+deflate12": "tuned",  # the parameters websockets' server picks: see bench_deflate.py
+    "websockets+deflate": "deflate",
+}
+
+
+def _our_compression(kind: str) -> Any:
+    if kind == "wsexplore+deflate12":
+        from wsexplore.protocol.deflate import DeflateConfig
+
+        return DeflateConfig(server_max_window_bits=12, client_max_window_bits=12, mem_level=5)
+    return DEFLATE_KINDS.get(kind)
 
 
 async def _serve_main(kind: str) -> None:
@@ -114,11 +140,12 @@ async def _serve_main(kind: str) -> None:
 
     threading.Thread(target=read_commands, daemon=True).start()
 
-    if kind == "wsexplore":
+    if kind == "wsexplore" or kind.startswith("wsexplore+"):
         from wsexplore.live.capture import Capture
         from wsexplore.live.server import Server
 
-        server = Server(HOST, 0, max_message_size=MAX_SIZE)  # default handler: echo
+        # Default handler: echo.
+        server = Server(HOST, 0, max_message_size=MAX_SIZE, compression=_our_compression(kind))
         await server.start()
         port = server.port
 
@@ -136,14 +163,14 @@ async def _serve_main(kind: str) -> None:
             return out
 
         stop: Callable[[], Awaitable[None]] = server.stop
-    elif kind == "websockets":
+    elif kind in ("websockets", "websockets+deflate"):
         from websockets.asyncio.server import serve
 
         async def echo(ws: Any) -> None:
             async for message in ws:
                 await ws.send(message)
 
-        ws_server = await serve(echo, HOST, 0, compression=None, max_size=MAX_SIZE)
+        ws_server = await serve(echo, HOST, 0, compression=DEFLATE_KINDS.get(kind), max_size=MAX_SIZE)
         port = ws_server.sockets[0].getsockname()[1]
 
         async def stats() -> dict[str, Any]:

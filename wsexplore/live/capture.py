@@ -303,17 +303,27 @@ class FrameRecord(Record):
 
 @dataclass(frozen=True, slots=True, repr=False, init=False)
 class MessageRecord(Record):
-    """A whole message (section 5.4), reassembled from ``frames`` frames; text as str."""
+    """A whole message (section 5.4), reassembled from ``frames`` frames; text as str.
+
+    A message compressed with permessage-deflate (RFC 7692) holds its inflated
+    ``data`` and ``compressed_size``, the payload bytes of its frames (None for
+    a message that crossed the wire uncompressed). Its frames, recorded before
+    it, keep the compressed bytes. Compressed messages are recorded in both
+    directions, so that ``Capture.dissect`` can show what any compressed frame
+    inflates to.
+    """
 
     direction: Direction
     opcode: Opcode | int
     data: str | bytes
     frames: int = 1
+    compressed_size: int | None = None
 
     kind: ClassVar[str] = "message"
 
     def __init__(self, seq: int, conn: int | None, time: float, wall: float, direction: Direction,
-                 opcode: Opcode | int, data: str | bytes, frames: int = 1) -> None:
+                 opcode: Opcode | int, data: str | bytes, frames: int = 1,
+                 compressed_size: int | None = None) -> None:
         _m_seq(self, seq)
         _m_conn(self, conn)
         _m_time(self, time)
@@ -322,6 +332,11 @@ class MessageRecord(Record):
         _m_opcode(self, opcode)
         _m_data(self, data)
         _m_frames(self, frames)
+        _m_compressed_size(self, compressed_size)
+
+    @property
+    def compressed(self) -> bool:
+        return self.compressed_size is not None
 
     @property
     def is_text(self) -> bool:
@@ -335,7 +350,8 @@ class MessageRecord(Record):
         size = _utf8_len(data) if isinstance(data, str) else len(data)
         preview = _text_preview(data) if isinstance(data, str) else _hex_preview(data)
         plural = "" if self.frames == 1 else "s"
-        return f"message {_opcode_name(self.opcode)} {size} B {preview} ({self.frames} frame{plural})"
+        deflated = "" if self.compressed_size is None else f", compressed {self.compressed_size} B"
+        return f"message {_opcode_name(self.opcode)} {size} B {preview} ({self.frames} frame{plural}{deflated})"
 
     def _text(self) -> str:
         return self.data if isinstance(self.data, str) else self.data.decode("utf-8", "replace")
@@ -394,9 +410,9 @@ class ErrorRecord(Record):
     for name in ("seq", "conn", "time", "wall", "direction", "offset", "raw", "error", "_frame")
 )
 
-(_m_seq, _m_conn, _m_time, _m_wall, _m_direction, _m_opcode, _m_data, _m_frames) = (
+(_m_seq, _m_conn, _m_time, _m_wall, _m_direction, _m_opcode, _m_data, _m_frames, _m_compressed_size) = (
     getattr(MessageRecord, name).__set__
-    for name in ("seq", "conn", "time", "wall", "direction", "opcode", "data", "frames")
+    for name in ("seq", "conn", "time", "wall", "direction", "opcode", "data", "frames", "compressed_size")
 )
 
 AnyRecord = Union[OpenRecord, FrameRecord, MessageRecord, CloseRecord, ErrorRecord]
@@ -719,16 +735,84 @@ class Capture(_Query):
         return rec
 
     def message(self, conn: int, direction: Direction, opcode: Opcode | int, data: str | bytes,
-                frames: int = 1) -> MessageRecord:
-        """A reassembled message (text as str, binary as bytes) and how many frames carried it."""
+                frames: int = 1, *, compressed_size: int | None = None) -> MessageRecord:
+        """A reassembled message (text as str, binary as bytes) and how many frames carried it.
+
+        ``compressed_size``: the message was compressed (permessage-deflate) into that many payload bytes.
+        """
         if direction != "in" and direction != "out":
             raise ValueError(f"direction must be 'in' or 'out', got {direction!r}")
         if not isinstance(data, str) and type(data) is not bytes:
             data = bytes(data)
         rec = MessageRecord(self._next(), conn, monotonic(), wall_clock(), direction, _OPCODES[opcode], data,
-                            frames)
+                            frames, None if compressed_size is None else int(compressed_size))
         self._add(rec, _data_size(data))
         return rec
+
+    # -- reading in context ----------------------------------------------------
+    def deflate_params(self, conn: int | None) -> Any:
+        """The permessage-deflate parameters connection ``conn`` agreed on (from its 101 response), or None."""
+        from ..protocol.deflate import find_params
+        from ..protocol.handshake import parse_response
+
+        for r in self._items():
+            if type(r) is OpenRecord and r.conn == conn and r.status == 101:
+                try:
+                    parsed = parse_response(r.response)
+                    return None if parsed is None else find_params(parsed[0].headers)
+                except (ProtocolError, ValueError):
+                    return None
+        return None
+
+    def dissect(self, record: FrameRecord | int) -> Any:
+        """A frame record (or its ``seq``) dissected in its connection's context.
+
+        When the connection negotiated permessage-deflate (RFC 7692), RSV1 is
+        read as "per-message compressed" and a compressed frame is shown with
+        the message it inflates to: the ``MessageRecord`` that follows its
+        frames (with context takeover a compressed frame does not inflate on
+        its own). Without that context it is ``record.dissect()``.
+        """
+        items = self._items()
+        if isinstance(record, int):
+            found = next((r for r in items if r.seq == record), None)
+            if not isinstance(found, FrameRecord):
+                raise KeyError(f"no frame record #{record} in this capture")
+            record = found
+        params = self.deflate_params(record.conn)
+        if params is None:
+            return record.dissect()
+        return record.dissect(deflate=params, inflated=self._inflated_message(record))
+
+    def _inflated_message(self, record: FrameRecord) -> str | bytes | None:
+        """The inflated message a compressed frame belongs to, from the message record after its frames."""
+        raw = record.raw
+        if len(raw) < 2 or record.error is not None or raw[0] & 0x0F >= 8:
+            return None
+        items = list(self._items())
+        try:
+            pos = next(i for i, r in enumerate(items) if r is record)
+        except StopIteration:
+            return None
+
+        def same(r: Record) -> bool:
+            return r.conn == record.conn and getattr(r, "direction", None) == record.direction
+
+        if raw[0] & 0x0F == 0:  # a continuation: its message is compressed when its first frame says so
+            first = next((r for r in reversed(items[:pos]) if type(r) is FrameRecord and same(r) and r.raw
+                          and r.raw[0] & 0x0F in (1, 2)), None)
+            if first is None or not first.raw[0] & 0x40:
+                return None
+        elif not raw[0] & 0x40:
+            return None
+        for r in items[pos + 1:]:
+            if not same(r):
+                continue
+            if type(r) is MessageRecord:
+                return r.data if r.compressed_size is not None else None
+            if type(r) is FrameRecord and r.raw and r.raw[0] & 0x0F in (1, 2):
+                return None  # another message began: this one never completed
+        return None
 
     def closed(self, conn: int, code: int | None, reason: str, initiator: Initiator, clean: bool) -> CloseRecord:
         """The connection ended; ``initiator`` "local" is the server, "remote" the client."""
@@ -763,7 +847,8 @@ class Capture(_Query):
             elif t is FrameSent:
                 self.frame(conn, "out", ev.offset, ev.raw, ev.frame)  # type: ignore[attr-defined]
             elif t is MessageReceived:
-                self.message(conn, "in", ev.opcode, ev.data, ev.frames)  # type: ignore[attr-defined]
+                self.message(conn, "in", ev.opcode, ev.data, ev.frames,  # type: ignore[attr-defined]
+                             compressed_size=ev.compressed_size)  # type: ignore[attr-defined]
             elif t is ProtocolViolation:
                 self.frame(conn, "in", ev.offset, ev.raw, None, ev.error)  # type: ignore[attr-defined]
             elif t is ConnectionClosed:
@@ -1234,6 +1319,8 @@ def _record_to_json(r: Record, include_secrets: bool) -> dict[str, Any]:
                  status=r.status)
     elif isinstance(r, MessageRecord):
         d.update(direction=r.direction, opcode=int(r.opcode), frames=r.frames)
+        if r.compressed_size is not None:
+            d["compressed_size"] = r.compressed_size
         if isinstance(r.data, str):
             d["text"] = r.data
         else:
@@ -1258,7 +1345,8 @@ def _record_from_json(d: dict[str, Any]) -> Record:
         return OpenRecord(*common, _unjson(d["peer"]), _unb64(d["request"]), _unb64(d["response"]), d["status"])
     if kind == "message":
         data = d["text"] if "text" in d else _unb64(d["data"])
-        return MessageRecord(*common, d["direction"], _OPCODES[d["opcode"]], data, d["frames"])
+        return MessageRecord(*common, d["direction"], _OPCODES[d["opcode"]], data, d["frames"],
+                             d.get("compressed_size"))
     if kind == "close":
         return CloseRecord(*common, d["code"], d["reason"], d["initiator"], d["clean"])
     if kind == "error":

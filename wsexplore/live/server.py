@@ -36,6 +36,7 @@ from time import time as wall_clock
 
 from ..protocol import handshake
 from ..protocol.connection import DEFAULT_MAX_SIZE, Connection, InvalidState, State
+from ..protocol.deflate import DeflateConfig, PerMessageDeflate
 from ..protocol.errors import HandshakeError
 from ..protocol.events import (
     ConnectionClosed,
@@ -102,7 +103,8 @@ class ServerConnection:
     """
 
     def __init__(self, server: Server, proto: _Protocol, conn_id: int, remote: tuple,
-                 request: handshake.Request, accepted: handshake.ServerHandshake | None = None) -> None:
+                 request: handshake.Request, accepted: handshake.ServerHandshake | None = None,
+                 deflate: PerMessageDeflate | None = None) -> None:
         self.server = server
         self.id = conn_id
         self.remote = remote
@@ -110,6 +112,7 @@ class ServerConnection:
         self.handshake = accepted
         self.protocol = Connection(
             "server", max_frame_size=server.max_message_size, max_message_size=server.max_message_size,
+            deflate=deflate,
         )
         self._proto = proto
         self._messages: deque[str | bytes] = deque()
@@ -218,6 +221,12 @@ class ServerConnection:
         else:
             data = protocol.send_binary(bytes(message), fragment_size=fragment_size)
         self._proto.write_frames(protocol.last_sent, data)
+        if protocol.deflate is not None:
+            # The frames hold deflate bytes: the message record keeps what they inflate to.
+            sent = protocol.last_sent
+            self._proto.capture.message(self.id, "out", sent[0].frame.opcode, message if isinstance(message, str)
+                                        else bytes(message), len(sent),
+                                        compressed_size=sum(len(s.frame.payload) for s in sent))
 
     async def send_frame(self, frame: Frame) -> None:
         """Send ``frame`` exactly as built, even an invalid one, to see how a peer reacts."""
@@ -458,8 +467,16 @@ class _Protocol(asyncio.Protocol):
         except HandshakeError as exc:
             self._reject(raw_request, exc)
             return
-        # No extension is answered: permessage-deflate and any other offer are declined (section 9.1).
-        response = handshake.accept_response(request)
+        # Only permessage-deflate may be answered (RFC 7692), and only with compression="deflate";
+        # any other offer is declined by leaving it out (section 9.1).
+        deflate = None
+        config = self.server._deflate
+        negotiation = config.negotiate(accepted.extensions_offered) if config is not None else None
+        if negotiation is not None and negotiation.params is not None:
+            response = handshake.accept_response(request, extensions=[negotiation.params.extension()])
+            deflate = config.connection(negotiation.params, "server")  # type: ignore[union-attr]
+        else:
+            response = handshake.accept_response(request)
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None
@@ -467,7 +484,7 @@ class _Protocol(asyncio.Protocol):
         self._answered = True
         self.transport.write(response)
         self.capture.opened(self.conn_id, self.remote, raw_request, response, 101)
-        ws = ServerConnection(self.server, self, self.conn_id, self.remote, request, accepted)
+        ws = ServerConnection(self.server, self, self.conn_id, self.remote, request, accepted, deflate)
         self.ws = ws
         self.server.connections[self.conn_id] = ws
         task = asyncio.get_running_loop().create_task(self._run_handler(ws))
@@ -541,7 +558,11 @@ class _Protocol(asyncio.Protocol):
             if kind is FrameReceived:
                 wire(conn_id, "in", event.offset, event.raw, None, now, wall)  # the Frame is decoded on demand
             elif kind is MessageReceived:
-                capture._wire_message(conn_id, event.opcode, event.data, event.frames, now, wall)
+                if event.compressed_size is None:
+                    capture._wire_message(conn_id, event.opcode, event.data, event.frames, now, wall)
+                else:
+                    capture.message(conn_id, "in", event.opcode, event.data, event.frames,
+                                    compressed_size=event.compressed_size)
                 ws._deliver(event.data)
             elif kind is FrameSent:
                 wire(conn_id, "out", event.offset, event.raw, None, now, wall)
@@ -598,6 +619,12 @@ class Server:
     the allowed ``Origin`` values (None allows any). ``ping_interval`` pings
     every connection that often. ``write_limit`` is the per-connection write
     buffer above which sends wait for the peer.
+
+    ``compression="deflate"`` accepts a client's permessage-deflate offer
+    (RFC 7692; every Chromium handshake makes one) and compresses messages;
+    a ``DeflateConfig`` chooses its parameters. The capture then keeps the
+    compressed frames as they crossed the wire and, in message records, the
+    inflated messages both ways. Off by default: frames stay plain.
     """
 
     def __init__(
@@ -613,7 +640,15 @@ class Server:
         ping_interval: float | None = None,
         capture: Capture | None = None,
         write_limit: int = 64 * 1024,
+        compression: str | DeflateConfig | None = None,
     ) -> None:
+        if compression == "deflate":
+            self._deflate: DeflateConfig | None = DeflateConfig()
+        elif compression is None or isinstance(compression, DeflateConfig):
+            self._deflate = compression
+        else:
+            raise ValueError(f"compression must be None, 'deflate' or a DeflateConfig, got {compression!r}")
+        self.compression = compression
         self.host = host
         self._port = port
         if handler is None:

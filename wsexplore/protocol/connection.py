@@ -16,6 +16,7 @@ import secrets
 from enum import Enum
 from typing import Literal
 
+from .deflate import PerMessageDeflate
 from .errors import FramingError, InvalidUTF8, MessageTooBig, ProtocolError, TruncatedFrame
 from .events import (
     CloseReceived,
@@ -71,6 +72,15 @@ class Connection:
     unmasked ones; a ``"client"`` the reverse, masking every frame with a fresh
     key from ``secrets``. ``rsv_allowed`` holds the RSV bits a negotiated
     extension defines (none by default: any RSV bit is a violation).
+
+    ``deflate`` turns on permessage-deflate (RFC 7692) once the handshake
+    agreed on it: RSV1 then marks the first frame of a compressed message
+    (anywhere else it fails the connection, 1002), received compressed
+    messages are inflated frame by frame under ``max_message_size`` (1009 as
+    soon as the output passes it), and ``send_text`` / ``send_binary``
+    compress unless told otherwise. ``FrameReceived`` keeps the compressed
+    wire bytes; ``MessageReceived`` carries the inflated data and its
+    ``compressed_size``.
     """
 
     def __init__(
@@ -80,9 +90,16 @@ class Connection:
         max_frame_size: int = DEFAULT_MAX_SIZE,
         max_message_size: int = DEFAULT_MAX_SIZE,
         rsv_allowed: int = 0,
+        deflate: PerMessageDeflate | None = None,
     ) -> None:
         if role not in ("server", "client"):
             raise ValueError(f"role must be 'server' or 'client', got {role!r}")
+        if deflate is not None:
+            if deflate.role != role:
+                raise ValueError(f"deflate was made for the {deflate.role} role, this connection is the {role}")
+            rsv_allowed |= 0x40
+        #: permessage-deflate state, when negotiated (RFC 7692).
+        self.deflate = deflate
         self.role: Role = role
         self.max_frame_size = max_frame_size
         self.max_message_size = max_message_size
@@ -105,6 +122,11 @@ class Connection:
         self._msg_size = 0
         self._msg_frames = 0
         self._decoder: codecs.IncrementalDecoder | None = None
+        # The message in progress is compressed (RFC 7692): its inflated size so far.
+        self._msg_compressed = False
+        self._inflated = 0
+        # RSV1 means "compressed" and is judged as such (0x40), or is no rule of ours (0).
+        self._rsv1_compressed = 0x40 if deflate is not None else 0
         # Payload bytes of the incomplete frame at self._buf[0] already checked as UTF-8,
         # and, when that frame starts a text message, the decoder and text so far.
         self._partial_fed = 0
@@ -148,6 +170,7 @@ class Connection:
         n = len(buf)
         expect_mask = self._expect_mask
         rsv_forbidden = self._rsv_forbidden
+        rsv1_compressed = self._rsv1_compressed
         max_frame = self.max_frame_size
         max_message = self.max_message_size
         append = events.append
@@ -230,8 +253,10 @@ class Connection:
                 or (opcode >= 8 and (not fin or len7 > 125))
                 or (len7 == 126 and length < 126)
                 or (len7 == 127 and (length < 0x10000 or length >> 63))
+                or (b0 & rsv1_compressed and (opcode == 0 or opcode >= 8))
             ):
-                err = header_violation(b0, b1, length, role=self.role, rsv_allowed=self.rsv_allowed)
+                err = header_violation(b0, b1, length, role=self.role, rsv_allowed=self.rsv_allowed,
+                                       permessage_deflate=self.deflate is not None)
                 assert err is not None
                 return self._fail_at(err, buf, pos, hl + length, events)
             # Fragmentation and size rules, judged from the header alone (fail fast).
@@ -261,7 +286,7 @@ class Connection:
                 payload = raw[hl:]
             offset = base + pos
             pos = end
-            if opcode and fin and opcode < 8 and not self._partial_fed:
+            if opcode and fin and opcode < 8 and not self._partial_fed and not b0 & rsv1_compressed:
                 # The common case: a whole message in one frame.
                 if opcode == 1:
                     try:
@@ -275,7 +300,7 @@ class Connection:
                     append(FrameReceived(raw, offset, payload))
                     append(MessageReceived(_BINARY, payload, 1))
             elif opcode < 8:
-                err = self._data_frame(opcode, payload, fin, hl, events)
+                err = self._data_frame(opcode, payload, fin, hl, events, b0 & rsv1_compressed)
                 if err is not None:
                     self._consume(pos, buf)
                     return self._fail(err, raw, offset, events)
@@ -341,10 +366,12 @@ class Connection:
             )
         return None
 
-    def _data_frame(self, opcode: int, payload: bytes, fin: int, hl: int, events: list[Event]) -> ProtocolError | None:
+    def _data_frame(self, opcode: int, payload: bytes, fin: int, hl: int, events: list[Event],
+                    compressed: int = 0) -> ProtocolError | None:
         """Reassemble fragments; validate UTF-8 incrementally so bad text fails at its first bad byte.
 
-        On ``fin`` the ``MessageReceived`` is appended to ``events``.
+        On ``fin`` the ``MessageReceived`` is appended to ``events``. ``compressed``
+        (RSV1 under permessage-deflate) marks the first frame of a compressed message.
         """
         fed = self._partial_fed
         self._partial_fed = 0
@@ -352,6 +379,8 @@ class Connection:
             self._msg_opcode = opcode
             self._msg_size = 0
             self._msg_frames = 0
+            self._msg_compressed = bool(compressed)
+            self._inflated = 0
             if fed:  # this text frame was already partly checked as it arrived
                 self._decoder, self._msg_parts = self._partial_decoder, self._partial_parts
                 self._partial_decoder, self._partial_parts = None, []
@@ -360,6 +389,8 @@ class Connection:
                 self._decoder = _Utf8Decoder() if opcode == 1 else None
         self._msg_frames += 1
         self._msg_size += len(payload)
+        if self._msg_compressed:
+            return self._inflate_frame(payload, opcode != 0, fin, hl, events)
         decoder = self._decoder
         if decoder is not None:
             try:
@@ -378,6 +409,44 @@ class Connection:
             self._decoder = None
         return None
 
+    def _inflate_frame(self, payload: bytes, first: bool, fin: int, hl: int, events: list[Event]) -> ProtocolError | None:
+        """One frame of a compressed message: inflate it under the size limit, then check its text."""
+        assert self.deflate is not None
+        before = self._inflated
+        try:
+            data = self.deflate.inflate(payload, first=first, fin=bool(fin), max_size=self.max_message_size - before)
+        except MessageTooBig:
+            return MessageTooBig(
+                f"compressed message inflates past max_message_size={self.max_message_size}"
+                " (stopped while inflating)",
+                field="Payload", bit_offset=hl * 8, rfc="RFC 7692 section 8",
+            )
+        except ProtocolError as err:
+            if err.bit_offset is None:
+                err.bit_offset = hl * 8
+            return err
+        self._inflated = before + len(data)
+        decoder = self._decoder
+        if decoder is not None:
+            try:
+                self._msg_parts.append(decoder.decode(data, final=bool(fin)))
+            except UnicodeDecodeError as exc:
+                pending = len(decoder.getstate()[0])
+                err = utf8_error(exc, 0, skip=pending - before, what="text (once inflated)")
+                err.bit_offset = hl * 8  # the bad byte is in the inflated data, not on the wire
+                return err
+        else:
+            self._msg_parts.append(data)
+        if fin:
+            data = ("" if decoder is not None else b"").join(self._msg_parts)
+            events.append(MessageReceived(_OPCODE[self._msg_opcode], data, self._msg_frames, self._msg_size))
+            self._msg_opcode = None
+            self._msg_parts = []
+            self._msg_size = 0
+            self._decoder = None
+            self._msg_compressed = False
+        return None
+
     def _check_partial(self, buf: bytes | bytearray, events: list[Event]) -> None:
         """Fail fast on invalid UTF-8 inside a text frame that has not fully arrived yet."""
         if len(buf) < 2 or self.state is State.CLOSED:
@@ -386,6 +455,8 @@ class Connection:
         opcode = b0 & 0x0F
         if not (opcode == 1 or (opcode == 0 and self._decoder is not None)):
             return
+        if self._msg_compressed or b0 & self._rsv1_compressed:
+            return  # compressed bytes: the text is checked once the frame is inflated
         len7 = b1 & 0x7F
         hl = 2 if len7 < 126 else (4 if len7 == 126 else 10)
         masked = b1 & 0x80
@@ -455,6 +526,7 @@ class Connection:
         self._decoder = None
         self._msg_opcode = None
         self._msg_parts = []
+        self._msg_compressed = False
         events.append(ConnectionClosed(err.close_code, reason, "local", False))
         return events
 
@@ -494,21 +566,50 @@ class Connection:
         self.last_sent = sent
         return data
 
-    def _fragments(self, opcode: Opcode, payload: bytes, fragment_size: int | None) -> list[Frame]:
+    def _fragments(self, opcode: Opcode, payload: bytes, fragment_size: int | None,
+                   compressed: bool = False) -> list[Frame]:
         if not fragment_size or len(payload) <= fragment_size:
-            return [Frame(opcode, payload)]
+            return [Frame(opcode, payload, rsv1=compressed)]
         if fragment_size < 1:
             raise ValueError("fragment_size must be positive")
         chunks = [payload[i : i + fragment_size] for i in range(0, len(payload), fragment_size)]
         last = len(chunks) - 1
-        return [Frame(opcode if i == 0 else _CONT, c, fin=i == last) for i, c in enumerate(chunks)]
+        # RFC 7692 section 6: RSV1 on the first frame only.
+        return [Frame(opcode if i == 0 else _CONT, c, fin=i == last, rsv1=compressed and i == 0)
+                for i, c in enumerate(chunks)]
 
-    def send_text(self, text: str, *, fragment_size: int | None = None) -> bytes:
-        """A text message, optionally in frames of ``fragment_size`` payload bytes."""
-        return self._send(self._fragments(_TEXT, text.encode(), fragment_size))
+    def _send_compressed(self, opcode: Opcode, payload: bytes, fragment_size: int | None,
+                         compress: bool | None) -> bytes:
+        deflate = self.deflate
+        if compress is None:
+            compress = deflate is not None
+        if not compress or deflate is None:
+            if compress:
+                raise ValueError("compress=True needs permessage-deflate (Connection(..., deflate=...))")
+            return self._send(self._fragments(opcode, payload, fragment_size))
+        # Judged before compressing: a message that is not sent must not advance the shared window.
+        if self.state is not State.OPEN:
+            raise InvalidState(f"cannot send: connection is {self.state.name}")
+        if fragment_size is not None and fragment_size < 1:
+            raise ValueError("fragment_size must be positive")
+        return self._send(self._fragments(opcode, deflate.compress(payload), fragment_size, True))
 
-    def send_binary(self, data: bytes, *, fragment_size: int | None = None) -> bytes:
-        return self._send(self._fragments(_BINARY, bytes(data), fragment_size))
+    def send_text(self, text: str, *, fragment_size: int | None = None, compress: bool | None = None) -> bytes:
+        """A text message, optionally in frames of ``fragment_size`` payload bytes.
+
+        Under permessage-deflate it is compressed unless ``compress=False`` (a
+        message may go uncompressed, RFC 7692 section 6); ``fragment_size`` then
+        cuts the compressed bytes.
+        """
+        if compress is None and self.deflate is None:
+            return self._send(self._fragments(_TEXT, text.encode(), fragment_size))
+        return self._send_compressed(_TEXT, text.encode(), fragment_size, compress)
+
+    def send_binary(self, data: bytes, *, fragment_size: int | None = None, compress: bool | None = None) -> bytes:
+        """A binary message; see ``send_text`` for ``fragment_size`` and ``compress``."""
+        if compress is None and self.deflate is None:
+            return self._send(self._fragments(_BINARY, bytes(data), fragment_size))
+        return self._send_compressed(_BINARY, bytes(data), fragment_size, compress)
 
     def send_ping(self, payload: bytes = b"") -> bytes:
         if len(payload) > 125:

@@ -17,7 +17,7 @@ from .errors import TruncatedFrame
 from .opcodes import Opcode
 
 __all__ = ["ROW_BITS", "FIELD_COLOURS", "ruler", "summary", "bit_diagram", "field_table", "violation_line",
-           "render_text", "render_html"]
+           "compression_lines", "render_text", "render_html"]
 
 ROW_BITS = 32  # bits per row, as in the RFC figure
 _WIDTH = 2 * ROW_BITS + 1  # characters of a full row: '|' then bit + separator per bit
@@ -244,6 +244,38 @@ def field_table(d: Dissection) -> list[str]:
     return [fmt(head), *(fmt(r) for r in rows)]
 
 
+def compression_lines(d: Dissection) -> list[str]:
+    """permessage-deflate (RFC 7692): the compressed bytes, what they inflate to, the ratio. Empty otherwise."""
+    if not d.compressed:
+        return []
+    first = d.data and d.data[0] & 0x0F != Opcode.CONTINUATION
+    fin = bool(d.data and d.data[0] & 0x80)
+    head = ("permessage-deflate (RFC 7692): RSV1=1, the first frame of a compressed message" if first else
+            "permessage-deflate (RFC 7692): a continuation frame of a compressed message")
+    rows = [("compressed", f"{len(d.payload)} B", _hex(d.payload) or "(empty)")]
+    if first and fin:
+        rows.append(("+ tail", "4 B", "00 00 ff ff appended before inflating (section 7.2.2)"))
+    if d.inflated is None:
+        rows.append(("inflated", "-", d.inflate_note))
+    else:
+        whole = "" if (first and fin) or d.inflate_note.startswith("first fragment") else " (whole message)"
+        so_far = " (so far)" if d.inflate_note.startswith("first fragment") else ""
+        shown = repr(d.text if len(d.text) <= 60 else d.text[:60] + "...") if d.text is not None else _hex(d.inflated)
+        rows.append((f"inflated{whole}{so_far}", f"{len(d.inflated)} B", shown))
+        ratio = d.compression_ratio
+        if ratio is not None:
+            rows.append(("ratio", f"{100 * ratio:.0f}%",
+                         f"{len(d.payload)} B on the wire for {len(d.inflated)} B of message"))
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    return [head] + [f"  {a.ljust(w0)}  {b.rjust(w1)}  {c}".rstrip() for a, b, c in rows]
+
+
+def _hex(data: bytes, limit: int = 16) -> str:
+    shown = data[:limit].hex(" ")
+    return shown + " ..." if len(data) > limit else shown
+
+
 def violation_line(d: Dissection) -> str:
     err = d.error
     if err is None:
@@ -256,7 +288,11 @@ def render_text(d: Dissection, *, max_payload_bytes: int = MAX_PAYLOAD_BYTES) ->
     parts = [summary(d), ""]
     if d.data:
         parts += bit_diagram(d, max_payload_bytes=max_payload_bytes) + [""]
-    parts += field_table(d) + ["", violation_line(d)]
+    parts += field_table(d) + [""]
+    deflate = compression_lines(d)
+    if deflate:
+        parts += deflate + [""]
+    parts.append(violation_line(d))
     return "\n".join(parts)
 
 
@@ -334,6 +370,10 @@ def render_html(d: Dissection, *, max_payload_bytes: int = MAX_PAYLOAD_BYTES) ->
         out.append("<tr>" + "".join(f'<td style="{td}">{c}</td>' for c in cells) + "</tr>")
     out.append("</table>")
 
+    deflate = compression_lines(d)
+    if deflate:
+        out.append('<pre style="margin:4px 0;padding:3px 6px;background:#f4f4f4;font-size:12px">'
+                   + escape("\n".join(deflate)) + "</pre>")
     if err is None:
         out.append('<div style="margin-top:4px;color:#1a7f37">no violation</div>')
     else:

@@ -24,19 +24,27 @@ Judgement notes (deliberate choices):
   Continuation frames are not judged as text: their message type is unknown
   without the frames before them.
 * When an RSV bit set on the frame is allowed (an extension was negotiated),
-  the payload is extension data (e.g. compressed, RFC 7692) and is neither
-  decoded nor judged.
+  the payload is extension data and is neither decoded nor judged.
+* Under permessage-deflate (``deflate=``, RFC 7692) RSV1 means "per-message
+  compressed" and is only allowed on the first frame of a data message. The
+  Payload field keeps the compressed bytes (its ``value`` is them, unmasked);
+  ``inflated`` and ``text`` give the message they inflate to. A frame that
+  is a whole message inflates on its own unless it refers to earlier
+  messages (context takeover); then the caller supplies ``inflated=`` (a
+  capture knows the message) or ``dissect_stream`` inflates the stream in
+  order. Inflating here stops at ``MAX_INFLATE`` bytes.
 """
 
 from __future__ import annotations
 
 import codecs
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Union
 
 from bitarray import frozenbitarray
 
-from .errors import ProtocolError, TruncatedFrame
+from .deflate import CompressionError, DeflateParams, PerMessageDeflate
+from .errors import InvalidUTF8, MessageTooBig, ProtocolError, TruncatedFrame
 from .frames import Frame
 from .masking import apply_mask
 from .opcodes import Opcode, close_code_meaning, opcode_meaning
@@ -51,7 +59,19 @@ __all__ = [
     "dissect",
     "dissect_stream",
     "leaf_fields",
+    "MAX_INFLATE",
 ]
+
+#: The most bytes the dissector inflates a compressed payload to (a deflate bomb stays a small preview).
+MAX_INFLATE = 16 * 1024 * 1024
+
+DeflateArg = Union[DeflateParams, PerMessageDeflate, bool, None]
+
+
+def _deflate_arg(deflate: DeflateArg) -> DeflateParams | bool | None:
+    if isinstance(deflate, PerMessageDeflate):
+        return deflate.params
+    return deflate or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +160,11 @@ class Dissection:
     not valid; a fragment's incomplete last character is left out).
     ``missing`` counts the bytes still needed; when the payload length is not
     known yet it is a lower bound.
+
+    Under permessage-deflate, ``compressed`` is True for the frames of a
+    compressed message, ``inflated`` holds the message they inflate to (when
+    known; for a lone first fragment, what it inflates to so far) and ``text``
+    its text; ``inflate_note`` says how it was inflated or why it was not.
     """
 
     data: bytes
@@ -157,6 +182,19 @@ class Dissection:
     close_code: int | None
     close_reason: str | None
     missing: int
+    deflate: DeflateParams | bool | None = None
+    compressed: bool = False
+    inflated: bytes | None = None
+    inflate_note: str = ""
+
+    @property
+    def compression_ratio(self) -> float | None:
+        """Compressed payload size over inflated size, for a frame that is a whole compressed message."""
+        if not self.compressed or self.inflated is None or not self.data or not self.data[0] & 0x40:
+            return None
+        if not self.data[0] & 0x80 or not self.inflated:
+            return None
+        return len(self.payload) / len(self.inflated)
 
     @property
     def ok(self) -> bool:
@@ -215,31 +253,92 @@ class Dissection:
 
 # -- public entry points -------------------------------------------------------
 def dissect(data: bytes | bytearray | memoryview, *, role: Role | None = "server",
-            rsv_allowed: int = 0) -> Dissection:
+            rsv_allowed: int = 0, deflate: DeflateArg = None,
+            inflated: bytes | str | None = None) -> Dissection:
     """Dissect the frame at the start of ``data`` (bytes after it are ignored).
 
     ``role`` is the side reading the bytes: "server" expects masked frames,
     "client" unmasked ones, None judges neither. ``rsv_allowed`` holds the RSV
     bits (0x40, 0x20, 0x10) that a negotiated extension defines.
+
+    ``deflate`` says permessage-deflate was negotiated (True, the agreed
+    ``DeflateParams``, or a connection's ``PerMessageDeflate``). ``inflated`` is the whole message this frame belongs
+    to, once inflated, when the caller knows it (needed with context
+    takeover); giving it for a continuation frame says its message is compressed.
     """
     _check_args(role, rsv_allowed)
-    return _dissect_at(_as_bytes(data), 0, role, rsv_allowed)
+    if isinstance(inflated, str):
+        inflated = inflated.encode()
+    elif inflated is not None:
+        inflated = bytes(inflated)
+    return _dissect_at(_as_bytes(data), 0, role, rsv_allowed, _deflate_arg(deflate), inflated)
 
 
 def dissect_stream(data: bytes | bytearray | memoryview, *, role: Role | None = "server",
-                   rsv_allowed: int = 0) -> list[Dissection]:
-    """Dissect consecutive frames; stops after one that the bytes cut short."""
+                   rsv_allowed: int = 0, deflate: DeflateArg = None) -> list[Dissection]:
+    """Dissect consecutive frames; stops after one that the bytes cut short.
+
+    With ``deflate``, compressed messages are inflated in stream order, so
+    that messages that refer to earlier ones (context takeover) inflate too.
+    """
     _check_args(role, rsv_allowed)
     buf = _as_bytes(data)
     out: list[Dissection] = []
     offset = 0
+    deflate = _deflate_arg(deflate)
     while offset < len(buf):
-        d = _dissect_at(buf, offset, role, rsv_allowed)
+        d = _dissect_at(buf, offset, role, rsv_allowed, deflate, None)
         out.append(d)
         if d.truncated:
             break
         offset += d.size
+    if deflate is not None:
+        _inflate_stream(buf, out, role, rsv_allowed, deflate)
     return out
+
+
+def _inflate_stream(buf: bytes, out: list[Dissection], role: Role | None, rsv_allowed: int,
+                    deflate: DeflateParams | bool) -> None:
+    """Inflate the compressed messages of ``out`` in order, with one window, and re-dissect their frames."""
+    import zlib
+
+    from .deflate import _inflate
+
+    sender: Role = "client" if role == "server" else "server"
+    bits = deflate.window_bits(sender) if isinstance(deflate, DeflateParams) else 15
+    decompressor = zlib.decompressobj(-bits)
+    reset = isinstance(deflate, DeflateParams) and deflate.no_context_takeover(sender)
+    members: list[int] = []  # indexes of the frames of the compressed message in progress
+    parts: list[bytes] = []
+    size = 0
+    for i, d in enumerate(out):
+        if d.frame is None or (d.error is not None and not members):
+            return
+        opcode = d.frame.opcode
+        if opcode >= 8:
+            continue
+        if opcode != 0:
+            members, parts, size = [], [], 0
+            if not d.frame.rsv1:
+                continue
+            if reset:
+                decompressor = zlib.decompressobj(-bits)
+        elif not members:
+            continue
+        members.append(i)
+        try:
+            piece = _inflate(decompressor, d.frame.payload, d.frame.fin, MAX_INFLATE - size)
+        except ProtocolError:
+            return
+        parts.append(piece)
+        size += len(piece)
+        if d.frame.fin:
+            message = b"".join(parts)
+            if decompressor.eof:
+                decompressor = zlib.decompressobj(-bits)
+            for j in members:
+                out[j] = _dissect_at(buf, out[j].offset, role, rsv_allowed, deflate, message)
+            members = []
 
 
 def _check_args(role: object, rsv_allowed: object) -> None:
@@ -299,7 +398,8 @@ class _Builder:
         return f
 
 
-def _dissect_at(buf: bytes, offset: int, role: Role | None, rsv_allowed: int) -> Dissection:
+def _dissect_at(buf: bytes, offset: int, role: Role | None, rsv_allowed: int,
+                deflate: DeflateParams | bool | None = None, inflated: bytes | None = None) -> Dissection:
     view = memoryview(buf)[offset:]
     avail = len(view)
     b = _Builder(view)
@@ -313,7 +413,9 @@ def _dissect_at(buf: bytes, offset: int, role: Role | None, rsv_allowed: int) ->
         b.add("FIN", 0, 1, fin, str(fin), "final fragment" if fin else "not final: more fragments follow")
         for i, (name, mask) in enumerate((("RSV1", 0x40), ("RSV2", 0x20), ("RSV3", 0x10)), start=1):
             bit = 1 if b0 & mask else 0
-            if not bit:
+            if mask == 0x40 and deflate:
+                meaning = _compressed_bit_meaning(bit, b0 & 0x0F)
+            elif not bit:
                 meaning = "no extension meaning"
             elif rsv_allowed & mask:
                 meaning = "set: defined by a negotiated extension" + (
@@ -384,13 +486,18 @@ def _dissect_at(buf: bytes, offset: int, role: Role | None, rsv_allowed: int) ->
     payload = apply_mask(wire_bytes, key) if key is not None and wire_bytes else wire_bytes
     opcode_v = b0 & 0x0F if b0 is not None else None
     fin_v = bool(b0 & 0x80) if b0 is not None else False
-    extension_data = b0 is not None and bool(b0 & 0x70 & rsv_allowed)
+    opcode_data = opcode_v is not None and opcode_v in (Opcode.TEXT, Opcode.BINARY)
+    # permessage-deflate: RSV1 on a message's first frame, or a continuation whose message the caller inflated.
+    compressed = bool(deflate) and b0 is not None and (
+        (bool(b0 & 0x40) and opcode_data) or (opcode_v == Opcode.CONTINUATION and inflated is not None))
+    extension_data = b0 is not None and bool(b0 & 0x70 & rsv_allowed & ~(0x40 if deflate else 0))
 
     # Judgement: header rules first (they are earliest in bit order), then truncation,
     # then the payload rules of complete frames.
     error: ProtocolError | None = None
     if b0 is not None:
-        error = header_violation(b0, b1, length, role=role, rsv_allowed=rsv_allowed)
+        error = header_violation(b0, b1, length, role=role, rsv_allowed=rsv_allowed,
+                                 permessage_deflate=bool(deflate))
     if error is None and truncated:
         cut = _cut_field(avail, b1, len7, masked, pos)
         error = TruncatedFrame(
@@ -404,7 +511,16 @@ def _dissect_at(buf: bytes, offset: int, role: Role | None, rsv_allowed: int) ->
     close_reason: str | None = None
     payload_meaning = ""
     sub: list[tuple[str, int, int, int | bytes, str, str]] = []
-    if header_done and length is not None and not extension_data:
+    message: bytes | None = None
+    inflate_note = ""
+    if header_done and length is not None and compressed and not extension_data:
+        message, text, inflate_note, payload_meaning, err = _compressed_payload(
+            payload, opcode_v, fin_v, truncated, deflate, inflated, role)
+        if error is None and err is not None:
+            if err.bit_offset is None:
+                err.bit_offset = payload_bit
+            error = err
+    elif header_done and length is not None and not extension_data:
         if opcode_v == Opcode.TEXT:
             text, exc, pending = _decode(payload, final=fin_v and not truncated)
             if exc is not None and not truncated and error is None:
@@ -475,7 +591,102 @@ def _dissect_at(buf: bytes, offset: int, role: Role | None, rsv_allowed: int) ->
         close_code=close_code,
         close_reason=close_reason,
         missing=missing,
+        deflate=deflate,
+        compressed=compressed,
+        inflated=message,
+        inflate_note=inflate_note,
     )
+
+
+def _compressed_bit_meaning(bit: int, opcode: int) -> str:
+    if opcode in (Opcode.TEXT, Opcode.BINARY):
+        return ("per-message compressed: this message's payload is deflated (permessage-deflate, RFC 7692)"
+                if bit else "0: this message is not compressed (permessage-deflate negotiated)")
+    if bit:
+        return "set, but permessage-deflate allows it only on the first frame of a data message"
+    return "0: only a message's first frame carries the compressed bit" if opcode == 0 else (
+        "0: control frames are never compressed")
+
+
+def _ratio_text(compressed: int, inflated: int) -> str:
+    if not inflated:
+        return f"{compressed} B compressed for an empty message"
+    pct = 100 * compressed / inflated
+    return f"{compressed} B compressed for {inflated} B inflated ({pct:.0f}% of its size)"
+
+
+def _compressed_payload(payload: bytes, opcode: int | None, fin: bool, truncated: bool,
+                        deflate: DeflateParams | bool | None, inflated: bytes | None, role: Role | None,
+                        ) -> tuple[bytes | None, str | None, str, str, ProtocolError | None]:
+    """(inflated bytes, text, note, Payload meaning, violation) of a frame of a compressed message."""
+    first = opcode != Opcode.CONTINUATION
+    sender: Role | None = None if role is None else ("client" if role == "server" else "server")
+    known = isinstance(deflate, DeflateParams) and sender is not None
+    bits = deflate.window_bits(sender) if known else 15  # type: ignore[union-attr,arg-type]
+    alone = known and deflate.no_context_takeover(sender)  # type: ignore[union-attr,arg-type]
+    error: ProtocolError | None = None
+    partial = False
+    if inflated is not None:
+        message: bytes | None = inflated
+        note = "inflated message supplied (the whole message)"
+    elif truncated:
+        message, note = None, "not inflated: the frame is incomplete"
+    elif not first:
+        message, note = None, "not inflated: a continuation frame inflates only with its message"
+    else:
+        import zlib
+
+        from .deflate import _inflate
+
+        try:
+            message = _inflate(zlib.decompressobj(-bits), payload, fin, MAX_INFLATE)
+            partial = not fin
+            note = ("inflated on its own" if fin else
+                    "first fragment inflated on its own: the message continues in the next frames")
+        except MessageTooBig:
+            message, note = None, f"inflates to more than {MAX_INFLATE} bytes: not shown"
+        except CompressionError as exc:
+            message = None
+            if alone:
+                error, note = exc, f"does not inflate: {exc.message}"
+            else:
+                note = (f"does not inflate on its own ({exc.message.rsplit(': ', 1)[-1]}): it may refer to earlier messages "
+                        "(context takeover); the message it belongs to gives its inflated form")
+    text: str | None = None
+    shown = ""
+    if message is not None:
+        is_text = opcode == Opcode.TEXT or (opcode == Opcode.CONTINUATION and inflated is not None)
+        if is_text:
+            decoded, exc, _ = _decode(message, final=not partial)
+            if exc is not None:
+                if opcode == Opcode.TEXT and inflated is None:
+                    error = InvalidUTF8(
+                        f"inflated text is not valid UTF-8: byte {exc.start} of the inflated message "
+                        f"({message[exc.start:exc.end].hex(' ')}) {exc.reason}", field="Payload", rfc="8.1")
+                shown = f"{len(message)} B {_hex(message)}" if opcode != Opcode.TEXT else (
+                    f"{len(message)} B, not valid UTF-8 at byte {exc.start}")
+            else:
+                text = decoded
+                shown = f"{len(message)} B text {_text_preview(decoded or '')}"
+        else:
+            shown = f"{len(message)} B {_hex(message)}"
+    where = "so far " if partial else ""
+    if opcode == Opcode.CONTINUATION:
+        meaning = "continuation of a compressed message: deflate data"
+        if message is not None:
+            meaning += f"; the whole message inflates to {shown}"
+    else:
+        meaning = "compressed (permessage-deflate, RFC 7692)"
+        if message is not None:
+            if inflated is not None and not fin:
+                meaning += f"; the whole message inflates to {shown}"
+            else:
+                meaning += f"; inflates {where}to {shown}"
+            if fin and not partial:
+                meaning += f"; {_ratio_text(len(payload), len(message))}"
+        else:
+            meaning += f"; {note}"
+    return message, text, note, meaning, error
 
 
 def _cut_field(avail: int, b1: int | None, len7: int, masked: bool, pos: int) -> tuple[str, int]:

@@ -64,9 +64,13 @@ class FrameSent:
     offset: int
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class MessageReceived:
     """A whole message, reassembled from ``frames`` frames (text is already validated UTF-8).
+
+    For a message compressed with permessage-deflate (RFC 7692), ``data`` is
+    the inflated message and ``compressed_size`` the payload bytes its frames
+    carried; it is None for a message sent uncompressed.
 
     Not frozen only because a frozen dataclass costs a third more to build on
     the hot path; treat instances as read-only.
@@ -75,10 +79,19 @@ class MessageReceived:
     opcode: Opcode
     data: str | bytes
     frames: int = 1
+    compressed_size: int | None = None
 
     @property
     def is_text(self) -> bool:
         return self.opcode == Opcode.TEXT
+
+    @property
+    def compressed(self) -> bool:
+        return self.compressed_size is not None
+
+    def __repr__(self) -> str:
+        deflated = "" if self.compressed_size is None else f", compressed_size={self.compressed_size}"
+        return f"MessageReceived(opcode={self.opcode!r}, data={self.data!r}, frames={self.frames!r}{deflated})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ __all__ = [
     "close_payload_violation",
     "utf8_violation",
     "utf8_error",
+    "compressed_bit_violation",
     "CONTROL_OPCODES",
     "DATA_OPCODES",
     "KNOWN_OPCODES",
@@ -39,6 +40,7 @@ def header_violation(
     *,
     role: Role | None = "server",
     rsv_allowed: int = 0,
+    permessage_deflate: bool = False,
 ) -> ProtocolError | None:
     """The first header rule broken, in bit order, or None.
 
@@ -46,6 +48,8 @@ def header_violation(
     rules that can be judged are checked. ``role`` is the side *reading* the
     frame: a server requires masked frames, a client unmasked ones. ``rsv_allowed``
     holds the RSV bits that a negotiated extension gives meaning to.
+    ``permessage_deflate`` (RFC 7692 negotiated) allows RSV1 where it may mark a
+    compressed message, see :func:`compressed_bit_violation`.
     """
     opcode = b0 & 0x0F
     if opcode in CONTROL_OPCODES and not b0 & 0x80:
@@ -53,6 +57,11 @@ def header_violation(
             f"control frame (opcode 0x{opcode:X}) has FIN=0: control frames must not be fragmented",
             field="FIN", bit_offset=0, rfc="5.5",
         )
+    if permessage_deflate:
+        err = compressed_bit_violation(b0)
+        if err is not None:
+            return err
+        rsv_allowed |= 0x40
     for name, bit, offset in _RSV:
         if b0 & bit and not rsv_allowed & bit:
             return FramingError(
@@ -105,6 +114,33 @@ def header_violation(
                 " (the minimal number of bytes must be used)",
                 field="Extended payload length", bit_offset=16, rfc="5.2",
             )
+    return None
+
+
+def compressed_bit_violation(b0: int, *, compressed_message_in_progress: bool = False) -> FramingError | None:
+    """RSV1 as the "Per-Message Compressed" bit of permessage-deflate (RFC 7692 section 6).
+
+    Only asked once the extension is negotiated (``header_violation`` already
+    let RSV1 through): the bit marks the first frame of a compressed data
+    message, so it must not be set on a control frame or on a continuation
+    frame. ``compressed_message_in_progress`` only words the reason.
+    """
+    if not b0 & 0x40:
+        return None
+    opcode = b0 & 0x0F
+    if opcode in CONTROL_OPCODES:
+        return FramingError(
+            f"RSV1 (per-message compressed) is set on a control frame (opcode 0x{opcode:X}):"
+            " control frames are never compressed",
+            field="RSV1", bit_offset=1, rfc="RFC 7692 section 6",
+        )
+    if opcode == 0x0:
+        whose = "a compressed" if compressed_message_in_progress else "a"
+        return FramingError(
+            f"RSV1 (per-message compressed) is set on a continuation frame of {whose} message:"
+            " only the first frame of a message carries it",
+            field="RSV1", bit_offset=1, rfc="RFC 7692 section 6",
+        )
     return None
 
 
