@@ -199,10 +199,9 @@ class Connection:
             ):
                 # The common case, judged in one go: a whole, small text or binary message in
                 # one frame with no RSV bit, masked as it must be, no message in progress.
-                hl = fast_hl
-                end = pos + hl + len7
+                end = pos + fast_hl + len7
                 if end > n:
-                    self._need = hl + len7
+                    self._need = fast_hl + len7
                     break
                 raw = buf[pos:end]
                 if expect_mask and len7:
@@ -211,7 +210,7 @@ class Connection:
                         (whole >> 48) ^ (((whole >> 16) & 0xFFFFFFFF) * _REPEAT[(len7 + 3) >> 2] & _LOW[len7])
                     ).to_bytes(len7, "little")
                 else:
-                    payload = raw[hl:]
+                    payload = raw[fast_hl:]
                 offset = base + pos
                 pos = end
                 if b0 == 0x81:
@@ -219,7 +218,7 @@ class Connection:
                         text = payload.decode()
                     except UnicodeDecodeError as exc:
                         self._consume(pos, buf)
-                        return self._fail(utf8_error(exc, hl * 8), raw, offset, events)
+                        return self._fail(utf8_error(exc, fast_hl * 8), raw, offset, events)
                     append(FrameReceived(raw, offset, payload))
                     append(MessageReceived(_TEXT, text, 1))
                 else:

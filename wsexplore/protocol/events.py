@@ -32,18 +32,18 @@ class FrameReceived:
 
     __slots__ = ("raw", "offset", "_payload", "_frame")
 
-    def __init__(self, raw: bytes, offset: int, payload: bytes | None = None, frame: Frame | None = None) -> None:
+    def __init__(self, raw: bytes, offset: int, payload: bytes | None = None) -> None:
         self.raw = raw
         self.offset = offset
-        self._payload = payload
-        self._frame = frame
+        self._payload = payload  # the unmasked payload, when the parser has it already
 
     @property
     def frame(self) -> Frame:
-        frame = self._frame
-        if frame is None:
+        try:
+            return self._frame
+        except AttributeError:  # first access: the slot is still empty
             frame = self._frame = Frame.decode(self.raw, payload=self._payload)
-        return frame
+            return frame
 
     def __eq__(self, other: object) -> bool:
         return type(other) is FrameReceived and (self.raw, self.offset) == (other.raw, other.offset)
