@@ -285,20 +285,7 @@ class Connection:
                 payload = raw[hl:]
             offset = base + pos
             pos = end
-            if opcode and fin and opcode < 8 and not self._partial_fed and not b0 & rsv1_compressed:
-                # The common case: a whole message in one frame.
-                if opcode == 1:
-                    try:
-                        text = payload.decode()
-                    except UnicodeDecodeError as exc:
-                        self._consume(pos, buf)
-                        return self._fail(utf8_error(exc, hl * 8), raw, offset, events)
-                    append(FrameReceived(raw, offset, payload))
-                    append(MessageReceived(_TEXT, text, 1))
-                else:
-                    append(FrameReceived(raw, offset, payload))
-                    append(MessageReceived(_BINARY, payload, 1))
-            elif opcode < 8:
+            if opcode < 8:
                 err = self._data_frame(opcode, payload, fin, hl, events, b0 & rsv1_compressed)
                 if err is not None:
                     self._consume(pos, buf)
