@@ -28,8 +28,9 @@ browser:
 	  else echo "missing:$$missing; run 'sudo apt-get install$$missing'"; fi; \
 	fi
 
+# JupyterLab on the notebooks, on loopback (as root, e.g. in a container, Lab needs --allow-root).
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Unit, property, live-socket and browser tests, then the notebooks under nbval (strict).
 test: $(STAMP) browser
