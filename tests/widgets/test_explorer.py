@@ -101,7 +101,7 @@ def test_rows_are_small_json_values() -> None:
     for record in cap:
         row = record_row(record, cap[0].time)
         assert set(row) == {"seq", "time", "clock", "conn", "dir", "kind", "op", "fin", "rsv", "mask", "len",
-                            "preview", "err"}
+                            "preview", "err", "inflated"}
         assert all(v is None or isinstance(v, (int, str)) for v in row.values())
 
 

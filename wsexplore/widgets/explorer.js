@@ -97,6 +97,10 @@ function render({ model, el: root }) {
         tr.classList.add("wsx-violation");
         tr.title = row.err;
       }
+      if (row.inflated !== null && row.inflated !== undefined) {
+        tr.classList.add("wsx-compressed"); // permessage-deflate: the preview is the inflated message
+        tr.dataset.inflated = row.inflated;
+      }
       if (row.seq === selected) tr.classList.add("wsx-selected");
       const op = row.op ? (row.kind === "frame" ? row.op : `${row.kind} ${row.op}`) : row.kind;
       const cells = [

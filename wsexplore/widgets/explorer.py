@@ -17,6 +17,12 @@ Live traffic must freeze neither the kernel nor the browser, so:
 * rows are built from raw bytes only for the records in that window, and
   filtering reuses ``Capture.filter`` so the table and a query always agree.
 
+Under permessage-deflate (RFC 7692) a frame's payload is deflate data: the row
+of a compressed frame keeps its RSV1 bit and wire length and previews the
+message it inflates to (the capture's message record after its frames), and
+its ``FrameView`` reads RSV1 as "per-message compressed" and shows the
+compressed bytes, the inflated message and the ratio.
+
 Outside a running event loop nothing can fire a timer: a record is then
 flushed at once if the last flush is older than ``interval``, else on the
 next record or an explicit ``flush()``.
@@ -96,18 +102,23 @@ def _opcode_values(choice: str) -> tuple[int, ...] | None:
 
 
 # ---------------------------------------------------------------------------- rows
-def record_row(record: Record, t0: float) -> dict[str, Any]:
+def record_row(record: Record, t0: float, *, message: MessageRecord | None = None) -> dict[str, Any]:
     """The small dict the table draws for ``record``: every value computed here, none in JS.
 
     Keys: seq, time (seconds since ``t0``), clock (wall clock), conn, dir
     ("in", "out" or ""), kind, op (opcode name, "" for non-frames), fin (0/1 or
     None), rsv ("000"), mask (0/1 or None), len (payload or data bytes), preview,
-    err (the rule broken, "" if none).
+    err (the rule broken, "" if none), inflated (None, or for a frame of a
+    compressed message the size of the message it inflates to).
+
+    ``message`` is the compressed message (permessage-deflate, RFC 7692) a
+    frame belongs to: its payload is deflate data, so the preview shows the
+    message it inflates to instead.
     """
     row: dict[str, Any] = {
         "seq": record.seq, "time": f"{record.time - t0:+.3f}", "clock": _clock(record.wall),
         "conn": record.conn, "dir": "", "kind": record.kind, "op": "", "fin": None, "rsv": "", "mask": None,
-        "len": None, "preview": "", "err": "",
+        "len": None, "preview": "", "err": "", "inflated": None,
     }
     if isinstance(record, FrameRecord):
         raw = record.raw
@@ -128,6 +139,14 @@ def record_row(record: Record, t0: float) -> dict[str, Any]:
             payload, length = peek.payload, peek.length
         row["len"] = length
         row["preview"] = _preview(record.opcode, payload, length) if raw else "(no bytes)"
+        if message is not None and message.compressed_size is not None:
+            data = message.data
+            size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
+            shown = _quote(data) if isinstance(data, str) else _hex(data)
+            part = "" if message.frames == 1 else f" (one of {message.frames} frames)"
+            row["inflated"] = size
+            row["preview"] = (f"deflate {length} B{part} → {_opcode_name(int(message.opcode))} {size} B "
+                              f"{shown}")
         if record.error is not None:
             row["err"] = f"{type(record.error).__name__}: {_escape(str(record.error))}"
     elif isinstance(record, MessageRecord):
@@ -136,7 +155,9 @@ def record_row(record: Record, t0: float) -> dict[str, Any]:
         row["op"] = _opcode_name(int(record.opcode))
         row["len"] = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
         plural = "" if record.frames == 1 else "s"
-        row["preview"] = f"{_quote(data) if isinstance(data, str) else _hex(data)} ({record.frames} frame{plural})"
+        deflated = "" if record.compressed_size is None else f", deflated to {record.compressed_size} B"
+        row["preview"] = (f"{_quote(data) if isinstance(data, str) else _hex(data)} "
+                          f"({record.frames} frame{plural}{deflated})")
     elif isinstance(record, OpenRecord):
         status = _escape(record.status_line) or str(record.status)
         row["preview"] = f"{_escape(record.request_line) or '(no request line)'} → {status}"
@@ -238,6 +259,8 @@ class Explorer(widgets.VBox):
         self._updating = False  # set while Python itself changes the filter controls
         self._first_seq: int | None = None  # first row's seq when not following
         self._row_cache: dict[int, dict[str, Any]] = {}
+        self._awaiting: set[int] = set()  # frames of a compressed message whose message is not recorded yet
+        self._deflate_conns: dict[int | None, Any] = {}
         self._frames = 0
         self._frame_bytes = 0
         self._known_conns: tuple[int, ...] = ()
@@ -480,6 +503,8 @@ class Explorer(widgets.VBox):
         cut = bisect.bisect_left(self._matching, oldest, key=_seq)
         if cut:
             del self._matching[:cut]
+        if self._awaiting:
+            self._awaiting = {seq for seq in self._awaiting if seq >= oldest}
 
     def _update_conn_options(self) -> None:
         conns = self.capture.connections
@@ -514,8 +539,8 @@ class Explorer(widgets.VBox):
         rows = []
         for r in shown:
             row = cache.get(r.seq)
-            if row is None:
-                row = record_row(r, self._t0)
+            if row is None or r.seq in self._awaiting:
+                row = self._row(r)
             rows.append(row)
         self._row_cache = {row["seq"]: row for row in rows}
         counters = {
@@ -536,6 +561,56 @@ class Explorer(widgets.VBox):
                 table.follow = True
         if changed:
             self.updates += 1
+
+    def _row(self, record: Record) -> dict[str, Any]:
+        message = None
+        if type(record) is FrameRecord:
+            message, decided = self._compressed_message(record)
+            if decided:
+                self._awaiting.discard(record.seq)
+            else:
+                self._awaiting.add(record.seq)
+        return record_row(record, self._t0, message=message)
+
+    # -- permessage-deflate ----------------------------------------------------------
+    def _deflate_params(self, conn: int | None) -> Any:
+        """What connection ``conn`` agreed on for permessage-deflate (None: not negotiated), looked up once."""
+        if conn not in self._deflate_conns:
+            lookup = getattr(self.capture, "deflate_params", None)  # a Capture reads its 101 response
+            self._deflate_conns[conn] = lookup(conn) if lookup is not None else None
+        return self._deflate_conns[conn]
+
+    def _compressed_message(self, frame: FrameRecord) -> tuple[MessageRecord | None, bool]:
+        """The compressed message (RFC 7692) a data frame belongs to, and whether that is decided yet.
+
+        Only frames of a connection that negotiated permessage-deflate are
+        looked at. A first frame is compressed when its RSV1 is set; a
+        continuation when its message is (its message record says so). The
+        message record follows the message's frames on the same connection
+        and direction, before any new message starts; until it is recorded
+        the answer is not decided (the row is built again later).
+        """
+        raw = frame.raw
+        if frame.error is not None or len(raw) < 2 or raw[0] & 0x0F not in (0, 1, 2):
+            return None, True
+        if raw[0] & 0x0F and not raw[0] & 0x40:
+            return None, True  # a message's first frame without RSV1: not compressed
+        if not self._deflate_params(frame.conn):
+            return None, True
+        capture = self.capture
+        i = bisect.bisect_right(capture, frame.seq, key=_seq)  # type: ignore[arg-type]
+        end = min(len(capture), i + _MESSAGE_SCAN)
+        for j in range(i, end):
+            r = capture[j]
+            if r.conn != frame.conn:
+                continue
+            if type(r) is MessageRecord and r.direction == frame.direction:
+                return (r if r.compressed_size is not None else None), True
+            if type(r) is FrameRecord and r.direction == frame.direction and r.raw and r.raw[0] & 0x0F in (1, 2):
+                return None, True  # another message began: this one never completed
+            if type(r) is CloseRecord:
+                return None, True
+        return None, end >= i + _MESSAGE_SCAN
 
     # -- selection and paging from the browser ----------------------------------------
     def _on_follow(self, change: dict[str, Any]) -> None:
@@ -574,7 +649,10 @@ class Explorer(widgets.VBox):
             return
         head = f"<code>{html.escape(format_record(record))}</code>"
         if isinstance(record, FrameRecord):
-            view = FrameView(record, role="server" if record.direction == "in" else "client")
+            params = self._deflate_params(record.conn)
+            compressed, _ = self._compressed_message(record)
+            view = FrameView(record, role="server" if record.direction == "in" else "client", deflate=params,
+                             inflated=None if compressed is None else compressed.data)
             self.message, note = self._message_of(record)
             self._set_detail(head, [view, widgets.HTML(note)], view)
         elif isinstance(record, OpenRecord):
@@ -615,19 +693,26 @@ class Explorer(widgets.VBox):
                 return r, f"<p>Part of message:</p>{self._message_html(r)}"
             if isinstance(r, CloseRecord):
                 break
+            if (type(r) is FrameRecord and r.direction == frame.direction and r.raw
+                    and r.raw[0] & 0x0F in (Opcode.TEXT, Opcode.BINARY)):
+                break  # another message began: this one is not recorded as a message
         if frame.direction == "out":
-            return None, ("<p>The server records the messages it receives; a message it sent is "
-                          "recorded as its frames only.</p>")
+            return None, ("<p>The server records the messages it receives, and of those it sends only the "
+                          "compressed ones (permessage-deflate); this one is recorded as its frames only.</p>")
         return None, "<p>No complete message yet: the message this frame starts or continues has not ended.</p>"
 
     def _message_html(self, m: MessageRecord) -> str:
         data = m.data
+        size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
+        deflated = ("" if m.compressed_size is None else
+                    f"<p>Compressed (permessage-deflate, RFC 7692): {m.compressed_size} B of deflate data on the "
+                    f"wire inflated to these {size} B.</p>")
         if isinstance(data, str):
             cut = len(data) > _MESSAGE_TEXT
             shown = html.escape(_escape(data[:_MESSAGE_TEXT])) + ("…" if cut else "")
         else:
             shown = html.escape(_hex(data, _MESSAGE_TEXT // 3))
-        return (f"<div class='wsx-message'><code>{html.escape(format_record(m))}</code>"
+        return (f"<div class='wsx-message'><code>{html.escape(format_record(m))}</code>{deflated}"
                 f"<pre style='white-space:pre-wrap;max-height:12em;overflow:auto'>{shown}</pre></div>")
 
 

@@ -238,6 +238,54 @@ export default {
       );
     }
 
+    // permessage-deflate (RFC 7692): the kernel's lines (as in the text diagram), a ratio bar, the message.
+    function deflatePanel() {
+      const params = model.get("deflate_params");
+      if (!model.get("compressed")) {
+        if (!params) return null;
+        return h("div", {
+          class: "wsx-deflate wsx-deflate-plain",
+          text: `permessage-deflate negotiated (${params}): this frame carries no compressed data`,
+        });
+      }
+      const lines = model.get("compression") || [];
+      const size = model.get("inflated_size");
+      const ratio = model.get("compression_ratio");
+      const text = model.get("inflated_text");
+      const panel = h(
+        "details",
+        { class: "wsx-deflate", open: true },
+        h("summary", { text: lines[0] || "permessage-deflate (RFC 7692)" }),
+        params ? h("div", { class: "wsx-deflate-params", text: `negotiated: ${params}` }) : null,
+        h("pre", { class: "wsx-deflate-lines", text: lines.slice(1).join("\n") }),
+      );
+      if (ratio !== null && ratio !== undefined) {
+        const pct = Math.max(0.5, Math.min(100, ratio * 100));
+        panel.append(
+          h(
+            "div",
+            { class: "wsx-ratio", title: `${model.get("compressed_size")} B on the wire for ${size} B of message` },
+            h("div", { class: "wsx-ratio-inflated", text: `inflated ${size} B` }),
+            h("div", { class: "wsx-ratio-compressed", style: { width: `${pct}%` } }),
+            h("div", { class: "wsx-ratio-label", text: `on the wire ${model.get("compressed_size")} B (${Math.round(ratio * 100)}%)` }),
+          ),
+        );
+      }
+      if (size !== null && size !== undefined) {
+        panel.append(
+          h(
+            "div",
+            { class: "wsx-inflated", data: { size } },
+            h("div", { class: "wsx-inflated-head", text: `inflated message, ${size} B${text !== null ? ", text" : ""}:` }),
+            text !== null
+              ? h("pre", { class: "wsx-inflated-text", text })
+              : h("code", { class: "wsx-inflated-hex", text: model.get("inflated_hex") || "(empty)" }),
+          ),
+        );
+      }
+      return panel;
+    }
+
     function fieldTable(fields, err) {
       const table = h(
         "table",
@@ -333,6 +381,8 @@ export default {
         root.append(h("div", { class: "wsx-ok", text: "no violation" }));
       }
       root.append(infoBox());
+      const deflate = deflatePanel();
+      if (deflate) root.append(deflate);
       const masking = maskingPanel();
       if (masking) root.append(masking);
       const editor = hexEditor(data);
@@ -414,6 +464,13 @@ export default {
       "change:frame_size",
       "change:max_bytes",
       "change:hex_error",
+      "change:deflate_params",
+      "change:compressed",
+      "change:compression",
+      "change:inflated_size",
+      "change:inflated_text",
+      "change:inflated_hex",
+      "change:compression_ratio",
     ];
     for (const name of events) model.on(name, schedule);
     model.on("change:data", onData);

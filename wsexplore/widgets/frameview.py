@@ -7,6 +7,14 @@ next to this file) only draws those values and reports edits: a flipped bit
 sets ``data``, typed hex is sent as a message. Either way the kernel
 re-dissects, so the widget, the text diagram and the HTML repr read the same
 fields and cannot disagree.
+
+Under permessage-deflate (RFC 7692) a frame is read in its connection's
+context: ``FrameView(record, capture=capture)`` takes the agreed parameters
+and the message the frame inflates to from the capture (``deflate=`` and
+``inflated=`` give them directly, as ``dissect`` takes them). RSV1 then reads
+"per-message compressed", and the view adds the compressed bytes, the
+inflated message and the ratio (``compression``, ``inflated_text``,
+``inflated_hex``, ``compression_ratio``), as the text diagram does.
 """
 
 from __future__ import annotations
@@ -18,13 +26,15 @@ from typing import Any, Literal, Union
 import anywidget
 import traitlets
 
-from ..protocol.diagram import FIELD_COLOURS, summary, violation_line
+from ..protocol.deflate import DeflateParams, PerMessageDeflate
+from ..protocol.diagram import FIELD_COLOURS, compression_lines, summary, violation_line
 from ..protocol.dissector import FIELD_SPECS, Dissection, Field, dissect, leaf_fields
 from ..protocol.errors import TruncatedFrame
 from ..protocol.frames import Frame
 from ..protocol.opcodes import Opcode
 
-__all__ = ["FrameView", "MASKING_PAGE", "MAX_DRAWN_BYTES", "parse_hex"]
+__all__ = ["FrameView", "MASKING_PAGE", "MAX_DRAWN_BYTES", "INFLATED_TEXT_SHOWN", "INFLATED_HEX_SHOWN",
+           "parse_hex"]
 
 Role = Literal["server", "client"]
 
@@ -32,6 +42,10 @@ Role = Literal["server", "client"]
 MASKING_PAGE = 64
 #: Bytes whose bits are drawn; the rest of a large frame is counted, not drawn.
 MAX_DRAWN_BYTES = 256
+#: Characters of an inflated text message sent to the browser (``dissection.text`` has them all).
+INFLATED_TEXT_SHOWN = 2000
+#: Bytes of an inflated message shown as hex.
+INFLATED_HEX_SHOWN = 64
 
 _HERE = Path(__file__).parent
 _HEX_SEPARATORS = re.compile(r"[\s,:;]+")
@@ -63,6 +77,7 @@ def parse_hex(text: str) -> bytes:
 
 
 FrameSource = Union[bytes, bytearray, memoryview, Frame, Any]
+DeflateArg = Union[DeflateParams, PerMessageDeflate, bool, None]
 
 
 def _resolve(data: FrameSource, role: object) -> tuple[bytes, Role | None]:
@@ -90,6 +105,38 @@ def _resolve(data: FrameSource, role: object) -> tuple[bytes, Role | None]:
     return raw, role  # type: ignore[return-value]
 
 
+def _context(data: FrameSource, capture: Any, deflate: DeflateArg,
+             inflated: bytes | str | None) -> tuple[DeflateArg, bytes | None]:
+    """The permessage-deflate context of a frame: what ``capture`` knows of a record, else what was given.
+
+    A capture knows the parameters its connection agreed on (from the 101
+    response) and the message that a compressed frame inflates to (the message
+    record after its frames); given ``deflate`` or ``inflated`` win over it.
+    """
+    if capture is not None:
+        if not (hasattr(data, "raw") and hasattr(data, "conn")):
+            raise TypeError("capture= needs a FrameRecord of that capture as data")
+        if deflate is None:
+            deflate = capture.deflate_params(data.conn)
+        if inflated is None and deflate:
+            # The capture's own lookup: the message record its frames end in, when compressed.
+            inflated = capture._inflated_message(data)
+    if isinstance(inflated, str):
+        inflated = inflated.encode()
+    elif inflated is not None:
+        inflated = bytes(inflated)
+    return deflate, inflated
+
+
+def _deflate_text(deflate: DeflateArg) -> str:
+    """The agreed parameters as a ``Sec-WebSocket-Extensions`` element ("" when not negotiated)."""
+    if isinstance(deflate, PerMessageDeflate):
+        deflate = deflate.params
+    if isinstance(deflate, DeflateParams):
+        return str(deflate)
+    return "permessage-deflate" if deflate else ""
+
+
 def _field_value(f: Field) -> int | str:
     return f.value if isinstance(f.value, int) else f.display
 
@@ -108,6 +155,13 @@ class FrameView(anywidget.AnyWidget):
     hex can be typed; ``view.data`` and ``view.dissection`` follow, observable
     with ``view.observe(callback, "data")`` (the dissection is already updated
     when the callback runs).
+
+    permessage-deflate (RFC 7692): ``capture`` is the ``Capture`` a
+    ``FrameRecord`` comes from; ``deflate`` (True, the agreed
+    ``DeflateParams`` or a ``PerMessageDeflate``) and ``inflated`` (the whole
+    message the frame belongs to) give the same context by hand. The
+    ``inflated`` message is only used for the bytes it was given with: once
+    the bytes are edited, the frame is inflated on its own (or said not to be).
     """
 
     _esm = _HERE / "frameview.js"
@@ -131,17 +185,32 @@ class FrameView(anywidget.AnyWidget):
     frame_size = traitlets.Int(0).tag(sync=True)
     masking_page_size = traitlets.Int(MASKING_PAGE, read_only=True).tag(sync=True)
     hex_error = traitlets.Unicode("").tag(sync=True)
+    # permessage-deflate (RFC 7692): the agreed parameters ("" when not negotiated), and for a frame of a
+    # compressed message the diagram's lines, this frame's deflate bytes, the message they inflate to
+    # (text cut after INFLATED_TEXT_SHOWN characters, hex after INFLATED_HEX_SHOWN bytes) and the ratio.
+    deflate_params = traitlets.Unicode("").tag(sync=True)
+    compressed = traitlets.Bool(False).tag(sync=True)
+    compression = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    compressed_size = traitlets.Int(None, allow_none=True).tag(sync=True)
+    inflated_size = traitlets.Int(None, allow_none=True).tag(sync=True)
+    inflated_text = traitlets.Unicode(None, allow_none=True).tag(sync=True)
+    inflated_hex = traitlets.Unicode("").tag(sync=True)
+    compression_ratio = traitlets.Float(None, allow_none=True).tag(sync=True)
 
     def __init__(self, data: FrameSource = b"", *, role: Role | None | Literal["auto"] = "auto",
                  editable: bool = False, layout: Literal["bytes", "rfc"] | Any = "bytes", rsv_allowed: int = 0,
+                 capture: Any = None, deflate: DeflateArg = None, inflated: bytes | str | None = None,
                  **kwargs: Any) -> None:
         raw, resolved = _resolve(data, role)
+        self._deflate, inflated_bytes = _context(data, capture, deflate, inflated)
+        self._inflated_for: tuple[bytes, bytes] | None = None if inflated_bytes is None else (raw, inflated_bytes)
         if isinstance(layout, str):
             kwargs["bit_layout"] = layout
         else:
             kwargs["layout"] = layout
         self._ready = False
         self._dissection: Dissection = dissect(b"", role=resolved, rsv_allowed=rsv_allowed)
+        kwargs.setdefault("deflate_params", _deflate_text(self._deflate))
         super().__init__(data=raw, role=resolved, editable=editable, rsv_allowed=rsv_allowed, **kwargs)
         self._ready = True
         self._redissect()
@@ -168,11 +237,19 @@ class FrameView(anywidget.AnyWidget):
         """Names of the fields the view labels (one ``wsx-label`` each), in order."""
         return [f["name"] for f in self.fields if f["leaf"] and f["drawn"]]
 
-    def load(self, data: FrameSource, *, role: Role | None | Literal["auto"] = "auto") -> None:
-        """Show other bytes (or a Frame or FrameRecord), dissecting once for data and role together."""
+    def load(self, data: FrameSource, *, role: Role | None | Literal["auto"] = "auto", capture: Any = None,
+             deflate: DeflateArg = None, inflated: bytes | str | None = None) -> None:
+        """Show other bytes (or a Frame or FrameRecord), dissecting once for data and role together.
+
+        The permessage-deflate context is replaced too: what ``capture``,
+        ``deflate`` and ``inflated`` say (none given: no extension).
+        """
         raw, resolved = _resolve(data, role)
+        self._deflate, inflated_bytes = _context(data, capture, deflate, inflated)
+        self._inflated_for = None if inflated_bytes is None else (raw, inflated_bytes)
         self._ready = False
         try:
+            self.deflate_params = _deflate_text(self._deflate)
             self.role = resolved
             self.data = raw
         finally:
@@ -220,7 +297,10 @@ class FrameView(anywidget.AnyWidget):
             self._redissect()
 
     def _redissect(self) -> None:
-        d = dissect(self.data, role=self.role, rsv_allowed=self.rsv_allowed)
+        given = self._inflated_for
+        inflated = given[1] if given is not None and given[0] == self.data else None
+        d = dissect(self.data, role=self.role, rsv_allowed=self.rsv_allowed, deflate=self._deflate,
+                    inflated=inflated)
         self._dissection = d
         drawn = self.drawn_bits
         leaves = {id(f) for f in leaf_fields(d.fields)}
@@ -252,6 +332,25 @@ class FrameView(anywidget.AnyWidget):
             self.masking_total = total
             self.masking_page = self.masking_page  # re-clamped to the new payload
             self._update_masking()
+            self._update_compression(d)
+
+    def _update_compression(self, d: Dissection) -> None:
+        """The permessage-deflate panel: the text diagram's lines, the inflated message and the ratio."""
+        message = d.inflated if d.compressed else None
+        self.compressed = d.compressed
+        self.compression = compression_lines(d)
+        self.compressed_size = len(d.payload) if d.compressed else None
+        self.inflated_size = None if message is None else len(message)
+        text = d.text if message is not None else None
+        if text is not None and len(text) > INFLATED_TEXT_SHOWN:
+            text = text[:INFLATED_TEXT_SHOWN] + "…"
+        self.inflated_text = text
+        if message is None:
+            self.inflated_hex = ""
+        else:
+            shown = message[:INFLATED_HEX_SHOWN].hex(" ")
+            self.inflated_hex = shown + (" …" if len(message) > INFLATED_HEX_SHOWN else "")
+        self.compression_ratio = d.compression_ratio if d.compressed else None
 
     @staticmethod
     def _error_dict(d: Dissection, drawn: int) -> dict | None:
@@ -313,6 +412,9 @@ class FrameView(anywidget.AnyWidget):
             parts.append("masked" if data[1] & 0x80 else "unmasked")
         if data and not data[0] & 0x80:
             parts.append("FIN=0")
+        if d.compressed:
+            inflated = "?" if d.inflated is None else f"{len(d.inflated)} B"
+            parts.append(f"compressed {len(d.payload)} B -> {inflated}")
         err = d.error
         if err is None:
             parts.append("ok")
