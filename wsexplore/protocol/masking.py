@@ -11,7 +11,7 @@ import numpy as np
 
 __all__ = ["apply_mask", "mask_small"]
 
-_NUMPY_FROM = 864  # bytes; measured crossover of the two strategies (make bench)
+_NUMPY_FROM = 928  # bytes; measured crossover of the two strategies (make bench)
 _from_bytes = int.from_bytes
 # The key repeated q times is key * _REPEAT[q]; _LOW[n] keeps its low n bytes.
 _TABLE = 1024  # bytes covered by the tables (about 0.5 MB of ints)
