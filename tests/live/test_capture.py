@@ -543,3 +543,11 @@ def test_no_repr_holds_an_object_address():
     cap = full_capture()
     texts = [repr(cap), repr(cap[:]), *map(repr, cap)]
     assert not any(re.search(r"0x[0-9a-f]{6,}", t) for t in texts)
+
+
+def test_rsv1_payload_is_shown_as_bytes_never_as_text():
+    # With permessage-deflate, RSV1 marks compressed bytes: even when they happen to decode
+    # as UTF-8, showing them as text would mislead.
+    capture = Capture()
+    record = capture.frame(1, "out", 0, bytes.fromhex("c105") + b"hello")
+    assert "68 65 6c 6c 6f" in repr(record) and "'hello'" not in repr(record)

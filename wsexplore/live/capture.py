@@ -283,7 +283,11 @@ class FrameRecord(Record):
                 parts.append(f"{length} B (only {max(have, 0)} B arrived)")
             else:
                 parts.append(f"{length} B")
-                if payload or opcode != Opcode.CLOSE:
+                if "RSV1" in flags:
+                    # With RSV1 the payload is extension data (compressed with permessage-deflate):
+                    # never show it as text, even when the bytes happen to decode.
+                    parts.append(_payload_preview(Opcode.BINARY, payload))
+                elif payload or opcode != Opcode.CLOSE:
                     parts.append(_payload_preview(opcode, payload))
         text = " ".join(parts)
         if self.error is not None:
@@ -782,9 +786,9 @@ class Capture(_Query):
         params = self.deflate_params(record.conn)
         if params is None:
             return record.dissect()
-        return record.dissect(deflate=params, inflated=self._inflated_message(record))
+        return record.dissect(deflate=params, inflated=self.inflated_message(record))
 
-    def _inflated_message(self, record: FrameRecord) -> str | bytes | None:
+    def inflated_message(self, record: FrameRecord) -> str | bytes | None:
         """The inflated message a compressed frame belongs to, from the message record after its frames."""
         raw = record.raw
         if len(raw) < 2 or record.error is not None or raw[0] & 0x0F >= 8:

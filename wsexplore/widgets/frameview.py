@@ -120,7 +120,7 @@ def _context(data: FrameSource, capture: Any, deflate: DeflateArg,
             deflate = capture.deflate_params(data.conn)
         if inflated is None and deflate:
             # The capture's own lookup: the message record its frames end in, when compressed.
-            inflated = capture._inflated_message(data)
+            inflated = capture.inflated_message(data)
     if isinstance(inflated, str):
         inflated = inflated.encode()
     elif inflated is not None:
