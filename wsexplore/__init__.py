@@ -11,6 +11,7 @@ from typing import Any
 
 from .protocol import handshake
 from .protocol.connection import Connection, InvalidState, State
+from .protocol.deflate import DeflateConfig, PerMessageDeflate
 from .protocol.dissector import Dissection, Field, dissect, dissect_stream
 from .protocol.errors import (
     FramingError,
@@ -32,6 +33,7 @@ __all__ = [
     "Capture",
     "CloseCode",
     "Connection",
+    "DeflateConfig",
     "Dissection",
     "Field",
     "Frame",
@@ -42,6 +44,7 @@ __all__ = [
     "InvalidUTF8",
     "MessageTooBig",
     "Opcode",
+    "PerMessageDeflate",
     "ProtocolError",
     "Server",
     "State",

@@ -94,6 +94,9 @@ def _build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--max-message-size", type=_positive, metavar="N", default=None,
                      help="largest frame or message accepted, in bytes; larger ones close the connection "
                           "with 1009")
+    srv.add_argument("--compression", choices=("none", "deflate"), default="none",
+                     help="'deflate' accepts a client's permessage-deflate offer (RFC 7692), so compressed "
+                          "frames (RSV1=1) can be watched; default none")
     srv.set_defaults(run=_serve)
     return parser
 
@@ -183,7 +186,9 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
     from .live.handlers import HANDLERS
     from .live.server import Server
 
-    options = {} if args.max_message_size is None else {"max_message_size": args.max_message_size}
+    options: dict = {} if args.max_message_size is None else {"max_message_size": args.max_message_size}
+    if args.compression == "deflate":
+        options["compression"] = "deflate"
     server = Server(args.host, args.port, HANDLERS[args.handler], **options)
     try:
         await server.start()

@@ -195,6 +195,20 @@ def test_serve_prints_handshake_and_frames_and_saves_on_sigint(serve_process, tm
 
 
 @pytest.mark.timeout(60)
+def test_serve_with_compression_shows_rsv1_frames(serve_process) -> None:
+    server = serve_process("--compression", "deflate")
+    with connect(server.url(), open_timeout=TIMEOUT, close_timeout=5, compression="deflate") as ws:
+        ws.send("发送数据" * 20)
+        assert ws.recv(timeout=TIMEOUT) == "发送数据" * 20
+        server.wait_for(r" out ← TEXT ")
+    assert "permessage-deflate" in "\n".join(server.lines)
+    (incoming,) = _frame_line(server.lines, "in", "TEXT")
+    (outgoing,) = _frame_line(server.lines, "out", "TEXT")
+    assert "RSV1=1" in incoming and "MASK=1" in incoming and "RSV1=1" in outgoing
+    assert server.stop(signal.SIGINT) == 0, server.stderr()
+
+
+@pytest.mark.timeout(60)
 def test_serve_stops_on_sigterm_and_saves(serve_process, tmp_path: Path) -> None:
     saved = tmp_path / "sub" / "term.jsonl"
     saved.parent.mkdir()
