@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test bench autobahn venv browser clean
+.PHONY: lab test bench autobahn notebooks venv browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ lab: $(STAMP)
 test: $(STAMP) browser
 	$(PY) -m pytest -q tests
 	$(PY) -m pytest -q --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg
+
+# Re-run every notebook and store its outputs (after a change that alters what they show).
+notebooks: $(STAMP)
+	cd notebooks && ../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	  --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=300 \
+	  --ClearMetadataPreprocessor.enabled=True --ClearMetadataPreprocessor.clear_notebook_metadata=False *.ipynb
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
