@@ -27,7 +27,7 @@ import os
 import random
 from typing import Any, Awaitable, Callable
 
-from bench_echo import HOST, ServerProcess, _Timer, _versions
+from bench_echo import ServerProcess, _Timer, _versions
 from common import Table, fmt_rate, register
 
 SEQUENTIAL = 2_000

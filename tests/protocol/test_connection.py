@@ -16,7 +16,6 @@ from wsexplore.protocol.events import (
     FrameReceived,
     FrameSent,
     MessageReceived,
-    PingReceived,
     PongReceived,
     ProtocolViolation,
 )

@@ -311,7 +311,7 @@ def test_malformed_heads_are_400(data: bytes, fragment: str) -> None:
         parse_request(data)
     assert exc.value.status == 400
     assert fragment in exc.value.message
-    assert f"HTTP/1.1 400 Bad Request\r\n".encode() in reject_response(exc.value)
+    assert "HTTP/1.1 400 Bad Request\r\n".encode() in reject_response(exc.value)
 
 
 def test_malformed_start_is_reported_before_the_head_ends() -> None:

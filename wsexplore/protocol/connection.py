@@ -14,10 +14,9 @@ from __future__ import annotations
 import codecs
 import secrets
 from enum import Enum
-from typing import Literal
 
 from .deflate import PerMessageDeflate
-from .errors import FramingError, InvalidUTF8, MessageTooBig, ProtocolError, TruncatedFrame
+from .errors import FramingError, MessageTooBig, ProtocolError, TruncatedFrame
 from .events import (
     CloseReceived,
     ConnectionClosed,

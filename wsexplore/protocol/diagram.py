@@ -358,7 +358,7 @@ def render_html(d: Dissection, *, max_payload_bytes: int = MAX_PAYLOAD_BYTES) ->
                                  for h in ("", "bit", "width", "field", "bits", "value", "meaning", "RFC")) + "</tr>")
     for f in d.fields:
         bad = f.name == err_field
-        td = "padding:2px 6px;vertical-align:top" + (f";background:#fde0e0" if bad else "")
+        td = "padding:2px 6px;vertical-align:top" + (";background:#fde0e0" if bad else "")
         swatch = (f'<span style="display:inline-block;width:10px;height:10px;'
                   f'background:{FIELD_COLOURS.get(f.name, "#eee")};border:1px solid #999"></span>')
         name = ("&nbsp;&nbsp;" if f.parent else "") + escape(f.name)

@@ -90,7 +90,7 @@ def header_violation(
     len7 = b1 & 0x7F
     if opcode in CONTROL_OPCODES and len7 > 125:
         return FramingError(
-            f"control frame payload length must be 125 bytes or less"
+            "control frame payload length must be 125 bytes or less"
             + (f", got {length}" if length is not None else f" (length field is {len7})"),
             field="Payload length", bit_offset=9, rfc="5.5",
         )

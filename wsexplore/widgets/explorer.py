@@ -597,6 +597,17 @@ class Explorer(widgets.VBox):
             return None, True  # a message's first frame without RSV1: not compressed
         if not self._deflate_params(frame.conn):
             return None, True
+        message, decided = self._following_message(frame)
+        return (message if message is not None and message.compressed_size is not None else None), decided
+
+    def _following_message(self, frame: FrameRecord) -> tuple[MessageRecord | None, bool]:
+        """The message record that a data frame's message ends in, and whether that is decided yet.
+
+        It follows the message's frames on the same connection and direction;
+        a new message starting, or the connection closing, first means this
+        one was never recorded. Only ``_MESSAGE_SCAN`` records are looked at;
+        running out of recorded ones leaves the answer undecided.
+        """
         capture = self.capture
         i = bisect.bisect_right(capture, frame.seq, key=_seq)  # type: ignore[arg-type]
         end = min(len(capture), i + _MESSAGE_SCAN)
@@ -605,7 +616,7 @@ class Explorer(widgets.VBox):
             if r.conn != frame.conn:
                 continue
             if type(r) is MessageRecord and r.direction == frame.direction:
-                return (r if r.compressed_size is not None else None), True
+                return r, True
             if type(r) is FrameRecord and r.direction == frame.direction and r.raw and r.raw[0] & 0x0F in (1, 2):
                 return None, True  # another message began: this one never completed
             if type(r) is CloseRecord:
@@ -682,20 +693,9 @@ class Explorer(widgets.VBox):
         if opcode is None or opcode not in _DATA_OPCODES:
             return None, ("<p>A control frame (section 5.5): it stands alone, even between the fragments "
                           "of a message, and is part of no message.</p>")
-        capture = self.capture
-        i = bisect.bisect_right(capture, frame.seq, key=_seq)  # type: ignore[arg-type]
-        end = min(len(capture), i + _MESSAGE_SCAN)
-        for j in range(i, end):
-            r = capture[j]
-            if r.conn != frame.conn:
-                continue
-            if isinstance(r, MessageRecord) and r.direction == frame.direction:
-                return r, f"<p>Part of message:</p>{self._message_html(r)}"
-            if isinstance(r, CloseRecord):
-                break
-            if (type(r) is FrameRecord and r.direction == frame.direction and r.raw
-                    and r.raw[0] & 0x0F in (Opcode.TEXT, Opcode.BINARY)):
-                break  # another message began: this one is not recorded as a message
+        message, _ = self._following_message(frame)
+        if message is not None:
+            return message, f"<p>Part of message:</p>{self._message_html(message)}"
         if frame.direction == "out":
             return None, ("<p>The server records the messages it receives, and of those it sends only the "
                           "compressed ones (permessage-deflate); this one is recorded as its frames only.</p>")

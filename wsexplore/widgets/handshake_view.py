@@ -15,7 +15,6 @@ import ipywidgets as widgets
 
 from ..protocol.errors import HandshakeError
 from ..protocol.handshake import (
-    GUID,
     AcceptKeySteps,
     Request,
     Response,
