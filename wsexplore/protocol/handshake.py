@@ -707,24 +707,23 @@ def _check_host(r: Request) -> HandshakeCheck:
     return HandshakeCheck(rule, True, hosts[0], header="Host")
 
 
-def _check_upgrade(r: Request) -> HandshakeCheck:
-    rule = "Upgrade lists websocket"
-    values = r.headers.get_all("Upgrade")
-    if _has_token(r.headers, "Upgrade", "websocket"):
-        return HandshakeCheck(rule, True, ", ".join(values), header="Upgrade")
+def _check_token(r: Request, header: str, token: str, shown: str) -> HandshakeCheck:
+    """``header`` lists ``token`` (any case, in comma-separated lists, over several lines)."""
+    rule = f"{header} lists {shown}"
+    values = r.headers.get_all(header)
+    if _has_token(r.headers, header, token):
+        return HandshakeCheck(rule, True, ", ".join(values), header=header)
     found = f"got {', '.join(values)!r}" if values else "it is missing"
-    return HandshakeCheck(rule, False, f"the Upgrade header must contain the token 'websocket', {found}",
-                 header="Upgrade")
+    return HandshakeCheck(rule, False, f"the {header} header must contain the token '{shown}', {found}",
+                          header=header)
+
+
+def _check_upgrade(r: Request) -> HandshakeCheck:
+    return _check_token(r, "Upgrade", "websocket", "websocket")
 
 
 def _check_connection(r: Request) -> HandshakeCheck:
-    rule = "Connection lists Upgrade"
-    values = r.headers.get_all("Connection")
-    if _has_token(r.headers, "Connection", "upgrade"):
-        return HandshakeCheck(rule, True, ", ".join(values), header="Connection")
-    found = f"got {', '.join(values)!r}" if values else "it is missing"
-    return HandshakeCheck(rule, False, f"the Connection header must contain the token 'Upgrade', {found}",
-                 header="Connection")
+    return _check_token(r, "Connection", "upgrade", "Upgrade")
 
 
 def _key_bytes(value: str) -> bytes:
