@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Iterable, Literal, Union
+from typing import Any, Iterable, Literal, Union
 
 from .errors import HandshakeError, MessageTooBig, ProtocolError
 from .handshake import Extension, Headers, format_extensions, parse_extensions
@@ -141,6 +141,13 @@ def _params(snct: bool, cnct: bool, smwb: int | None, cmwb: int | bool | None) -
 # -- offers and responses ---------------------------------------------------------------
 
 
+def _from_extension(cls: type, extension: Extension | str, *, offer: bool) -> Any:
+    """Build ``cls`` (an offer or the agreed parameters) from one parsed extension element."""
+    p = _parse(_one(extension).params, offer=offer)
+    return cls(bool(p.get("server_no_context_takeover")), bool(p.get("client_no_context_takeover")),
+               p.get("server_max_window_bits"), p.get("client_max_window_bits"))
+
+
 @dataclass(frozen=True)
 class DeflateOffer:
     """One ``permessage-deflate`` element of a client's offer (RFC 7692 section 7.1).
@@ -161,10 +168,7 @@ class DeflateOffer:
     @classmethod
     def from_extension(cls, extension: Extension | str) -> DeflateOffer:
         """Read an offer element; ``HandshakeError`` names the parameter a server must decline it for."""
-        ext = _one(extension)
-        p = _parse(ext.params, offer=True)
-        return cls(bool(p.get("server_no_context_takeover")), bool(p.get("client_no_context_takeover")),
-                   p.get("server_max_window_bits"), p.get("client_max_window_bits"))  # type: ignore[arg-type]
+        return _from_extension(cls, extension, offer=True)
 
     def extension(self) -> Extension:
         return Extension(NAME, _params(self.server_no_context_takeover, self.client_no_context_takeover,
@@ -195,10 +199,7 @@ class DeflateParams:
     @classmethod
     def from_extension(cls, extension: Extension | str) -> DeflateParams:
         """Read a response element; ``HandshakeError`` says why a client must fail the connection."""
-        ext = _one(extension)
-        p = _parse(ext.params, offer=False)
-        return cls(bool(p.get("server_no_context_takeover")), bool(p.get("client_no_context_takeover")),
-                   p.get("server_max_window_bits"), p.get("client_max_window_bits"))  # type: ignore[arg-type]
+        return _from_extension(cls, extension, offer=False)
 
     def no_context_takeover(self, sender: Sender) -> bool:
         """Whether ``sender`` resets its compressor (and its peer the decompressor) for each message."""
