@@ -163,23 +163,21 @@ function render({ model, el: root }) {
     }
   });
 
-  model.on("change:rows", drawRows);
-  model.on("change:selected", drawSelection);
-  model.on("change:counters", drawCounters);
-  model.on("change:total", drawPager);
-  model.on("change:first_index", drawPager);
-  model.on("change:follow", drawPager);
+  const listeners = [
+    ["change:rows", drawRows],
+    ["change:selected", drawSelection],
+    ["change:counters", drawCounters],
+    ["change:total", drawPager],
+    ["change:first_index", drawPager],
+    ["change:follow", drawPager],
+  ];
+  for (const [event, handler] of listeners) model.on(event, handler);
   drawCounters();
   drawRows();
   scroller.scrollTop = scroller.scrollHeight;
 
   return () => {
-    model.off("change:rows", drawRows);
-    model.off("change:selected", drawSelection);
-    model.off("change:counters", drawCounters);
-    model.off("change:total", drawPager);
-    model.off("change:first_index", drawPager);
-    model.off("change:follow", drawPager);
+    for (const [event, handler] of listeners) model.off(event, handler);
   };
 }
 
