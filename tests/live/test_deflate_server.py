@@ -30,6 +30,8 @@ from wsexplore.protocol.events import MessageReceived, ProtocolViolation
 from wsexplore.protocol.frames import Frame
 from wsexplore.protocol.opcodes import Opcode
 
+from .test_server import eventually
+
 pytestmark = pytest.mark.timeout(120)
 
 T = 10
@@ -51,15 +53,6 @@ def upgrade(port: int, extensions: str | None) -> bytes:
 def masked(frame: bytes) -> bytes:
     f = Frame.decode(frame)
     return Frame(f.opcode, f.payload, fin=f.fin, rsv1=f.rsv1, mask_key=MASK).encode()
-
-
-async def eventually(predicate, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + T
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 # ---------------------------------------------------------------------------- Chromium's offer, raw bytes
@@ -88,7 +81,7 @@ async def test_chromium_offer_is_answered_and_frames_are_compressed(make_server)
         assert rest[:4] == b"\x88\x02\x03\xe8"
     finally:
         writer.transport.abort()
-    await eventually(lambda: not server.connections, "the close")
+    await eventually(lambda: not server.connections, what="the close")
     cap = server.capture
     (conn,) = cap.connections
     frames = [r for r in cap if isinstance(r, FrameRecord) and r.opcode == Opcode.TEXT]
@@ -128,7 +121,7 @@ async def test_off_by_default_declines_the_offer_and_rsv1_is_a_violation(make_se
         assert rest[:4] == b"\x88" + bytes([len(rest) - 2]) + b"\x03\xea"  # close 1002
     finally:
         writer.transport.abort()
-    await eventually(lambda: not server.connections, "the close")
+    await eventually(lambda: not server.connections, what="the close")
     (bad,) = server.capture.violations()
     assert bad.error.field == "RSV1" and bad.error.close_code == 1002
     assert server.capture.deflate_params(bad.conn) is None
@@ -154,7 +147,7 @@ async def test_deflate_bomb_is_closed_with_1009(make_server) -> None:
         assert rest[2:4] == b"\x03\xf1"  # close 1009
     finally:
         writer.transport.abort()
-    await eventually(lambda: len(server.capture.violations()) == 1, "the violation")
+    await eventually(lambda: len(server.capture.violations()) == 1, what="the violation")
     (bad,) = server.capture.violations()
     assert bad.error.close_code == 1009 and "while inflating" in bad.error.message
 
@@ -183,7 +176,7 @@ async def test_websockets_client_against_our_server(make_server, config: str, sn
     factory = ClientPerMessageDeflateFactory(server_no_context_takeover=snct, client_no_context_takeover=cnct,
                                              server_max_window_bits=smwb, client_max_window_bits=cmwb)
     await _echo_round(server.url, compression=None, extensions=[factory])
-    await eventually(lambda: not server.connections, "the close")
+    await eventually(lambda: not server.connections, what="the close")
     cap = server.capture
     (conn,) = cap.connections
     params = cap.deflate_params(conn)
@@ -219,7 +212,7 @@ async def test_fragmented_compressed_messages_from_our_handler(make_server) -> N
     async with connect(server.url, compression="deflate", open_timeout=T, close_timeout=T) as ws:
         await ws.send(text)
         assert await asyncio.wait_for(ws.recv(), T) == text
-    await eventually(lambda: not server.connections, "the close")
+    await eventually(lambda: not server.connections, what="the close")
     out = [r for r in server.capture if isinstance(r, FrameRecord) and r.direction == "out"
            and r.opcode in (Opcode.TEXT, Opcode.CONTINUATION)]
     assert out[0].frame.rsv1 and not any(r.frame.rsv1 for r in out[1:]) and len(out) > 1
