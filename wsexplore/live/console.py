@@ -19,15 +19,8 @@ from typing import Any, TextIO
 
 from ..protocol.frames import Frame
 from ..protocol.handshake import SENSITIVE_HEADERS
-from ..protocol.opcodes import (
-    FIN_MASK,
-    MASK_MASK,
-    RSV1_MASK,
-    RSV2_MASK,
-    RSV3_MASK,
-    Opcode,
-    close_code_meaning,
-)
+from ..protocol.header import FIN_MASK, MASK_MASK, RSV1_MASK, RSV2_MASK, RSV3_MASK
+from ..protocol.opcodes import Opcode, close_code_meaning
 from .capture import CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord, Record
 from .capture import _peer  # one way to show an address, shared with the capture's reprs
 

@@ -1,4 +1,7 @@
-"""Opcodes, close codes and the bit masks of the first two header bytes (RFC 6455 section 5.2, 7.4)."""
+"""Opcodes and close codes (RFC 6455 section 5.2, 7.4), with their names and meanings.
+
+The header's bit masks live in :mod:`wsexplore.protocol.header`.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +10,12 @@ from enum import IntEnum
 __all__ = [
     "Opcode",
     "CloseCode",
-    "FIN_MASK",
-    "RSV1_MASK",
-    "RSV2_MASK",
-    "RSV3_MASK",
-    "OPCODE_MASK",
-    "MASK_MASK",
-    "LENGTH_MASK",
+    "as_opcode",
+    "opcode_name",
     "opcode_meaning",
     "close_code_meaning",
     "close_code_allowed",
 ]
-
-FIN_MASK = 0x80
-RSV1_MASK = 0x40
-RSV2_MASK = 0x20
-RSV3_MASK = 0x10
-OPCODE_MASK = 0x0F
-MASK_MASK = 0x80
-LENGTH_MASK = 0x7F
-
 
 class Opcode(IntEnum):
     """Frame opcodes defined by RFC 6455 section 5.2; 0x3-0x7 and 0xB-0xF are reserved."""
@@ -44,6 +33,24 @@ class Opcode(IntEnum):
 
     def __repr__(self) -> str:
         return f"Opcode.{self.name}"
+
+
+# Every 4-bit value: the Opcode member where one is defined, the plain int where it is reserved,
+# so that frames with reserved opcodes can still be represented.
+_AS_OPCODE: tuple[Opcode | int, ...] = tuple(
+    Opcode(v) if v in Opcode._value2member_map_ else v for v in range(16)
+)
+
+
+def as_opcode(value: int) -> Opcode | int:
+    """``Opcode(value)`` for a defined opcode, ``value`` itself for a reserved one (0-15)."""
+    return _AS_OPCODE[value]
+
+
+def opcode_name(value: int) -> str:
+    """'TEXT', 'PING', ...; a reserved opcode as '0x3'."""
+    op = _AS_OPCODE[value]
+    return op.name if isinstance(op, Opcode) else f"0x{value:X}"
 
 
 _OPCODE_MEANING = {
