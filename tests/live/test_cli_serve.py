@@ -282,42 +282,30 @@ def _client_page(url: str) -> str:
 
 
 @pytest.mark.timeout(60)
-def test_serve_on_0_0_0_0_listens_everywhere_and_prints_a_loopback_url(serve_process) -> None:
-    _needs_proc_net()
-    server = serve_process("--host", "0.0.0.0")
-    banner = server.wait_for(r"listening on 0\.0\.0\.0:(\d+) \(all interfaces\)")
-    port = int(banner.group(1))
-    assert server.url() == f"ws://127.0.0.1:{port}/"  # a wildcard is no address a browser can open
-    page = server.wait_for(r"open the client page:\s+(\S+)").group(1)
-    assert page == f"http://127.0.0.1:{port}/"
-    assert _listening(port) == {"0.0.0.0"}  # every IPv4 interface, not only the loopback one
-    assert "<html" in _client_page(page).lower()
-    _echo_through(server.url())
-    server.wait_for(r" out ← BINARY ")
-    assert server.stop(signal.SIGINT) == 0, server.stderr()
-    peers = [line for line in server.lines if LINE.match(line) and " handshake " in line]
-    assert len(peers) == 1 and "127.0.0.1" in peers[0]
-
-
-@pytest.mark.timeout(60)
-def test_serve_on_ipv6_wildcard_listens_everywhere_and_prints_a_loopback_url(serve_process) -> None:
-    missing = _ipv6_loopback()
-    if missing:
+@pytest.mark.parametrize(("host", "loopback"), [("0.0.0.0", "127.0.0.1"), ("::", "::1")], ids=["ipv4", "ipv6"])
+def test_serve_on_a_wildcard_listens_everywhere_and_prints_a_loopback_url(serve_process, host: str,
+                                                                          loopback: str) -> None:
+    if ":" in host and (missing := _ipv6_loopback()):
         pytest.skip(missing)
     _needs_proc_net()
-    server = serve_process("--host", "::")
-    banner = server.wait_for(r"listening on (\S+) \(all interfaces\)")
-    port = int(banner.group(1).rsplit(":", 1)[1])
-    assert server.url() == f"ws://[::1]:{port}/"  # bracketed, as a URL needs an IPv6 address
+    server = serve_process("--host", host)
+    listening = server.wait_for(r"listening on (\S+) \(all interfaces\)").group(1)
+    address, _, port_text = listening.rpartition(":")
+    port = int(port_text)
+    assert address.strip("[]") == host
+    # A wildcard is no address a browser can open: the URLs name the loopback address
+    # (bracketed when IPv6, as URLs require).
+    shown = f"[{loopback}]" if ":" in loopback else loopback
+    assert server.url() == f"ws://{shown}:{port}/"
     page = server.wait_for(r"open the client page:\s+(\S+)").group(1)
-    assert page == f"http://[::1]:{port}/"
-    assert "::" in _listening(port)  # every IPv6 interface
+    assert page == f"http://{shown}:{port}/"
+    assert host in _listening(port)  # bound to every interface, not only the loopback one
     assert "<html" in _client_page(page).lower()
     _echo_through(server.url())
     server.wait_for(r" out ← BINARY ")
     assert server.stop(signal.SIGINT) == 0, server.stderr()
-    peers = [line for line in server.lines if LINE.match(line) and " handshake " in line]
-    assert len(peers) == 1 and "::1" in peers[0]
+    handshakes = [line for line in server.lines if LINE.match(line) and " handshake " in line]
+    assert len(handshakes) == 1 and f" handshake {shown}:" in handshakes[0]  # the client came through the loopback
 
 
 # ---------------------------------------------------------------------------- --save failing at stop
