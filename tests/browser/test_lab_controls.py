@@ -18,6 +18,7 @@ import base64
 import hashlib
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,7 +88,7 @@ def _connected_client(nb: LabNotebook) -> tuple[Any, int]:
 
 # ---------------------------------------------------------------------------- BrowserClient controls
 def test_browser_client_binary_ping_and_close_controls_reach_the_kernel_server(
-        lab: Lab, open_notebook: Any, lab_page: Any, artifacts_dir: Any) -> None:
+        lab: Lab, open_notebook: Any, lab_page: Any, artifacts_dir: Path) -> None:
     from playwright.sync_api import expect
 
     name = lab.write_notebook("controls.ipynb", [SERVER_CELL, "client = BrowserClient(server)\nclient"])
@@ -153,7 +154,7 @@ def test_browser_client_binary_ping_and_close_controls_reach_the_kernel_server(
 
 # ---------------------------------------------------------------------------- FrameBuilder
 def test_frame_builder_fields_changed_in_the_page_rebuild_the_bytes_in_the_page_and_the_kernel(
-        lab: Lab, open_notebook: Any, lab_page: Any, artifacts_dir: Any) -> None:
+        lab: Lab, open_notebook: Any, lab_page: Any, artifacts_dir: Path) -> None:
     from playwright.sync_api import expect
 
     name = lab.write_notebook("builder.ipynb", ["from wsexplore.widgets import FrameBuilder\nb = FrameBuilder()\nb"])
@@ -177,8 +178,9 @@ def test_frame_builder_fields_changed_in_the_page_rebuild_the_bytes_in_the_page_
     key = bytes.fromhex("55d0e1e6")
     out.get_by_label("masking key").fill(key.hex(" "))  # ... which is replaced by this one
     out.get_by_label("payload", exact=True).fill("Hi")
-    expected = bytes([0b0000_0010, 0x80 | 2]) + key + _unmask(b"Hi", key)
-    assert expected.hex() == "0282" "55d0e1e6" "1db9"  # 'H' ^ 0x55, 'i' ^ 0xd0
+    # Written out by hand: 02 (FIN=0, opcode 2), 82 (MASK=1, length 2), the key, then
+    # 'H' ^ 0x55 = 0x1d and 'i' ^ 0xd0 = 0xb9 (section 5.3).
+    expected = bytes.fromhex("02 82 55 d0 e1 e6 1d b9")
     expect(hex_box).to_have_value(expected.hex(" "))
     expect(out).to_contain_text("2 payload bytes: 7-bit length")
 
@@ -211,7 +213,7 @@ def test_frame_builder_fields_changed_in_the_page_rebuild_the_bytes_in_the_page_
 
 # ---------------------------------------------------------------------------- HandshakeView
 def test_handshake_view_of_a_browser_handshake_shows_the_accept_steps_and_no_cookie(
-        lab: Lab, open_notebook: Any, lab_page: Any, artifacts_dir: Any) -> None:
+        lab: Lab, open_notebook: Any, lab_page: Any, artifacts_dir: Path) -> None:
     from playwright.sync_api import expect
 
     name = lab.write_notebook("handshake.ipynb", [
