@@ -1,6 +1,7 @@
-"""Fixtures for the real-browser tests: Debian's Chromium driven by Playwright, and a
+"""Fixtures for the real-browser tests: Debian's Chromium driven by Playwright, a
 capturing ``Server`` running on its own event loop in a background thread (the
-sync Playwright API drives the page from the test's thread meanwhile)."""
+sync Playwright API drives the page from the test's thread meanwhile), and one
+JupyterLab for the whole run (``lab.py``) with a fresh page per test."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from wsexplore.live.capture import Record
-from wsexplore.live.server import Server
+from wsexplore import Server
+
+from .lab import UI_TIMEOUT, VIEWPORT, Lab, LabNotebook, start_lab
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -54,13 +57,14 @@ class ThreadedServer:
     def call(self, coro: Any, timeout: float = TIMEOUT) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def records(self) -> list[Record]:
-        async def snapshot() -> list[Record]:
+    def records(self) -> list[Any]:
+        """The capture's records so far (read on the server's loop)."""
+        async def snapshot() -> list[Any]:
             return list(self.server.capture)
 
         return self.call(snapshot())
 
-    def wait_for(self, what: str, predicate: Callable[[list[Record]], Any], timeout: float = TIMEOUT) -> Any:
+    def wait_for(self, what: str, predicate: Callable[[list[Any]], Any], timeout: float = TIMEOUT) -> Any:
         """Poll the capture until ``predicate(records)`` is truthy; returns its value."""
         deadline = time.monotonic() + timeout
         while True:
@@ -128,7 +132,70 @@ def page(browser: Any) -> Iterator[Any]:
         context.close()
 
 
-@pytest.fixture
-def artifacts() -> Path:
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """test-artifacts/: screenshots, measurements and the Lab log of the last run."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def artifacts(artifacts_dir: Path) -> Path:
+    return artifacts_dir
+
+
+# ---------------------------------------------------------------------------- JupyterLab
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path) -> Iterator[Lab]:
+    """One JupyterLab for the run; its log is kept in test-artifacts/ for a failed run."""
+    server = start_lab(tmp_path_factory.mktemp("lab"))
+    try:
+        yield server
+    finally:
+        server.stop()
+        try:
+            (artifacts_dir / "lab-server.log").write_bytes(server.log_path.read_bytes())
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def lab_page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (no cookies, no storage) with a tall viewport, failing on page errors."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=UI_TIMEOUT)  # Playwright's 5 s default is short on a loaded machine
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    page.errors = errors  # type: ignore[attr-defined]
+    # Offline: the page asks nothing of any host but this machine.
+    remote: list[str] = []
+    page.on("request", lambda r: remote.append(r.url) if urlsplit(r.url).scheme in ("http", "https", "ws", "wss")
+            and urlsplit(r.url).hostname != "127.0.0.1" else None)
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not errors, "the page reported errors:\n" + "\n".join(errors)
+    assert not remote, "the page reached beyond this machine:\n" + "\n".join(remote)
+
+
+@pytest.fixture
+def open_notebook(lab: Lab, lab_page: Any) -> Iterator[Any]:
+    """``open_notebook(name)``: the notebook open in Lab with its kernel idle; the kernel is shut down after."""
+    opened: list[LabNotebook] = []
+
+    def open_(name: str) -> LabNotebook:
+        nb = LabNotebook(lab_page, lab, name).open()
+        opened.append(nb)
+        # Room for the widgets: fold the file browser away.
+        nb.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+        return nb
+
+    yield open_
+    for nb in opened:
+        nb.shutdown_kernel()

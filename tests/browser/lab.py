@@ -39,6 +39,10 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 #: Seconds a cell may run before the test fails (a cell here takes well under one).
 CELL_TIMEOUT = 60.0
+#: The page size for Lab: tall, so a widget and its log fit in one screenshot.
+VIEWPORT = {"width": 1280, "height": 1400}
+#: Milliseconds the page may take to show anything a test waits for.
+UI_TIMEOUT = 20_000
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 # User settings for this Lab alone: no network, no autosave, and every cell kept in the DOM
@@ -348,6 +352,24 @@ class LabNotebook:
                           timeout * 1000)
         except Exception:  # the page may be gone already; Lab.stop() shuts every kernel down anyway
             pass
+
+
+# ---------------------------------------------------------------------------- reading what Lab shows
+def output_of(nb: LabNotebook, index: int) -> Any:
+    """Cell ``index``'s output area, as a Playwright locator."""
+    return nb.cell(index).locator(".jp-OutputArea")
+
+
+def screenshot(page: Any, target: Any, path: Path) -> None:
+    """Scroll ``target`` to the top of the notebook and save the page as it is seen."""
+    target.evaluate("e => e.scrollIntoView({ block: 'start' })")
+    page.wait_for_timeout(200)  # one paint after the scroll
+    page.screenshot(path=str(path))
+
+
+def bits_of(data: bytes) -> str:
+    """``data`` as the string of its bits, most significant first (the order the views draw them)."""
+    return "".join(f"{b:08b}" for b in data)
 
 
 def _text(value: Any) -> str:

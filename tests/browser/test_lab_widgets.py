@@ -10,108 +10,26 @@ clicked like a person would. Each test saves a screenshot in test-artifacts/.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import time
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from wsexplore.protocol.dissector import dissect
-from wsexplore.protocol.masking import apply_mask
-from wsexplore.protocol.opcodes import Opcode
+from wsexplore import Opcode, apply_mask, dissect
 from wsexplore.widgets import FrameView
 
-from .lab import REPO, Lab, LabNotebook, start_lab
+from .lab import REPO, UI_TIMEOUT, VIEWPORT, Lab, LabNotebook, bits_of, output_of, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 #: The text frame Chromium sent in the tutorial: "发送数据", masked with 55 d0 e1 e6 (RFC 6455 section 5.7).
 CHROMIUM_FRAME = bytes.fromhex("818c55d0e1e6b05f700fd5510773e5366c48")
 TEXT = "发送数据"
-VIEWPORT = {"width": 1280, "height": 1400}
-UI_TIMEOUT = 20_000  # ms, for anything the page must show
-
-
-# ---------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path) -> Iterator[Lab]:
-    """One JupyterLab for the module; its log is kept in test-artifacts/ for a failed run."""
-    server = start_lab(tmp_path_factory.mktemp("lab"))
-    try:
-        yield server
-    finally:
-        server.stop()
-        try:
-            (artifacts_dir / "lab-server.log").write_bytes(server.log_path.read_bytes())
-        except OSError:
-            pass
-
-
-@pytest.fixture(scope="module")
-def artifacts_dir() -> Path:
-    from .conftest import ARTIFACTS
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS
-
-
-@pytest.fixture
-def lab_page(browser: Any) -> Iterator[Any]:
-    """A fresh browser context (no cookies, no storage) with a tall viewport, failing on page errors."""
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(UI_TIMEOUT)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-    page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
-    page.errors = errors  # type: ignore[attr-defined]
-    # Offline: the page asks nothing of any host but this machine.
-    remote: list[str] = []
-    page.on("request", lambda r: remote.append(r.url) if urlsplit(r.url).scheme in ("http", "https", "ws", "wss")
-            and urlsplit(r.url).hostname != "127.0.0.1" else None)
-    try:
-        yield page
-    finally:
-        context.close()
-    assert not errors, "the page reported errors:\n" + "\n".join(errors)
-    assert not remote, "the page reached beyond this machine:\n" + "\n".join(remote)
-
-
-@pytest.fixture
-def open_notebook(lab: Lab, lab_page: Any) -> Iterator[Any]:
-    """``open_notebook(name)``: the notebook open in Lab with its kernel idle; the kernel is shut down after."""
-    opened: list[LabNotebook] = []
-
-    def open_(name: str) -> LabNotebook:
-        nb = LabNotebook(lab_page, lab, name).open()
-        opened.append(nb)
-        # Room for the widgets: fold the file browser away.
-        nb.evaluate("() => window.jupyterapp.shell.collapseLeft()")
-        return nb
-
-    yield open_
-    for nb in opened:
-        nb.shutdown_kernel()
-
-
-def screenshot(page: Any, target: Any, path: Path) -> None:
-    """Scroll ``target`` to the top of the notebook and save the page as it is seen."""
-    target.evaluate("e => e.scrollIntoView({ block: 'start' })")
-    page.wait_for_timeout(200)  # one paint after the scroll
-    page.screenshot(path=str(path))
-
-
-def output_of(nb: LabNotebook, index: int) -> Any:
-    return nb.cell(index).locator(".jp-OutputArea")
-
-
-def bits_of(data: bytes) -> str:
-    return "".join(f"{b:08b}" for b in data)
 
 
 # ---------------------------------------------------------------------------- 1. FrameView
@@ -121,7 +39,8 @@ def test_frameview_draws_every_bit_and_label_and_a_click_flips_fin_in_the_kernel
 
     # The same class, in this process, says what the browser must draw.
     expected = FrameView(CHROMIUM_FRAME, editable=True)
-    flipped = bytes([CHROMIUM_FRAME[0] ^ 0x80]) + CHROMIUM_FRAME[1:]
+    # FIN cleared, nothing else: the first byte becomes 0 000 0001 (FIN=0, RSV=000, opcode TEXT, section 5.2).
+    flipped = bytes([0b0000_0001]) + CHROMIUM_FRAME[1:]
     expected_after = FrameView(flipped, editable=True)
     assert expected.drawn_bits == 144 and expected.frame is not None and expected.frame.fin
 
@@ -158,10 +77,10 @@ def test_frameview_draws_every_bit_and_label_and_a_click_flips_fin_in_the_kernel
     expect(view.locator(".wsx-hex-input")).to_have_value(" ".join(f"{b:02x}" for b in flipped))
     screenshot(lab_page, view, artifacts_dir / "lab-frameview-fin-flipped.png")
 
-    # The kernel's own frame changed: read it from a new cell.
-    printed = nb.run_code("print(v.frame.fin, v.data.hex())")
-    assert printed.split() == ["False", flipped.hex()]
-    assert flipped[0] == 0x01
+    # The kernel's own frame changed, in FIN only: read it from a new cell.
+    printed = nb.run_code("print(v.frame.fin, v.frame.opcode.name, v.frame.mask_key.hex(), "
+                          "v.frame.payload.decode(), v.data.hex())")
+    assert printed.split() == ["False", "TEXT", "55d0e1e6", TEXT, flipped.hex()]
 
 
 # ---------------------------------------------------------------------------- 2. BrowserClient -> Server -> Explorer
@@ -234,8 +153,7 @@ def test_browser_client_text_reaches_the_kernel_server_and_the_explorer_shows_it
     # The kernel holds the browser's frame: masked with a key the browser chose, payload 发送数据.
     printed = nb.run_code(
         "import json\n"
-        "from wsexplore.protocol.opcodes import Opcode\n"
-        "frames = [r for r in server.capture.filter(kind='frame', direction='in') if r.opcode == Opcode.TEXT]\n"
+        "frames = [r for r in server.capture.filter(kind='frame', direction='in') if r.opcode == ws.Opcode.TEXT]\n"
         "opens = server.capture.filter(kind='open')\n"
         "print(json.dumps({'seq': [r.seq for r in frames], 'raw': [r.raw.hex() for r in frames],\n"
         "                  'request': [o.request.decode('latin-1') for o in opens]}))"
@@ -378,15 +296,15 @@ def test_measure_frameview_render_and_explorer_with_ten_thousand_records(
         lab: Lab, open_notebook: Any, lab_page: Any, artifacts_dir: Path) -> None:
     from playwright.sync_api import expect
 
+    # 125 bytes: the largest payload the 7-bit length form holds (section 5.2).
     payload = bytes(range(33, 33 + 94)) + bytes(range(33, 33 + 31))
-    assert len(payload) == 125  # the largest payload the 7-bit length form holds (section 5.2)
     name = lab.write_notebook("measure.ipynb", [
         # 0
         "import time\n"
         "import wsexplore as ws\n"
         "from wsexplore.widgets import Explorer, FrameView\n"
         "frame = ws.Frame(ws.Opcode.TEXT, bytes.fromhex(%r), mask_key=bytes.fromhex('55d0e1e6')).encode()\n"
-        "len(frame)" % payload.hex(),
+        "len(frame), frame[1]" % payload.hex(),
         # 1
         "v125 = FrameView(frame, editable=True)\nv125",
         # 2
@@ -407,7 +325,10 @@ def test_measure_frameview_render_and_explorer_with_ten_thousand_records(
         "print(len(cap), cap[-1].seq, round(append_ms, 1))",
     ])
     nb = open_notebook(name)
-    frame_size = int(nb.run_cell(0)[0]["data"]["text/plain"])
+    frame_size, second_byte = ast.literal_eval(nb.run_cell(0)[0]["data"]["text/plain"])
+    # The kernel encodes it in the 7-bit form: MASK=1 and Payload len 125 in the second byte, no
+    # extended length, so 2 header bytes + 4 key bytes + 125 payload bytes.
+    assert second_byte == 0b1_1111101
     assert frame_size == 2 + 4 + 125
 
     # -- FrameView of a frame with a 125-byte payload: from running the cell to every bit cell drawn.
@@ -416,6 +337,10 @@ def test_measure_frameview_render_and_explorer_with_ten_thousand_records(
                         bits)
     view = output_of(nb, 1).locator(".wsx-frameview")
     expect(view.locator(".wsx-bit")).to_have_count(bits)
+    # The page draws that length: bits 9-15 (Payload len) read 125.
+    length_bits = view.locator(".wsx-bit").evaluate_all(
+        "cs => cs.filter(c => Number(c.dataset.bit) >= 9 && Number(c.dataset.bit) < 16).map(c => c.innerText)")
+    assert "".join(length_bits) == f"{125:07b}"
     # A bit flipped: the page sends the bytes, the kernel re-dissects, the view redraws with its summary.
     summary_before = view.locator(".wsx-summary").inner_text()
     flip = _timed(nb, """

@@ -6,6 +6,7 @@ escaping) and the argument errors that need no server.
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import re
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -224,6 +226,123 @@ def test_serve_stops_on_sigterm_and_saves(serve_process, tmp_path: Path) -> None
     assert "!! MessageTooBig" in bad and "len=17" in bad
     cap = Capture.load(saved)
     assert any(isinstance(r, CloseRecord) and r.code == 1009 for r in cap)
+
+
+# ---------------------------------------------------------------------------- --host wildcards
+def _listening(port: int) -> set[str]:
+    """The addresses a socket on ``port`` listens on, read from the kernel's tables (/proc/net/tcp, tcp6)."""
+    found: set[str] = set()
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state != "0A" or int(hex_port, 16) != port:  # 0A: LISTEN
+                continue
+            raw = bytes.fromhex(address)
+            # The kernel writes each 32-bit word in host byte order.
+            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4)) if sys.byteorder == "little" else raw
+            found.add(socket.inet_ntop(family, raw))
+    return found
+
+
+def _needs_proc_net() -> None:
+    if not Path("/proc/net/tcp").is_file():
+        pytest.skip("no /proc/net/tcp (Linux's socket table) to see which address the server listens on")
+
+
+def _ipv6_loopback() -> str | None:
+    """Why this machine cannot serve on ``::1``, or None when it can."""
+    if not socket.has_ipv6:
+        return "this Python has no IPv6 support (socket.has_ipv6 is False)"
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        return f"cannot bind the IPv6 loopback address ::1 here: {exc}"
+    return None
+
+
+def _echo_through(url: str) -> None:
+    with connect(url, open_timeout=TIMEOUT, close_timeout=5) as ws:
+        ws.send("发送数据")
+        assert ws.recv(timeout=TIMEOUT) == "发送数据"
+        ws.send(b"\x00\xff")
+        assert ws.recv(timeout=TIMEOUT) == b"\x00\xff"
+
+
+def _client_page(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+        assert response.status == 200
+        assert response.headers.get_content_type() == "text/html"
+        return response.read().decode("utf-8")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("host", "loopback"), [("0.0.0.0", "127.0.0.1"), ("::", "::1")], ids=["ipv4", "ipv6"])
+def test_serve_on_a_wildcard_listens_everywhere_and_prints_a_loopback_url(serve_process, host: str,
+                                                                          loopback: str) -> None:
+    if ":" in host and (missing := _ipv6_loopback()):
+        pytest.skip(missing)
+    _needs_proc_net()
+    server = serve_process("--host", host)
+    listening = server.wait_for(r"listening on (\S+) \(all interfaces\)").group(1)
+    address, _, port_text = listening.rpartition(":")
+    port = int(port_text)
+    assert address.strip("[]") == host
+    # A wildcard is no address a browser can open: the URLs name the loopback address
+    # (bracketed when IPv6, as URLs require).
+    shown = f"[{loopback}]" if ":" in loopback else loopback
+    assert server.url() == f"ws://{shown}:{port}/"
+    page = server.wait_for(r"open the client page:\s+(\S+)").group(1)
+    assert page == f"http://{shown}:{port}/"
+    assert host in _listening(port)  # bound to every interface, not only the loopback one
+    assert "<html" in _client_page(page).lower()
+    _echo_through(server.url())
+    server.wait_for(r" out ← BINARY ")
+    assert server.stop(signal.SIGINT) == 0, server.stderr()
+    handshakes = [line for line in server.lines if LINE.match(line) and " handshake " in line]
+    assert len(handshakes) == 1 and f" handshake {shown}:" in handshakes[0]  # the client came through the loopback
+
+
+# ---------------------------------------------------------------------------- --save failing at stop
+@pytest.mark.timeout(60)
+def test_serve_save_failing_at_stop_exits_1_with_one_line_naming_the_path(serve_process, tmp_path: Path) -> None:
+    """The directory check at start passes; the write at stop fails (the path became a directory,
+    which root cannot write through either): exit 1 and one error line that names the path."""
+    saved = tmp_path / "capture.jsonl"
+    server = serve_process("--save", str(saved))
+    _echo_through(server.url())
+    server.wait_for(r" out ← BINARY ")
+    saved.mkdir()
+    code = server.stop(signal.SIGINT)
+    err = server.stderr()
+    assert code == 1, err
+    assert err.splitlines() == [f"wsexplore serve: cannot save to {saved}: {os.strerror(errno.EISDIR)}"], err
+    text = "\n".join(server.lines)
+    assert "stopping (SIGINT)" in text
+    assert not any(line.startswith("wsexplore serve: saved ") for line in server.lines), text
+    assert saved.is_dir() and not any(saved.iterdir())
+
+
+@pytest.mark.timeout(60)
+def test_serve_save_into_proc_fails_at_stop_with_exit_1(serve_process) -> None:
+    """/proc exists (so the check at start passes) but takes no new file, not even from root."""
+    if not Path("/proc/self/stat").is_file():
+        pytest.skip("no procfs mounted at /proc")
+    target = Path("/proc") / f"wsexplore-capture-{os.getpid()}.jsonl"
+    server = serve_process("--save", str(target))
+    server.url()
+    code = server.stop(signal.SIGTERM)
+    err = server.stderr()
+    assert code == 1, err
+    (line,) = err.splitlines()
+    assert line.startswith(f"wsexplore serve: cannot save to {target}: "), line
+    assert not target.exists()
+    assert "stopping (SIGTERM)" in "\n".join(server.lines)
 
 
 def test_serve_refuses_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:

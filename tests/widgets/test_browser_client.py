@@ -14,15 +14,9 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from wsexplore.live.server import Server
-from wsexplore.protocol.opcodes import Opcode
-from wsexplore.widgets.browser_client import (
-    DIRECT_NOTE,
-    BrowserClient,
-    page_base_url,
-    request_ping,
-    resolve_url,
-)
+from wsexplore import Opcode, Server
+from wsexplore.widgets import BrowserClient
+from wsexplore.widgets.browser_client import DIRECT_NOTE, page_base_url, resolve_url
 
 PORT = 8765
 
@@ -171,25 +165,42 @@ def record_sent(client: BrowserClient, monkeypatch: pytest.MonkeyPatch) -> list[
     return sent
 
 
+async def _eventually(what: str, predicate, timeout: float = 10.0):
+    """Poll ``predicate`` on this loop until it is truthy (bounded); its value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (value := predicate()):
+        if loop.time() > deadline:
+            raise AssertionError(f"no {what} within {timeout} s")
+        await asyncio.sleep(0.02)
+    return value
+
+
 async def test_ping_asks_the_server_from_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     """The page's ping button and ``ping()`` both make the server ping; the answer reaches the log."""
     async with Server("127.0.0.1", 0) as server:
         client = BrowserClient(server)
         sent = record_sent(client, monkeypatch)
         async with connect(server.url, compression=None, open_timeout=10, close_timeout=10) as ws:
-            await asyncio.wait_for(client.ping(), 10)
+            assert await asyncio.wait_for(client.ping(), 10) == "pinged 1 connection(s)"
             assert sent == [{"event": "log", "dir": "sys", "kind": "ping",
                              "detail": "asked the server to ping: pinged 1 connection(s)"}]
-            # the button: the page sends {"action": "ping"} to the kernel
+            # the button: the page sends {"action": "ping"} to the kernel, as a widget custom message
             client._handle_custom_msg({"action": "ping"}, [])
-            await asyncio.wait_for(asyncio.gather(*client._pings), 10)
-            assert len(sent) == 2 and sent[1]["detail"].endswith("pinged 1 connection(s)")
-            await asyncio.sleep(0.1)  # the client answers with pongs
+            await _eventually("answer to the button's ping", lambda: len(sent) == 2)
+            assert sent[1]["detail"] == "asked the server to ping: pinged 1 connection(s)"
+            # the client answers each ping with a pong carrying the ping's data (section 5.5.3)
+            pongs = await _eventually("two pongs", lambda: len(server.capture.frames(opcode=Opcode.PONG,
+                                                                                     direction="in")) == 2
+                                      and server.capture.frames(opcode=Opcode.PONG, direction="in"))
             assert ws.state.name == "OPEN"
         pings = server.capture.frames(opcode=Opcode.PING, direction="out")
-        pongs = server.capture.frames(opcode=Opcode.PONG, direction="in")
-        assert len(pings) == 2 and len(pongs) == 2
-        assert await request_ping("127.0.0.1", server.port) == "pinged 0 connection(s)"
+        assert len(pings) == 2
+        assert [p.frame.payload for p in pings] == [p.frame.payload for p in pongs]
+        assert all(p.seq < q.seq for p, q in zip(pings, pongs))
+        # With nobody connected the server pings no one, and says so.
+        assert await asyncio.wait_for(client.ping(), 10) == "pinged 0 connection(s)"
+        assert sent[-1]["detail"] == "asked the server to ping: pinged 0 connection(s)"
         client.close()
 
 
