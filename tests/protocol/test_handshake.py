@@ -290,15 +290,15 @@ def test_errors_do_not_depend_on_the_split(cut: int) -> None:
     if cut < bad_line_end:
         assert parse_request(data[:cut]) is None
         assert parser.feed(data[:cut]) is None
-        with pytest.raises(HandshakeError) as fed:
+        with pytest.raises(HandshakeError) as piecewise:
             parser.feed(data[cut:])
     else:
         with pytest.raises(HandshakeError) as part:
             parse_request(data[:cut])
         assert part.value == whole.value
-        with pytest.raises(HandshakeError) as fed:
+        with pytest.raises(HandshakeError) as piecewise:
             parser.feed(data[:cut])
-    assert fed.value == whole.value
+    assert piecewise.value == whole.value and piecewise.value.status == 400
 
 
 def test_head_limit_431() -> None:
@@ -367,11 +367,11 @@ def test_header_values_are_stripped_and_latin1() -> None:
 
 
 def outcome(parse: Callable[[], tuple[Request | Response, int] | None]) -> tuple[object, ...] | None:
-    """What a parse gives: None (more bytes), ("message", message, consumed) or ("error", error)."""
+    """What a parse gives: None (more bytes), ("message", message, consumed) or ("error", error, status)."""
     try:
         result = parse()
     except HandshakeError as exc:
-        return ("error", exc)
+        return ("error", exc, exc.status)
     return None if result is None else ("message", *result)
 
 
@@ -872,6 +872,10 @@ def test_response_checks_list_every_failure() -> None:
     malformed = checks["only extensions offered"]
     assert (malformed.ok, malformed.header, malformed.rfc) == (False, "Sec-WebSocket-Extensions", "9.1")
     assert "expected a parameter name" in malformed.detail
+    # The client's own offer is an argument, not the server's doing: a malformed one raises.
+    with pytest.raises(HandshakeError, match="expected a parameter name") as exc:
+        response_checks(refused, RFC_KEY, extensions="permessage-deflate;;")
+    assert exc.value.header == "Sec-WebSocket-Extensions"
 
 
 def test_validate_response_accepts_any_case_and_lists() -> None:
