@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import base64
+import copy
+import pickle
 import re
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from websockets.client import ClientProtocol
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+from websockets.uri import parse_uri
+from wsproto import ConnectionType
+from wsproto.events import AcceptConnection
+from wsproto.events import Request as WsprotoRequest
+from wsproto.handshake import H11Handshake
 
 from wsexplore.protocol.errors import HandshakeError
 from wsexplore.protocol.handshake import (
     DEFAULT_MAX_HEADER_BYTES,
     GUID,
     Extension,
+    HandshakeCheck,
     Headers,
     Request,
+    RequestParser,
     Response,
+    ResponseParser,
     accept_key,
     accept_key_steps,
     accept_response,
@@ -28,9 +44,11 @@ from wsexplore.protocol.handshake import (
     redact,
     reject_response,
     request_checks,
+    response_checks,
     validate_request,
     validate_response,
 )
+from wsexplore.protocol.handshake import head
 
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 RFC_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
@@ -119,7 +137,11 @@ def test_accept_key_steps_show_each_stage() -> None:
     labels = [label for label, _ in steps.rows()]
     assert labels == ["Sec-WebSocket-Key", "key + GUID", "SHA-1 (hex)", "base64 = Sec-WebSocket-Accept"]
     assert list(steps) == steps.rows()
-    assert repr(steps) == repr(accept_key_steps(RFC_KEY))
+    # Printed in a notebook, the value shows every stage, not an object address.
+    shown = repr(steps)
+    assert shown.startswith("AcceptKeySteps(")
+    for value in (RFC_KEY, GUID, "b37a4f2cc0624f1690f64606cf385945b2bec4ea", RFC_ACCEPT):
+        assert value in shown
 
 
 # -- headers ----------------------------------------------------------------
@@ -250,21 +272,33 @@ def test_any_split_gives_the_same_request(cuts: list[int]) -> None:
         assert partial is None if cut < len(CHROMIUM) else partial == expected
 
 
+BAD_NAME_THEN_BARE_LF = build(["Host: h", "Bad Name: x", "X: y\nZ: 1"])
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.integers(min_value=1, max_value=60))
+@given(st.integers(min_value=0, max_value=len(BAD_NAME_THEN_BARE_LF)))
 def test_errors_do_not_depend_on_the_split(cut: int) -> None:
-    # A bad header line followed later by a bare LF: the first error in stream order wins.
-    data = build(["Host: h", "Bad Name: x", "X: y\nZ: 1"])
+    # A bad header line followed later by a bare LF: the first error in stream order wins,
+    # as soon as the bad line is complete and never before, however the bytes are split.
+    data = BAD_NAME_THEN_BARE_LF
+    bad_line_end = data.index(b"Bad Name: x\r\n") + len(b"Bad Name: x\r\n")
     with pytest.raises(HandshakeError) as whole:
         parse_request(data)
-    try:
-        parse_request(data[:cut])
-    except HandshakeError as exc:
-        assert exc == whole.value
-    with pytest.raises(HandshakeError) as again:
-        parse_request(data)
-    assert again.value == whole.value
-    assert "Bad Name" in whole.value.message
+    assert whole.value.message == "header name 'Bad Name' contains byte 0x20: a name is a token"
+    assert (whole.value.status, whole.value.rfc) == (400, "RFC 9110 section 5.1")
+    parser = RequestParser()
+    if cut < bad_line_end:
+        assert parse_request(data[:cut]) is None
+        assert parser.feed(data[:cut]) is None
+        with pytest.raises(HandshakeError) as piecewise:
+            parser.feed(data[cut:])
+    else:
+        with pytest.raises(HandshakeError) as part:
+            parse_request(data[:cut])
+        assert part.value == whole.value
+        with pytest.raises(HandshakeError) as piecewise:
+            parser.feed(data[:cut])
+    assert piecewise.value == whole.value and piecewise.value.status == 400
 
 
 def test_head_limit_431() -> None:
@@ -327,6 +361,145 @@ def test_header_values_are_stripped_and_latin1() -> None:
     request = parsed(build(["Host: \t h \t", "X-Bytes: caf\xe9"]))
     assert request.headers["Host"] == "h"
     assert request.headers["X-Bytes"] == "caf\xe9"
+
+
+# -- a parser fed in pieces -------------------------------------------------------------
+
+
+def outcome(parse: Callable[[], tuple[Request | Response, int] | None]) -> tuple[object, ...] | None:
+    """What a parse gives: None (more bytes), ("message", message, consumed) or ("error", error, status)."""
+    try:
+        result = parse()
+    except HandshakeError as exc:
+        return ("error", exc, exc.status)
+    return None if result is None else ("message", *result)
+
+
+def fed(parser: RequestParser | ResponseParser, data: bytes) -> tuple[Request | Response, int] | None:
+    message = parser.feed(data)
+    return None if message is None else (message, parser.consumed)
+
+
+FILLED = build(GOOD + [f"X-Filler-{i}: {'a' * 100}" for i in range(80)])
+REQUEST_STREAMS = [
+    CHROMIUM + FRAME,
+    BAD_NAME_THEN_BARE_LF,
+    b"G\x00T / HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: h\rX\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: h\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+    FILLED,
+]
+REFUSAL = reject_response(HandshakeError("origin 'x' is not allowed", status=403))
+RESPONSE_STREAMS = [
+    accept_response(parsed(CHROMIUM)) + FRAME,
+    REFUSAL + b"after",
+    b"HTTX/1.1 101 OK\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(range(len(REQUEST_STREAMS) + len(RESPONSE_STREAMS))),
+       st.lists(st.floats(min_value=0, max_value=1, exclude_max=True), max_size=10),
+       st.sampled_from([DEFAULT_MAX_HEADER_BYTES, 64]))
+def test_pieces_give_what_one_buffer_gives(which: int, cuts: list[float], limit: int) -> None:
+    # After each piece the parser says what parsing everything fed so far at once says:
+    # the same message and length, the same "more bytes", the same error with the same limit.
+    if which < len(REQUEST_STREAMS):
+        stream, parser, parse = REQUEST_STREAMS[which], RequestParser(max_header_bytes=limit), parse_request
+    else:
+        stream = RESPONSE_STREAMS[which - len(REQUEST_STREAMS)]
+        parser, parse = ResponseParser(max_header_bytes=limit), parse_response  # type: ignore[assignment]
+    ends = sorted({int(cut * len(stream)) for cut in cuts} | {len(stream)})
+    start = 0
+    for end in ends:
+        expected = outcome(lambda: parse(stream[:end], max_header_bytes=limit))
+        assert outcome(lambda: fed(parser, stream[start:end])) == expected
+        if expected is not None:
+            if expected[0] == "message":
+                assert parser.rest == stream[parser.consumed:end]
+            break
+        start = end
+    else:
+        raise AssertionError("every stream ends in a message or an error")
+
+
+def count_work(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count, through the parser's own functions, the lines it parses and the bytes it searches."""
+    work = {"lines": 0, "searched": 0, "method": 0}
+
+    def counted(name: str, key: str, size: Callable[..., int]) -> None:
+        real = getattr(head, name)
+
+        def spy(*args: object) -> object:
+            result = real(*args)
+            work[key] += size(result, *args)
+            return result
+
+        monkeypatch.setattr(head, name, spy)
+
+    counted("_parse_request_line", "lines", lambda result, line, offset: 1)
+    counted("_parse_header_line", "lines", lambda result, line, offset: 1)
+    # The search stops at the LF it finds, else at the end of what has come.
+    counted("_find_line_end", "searched", lambda lf, buffer, begin, stop: (stop if lf == -1 else lf + 1) - begin)
+    counted("_check_method_bytes", "method", lambda result, method, offset: len(method))
+    return work
+
+
+@pytest.mark.parametrize("fillers", [10, 100])
+def test_parser_work_is_linear_whatever_the_pieces(monkeypatch: pytest.MonkeyPatch, fillers: int) -> None:
+    data = build(GOOD + [f"X-Filler-{i}: {'a' * 20}" for i in range(fillers)])
+    lines = 1 + len(GOOD) + fillers
+    expected = parsed(data)
+    work = count_work(monkeypatch)
+    parser = RequestParser(max_header_bytes=len(data))
+    results = [parser.feed(data[i:i + 1]) for i in range(len(data))]
+    assert results[-1] == expected and results[:-1] == [None] * (len(data) - 1)
+    # One byte a read: every line is parsed once, every byte searched at most twice
+    # (a CR at the end of a read is looked at again when the next byte comes).
+    assert work["lines"] == lines
+    assert len(data) <= work["searched"] <= 2 * len(data)
+    assert work["method"] == len("GET") * 2  # as it comes, then with its line
+    # Parsing the whole buffer again on every read does work that grows with the square.
+    for key in work:
+        work[key] = 0
+    for i in range(1, len(data) + 1):
+        parse_request(data[:i], max_header_bytes=len(data))
+    assert work["lines"] > lines * fillers * 10
+    assert work["searched"] > len(data) ** 2 // 4
+
+
+def test_parser_after_its_message_and_after_an_error() -> None:
+    parser = RequestParser()
+    assert parser.feed(CHROMIUM[:100]) is None
+    request = parser.feed(memoryview(CHROMIUM[100:] + FRAME))
+    assert request == parsed(CHROMIUM) and request.raw == CHROMIUM
+    assert (parser.consumed, parser.rest) == (len(CHROMIUM), FRAME)
+    with pytest.raises(RuntimeError, match="complete"):
+        parser.feed(b"more")
+
+    broken = RequestParser()
+    assert broken.feed(b"GET / HTTP/1.1\r\nHost h") is None
+    with pytest.raises(HandshakeError, match="has no colon") as first:
+        broken.feed(b"\r\n")
+    with pytest.raises(HandshakeError) as again:
+        broken.feed(b"\r\n")
+    assert again.value == first.value and broken.consumed == 0
+
+
+def test_response_body_arrives_in_pieces() -> None:
+    parser = ResponseParser()
+    head_end = REFUSAL.index(b"\r\n\r\n") + 4
+    for i in range(len(REFUSAL) - 1):
+        assert parser.feed(REFUSAL[i:i + 1]) is None
+    response = parser.feed(REFUSAL[-1:] + b"after")
+    assert response is not None and response.status == 403
+    assert response.body == REFUSAL[head_end:] == b"origin 'x' is not allowed\n"
+    assert (parser.consumed, parser.rest) == (len(REFUSAL), b"after")
+    small = ResponseParser(max_body_bytes=4)
+    with pytest.raises(HandshakeError, match="body of 26 bytes exceeds the limit of 4"):
+        small.feed(REFUSAL[:head_end])
 
 
 # -- server checks -------------------------------------------------------------
@@ -611,8 +784,6 @@ def test_client_request_shape() -> None:
 
 
 def test_client_keys_are_fresh_16_byte_nonces() -> None:
-    import base64
-
     keys = {client_request("h", 80)[1] for _ in range(20)}
     assert len(keys) == 20
     assert all(len(base64.b64decode(k, validate=True)) == 16 for k in keys)
@@ -660,6 +831,51 @@ def test_validate_response_failures(response: Response, fragment: str) -> None:
         validate_response(response, RFC_KEY)
     assert fragment in exc.value.message
     assert exc.value.rfc == "4.1"
+    failed = [check for check in response_checks(response, RFC_KEY) if not check.ok]
+    assert failed[0].error() == exc.value
+
+
+def test_response_checks_name_every_rule_of_section_4_1() -> None:
+    data, key = client_request("localhost", 8765, subprotocols=["chat"], extensions="permessage-deflate")
+    hs = validate_request(parsed(data), subprotocols=["chat"])
+    response = http_response(hs.accept_response(extensions="permessage-deflate"))
+    checks = response_checks(response, key, subprotocols=["chat"], extensions="permessage-deflate")
+    assert [(c.rule, c.ok, c.detail) for c in checks] == [
+        ("status is 101 Switching Protocols", True, "HTTP/1.1 101 Switching Protocols"),
+        ("Upgrade lists websocket", True, "websocket"),
+        ("Connection lists Upgrade", True, "Upgrade"),
+        ("Sec-WebSocket-Accept matches the key", True, accept_key(key)),
+        ("at most one subprotocol, one offered", True, "chat"),
+        ("only extensions offered", True, "permessage-deflate"),
+    ]
+    assert all(isinstance(c, HandshakeCheck) and c.rfc == "4.1" for c in checks)
+    agreed = validate_response(response, key, subprotocols="chat", extensions="permessage-deflate")
+    assert agreed.checks == checks
+    assert repr(checks[0]) == "HandshakeCheck(ok: status is 101 Switching Protocols: HTTP/1.1 101 Switching Protocols)"
+
+
+def test_response_checks_list_every_failure() -> None:
+    refused = http_response(REFUSAL)
+    failed = {c.rule: c.detail for c in response_checks(refused, RFC_KEY) if not c.ok}
+    assert failed == {
+        "status is 101 Switching Protocols":
+            "expected 101 Switching Protocols, got 403 Forbidden: origin 'x' is not allowed",
+        "Upgrade lists websocket": "the Upgrade header must be 'websocket', got []",
+        "Connection lists Upgrade": "the Connection header must contain 'Upgrade', got ['close']",
+        "Sec-WebSocket-Accept matches the key": "expected one Sec-WebSocket-Accept header, got 0",
+    }
+    chosen = response_with("Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Accept: {RFC_ACCEPT}",
+                           "Sec-WebSocket-Protocol: chat, soap", "Sec-WebSocket-Extensions: a; =b")
+    checks = {c.rule: c for c in response_checks(chosen, RFC_KEY, subprotocols=["chat", "soap"])}
+    several = checks["at most one subprotocol, one offered"]
+    assert not several.ok and several.detail == "the server chose several subprotocols: ['chat', 'soap']"
+    malformed = checks["only extensions offered"]
+    assert (malformed.ok, malformed.header, malformed.rfc) == (False, "Sec-WebSocket-Extensions", "9.1")
+    assert "expected a parameter name" in malformed.detail
+    # The client's own offer is an argument, not the server's doing: a malformed one raises.
+    with pytest.raises(HandshakeError, match="expected a parameter name") as exc:
+        response_checks(refused, RFC_KEY, extensions="permessage-deflate;;")
+    assert exc.value.header == "Sec-WebSocket-Extensions"
 
 
 def test_validate_response_accepts_any_case_and_lists() -> None:
@@ -672,10 +888,6 @@ def test_validate_response_accepts_any_case_and_lists() -> None:
 
 
 def test_websockets_server_accepts_our_request() -> None:
-    from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
-    from websockets.protocol import State
-    from websockets.server import ServerProtocol
-
     offer = "permessage-deflate; client_max_window_bits"
     data, key = client_request("localhost", 8765, "/chat", origin="http://localhost:8888",
                                subprotocols=["superchat", "chat"], extensions=offer)
@@ -698,8 +910,6 @@ def test_websockets_server_accepts_our_request() -> None:
 def test_wrong_version_refused_by_websockets_too() -> None:
     # Both refuse version 8. websockets 17 answers 400 without naming a version;
     # RFC 6455 section 4.2.2 asks for a Sec-WebSocket-Version header (and 426).
-    from websockets.server import ServerProtocol
-
     data, _ = client_request("localhost", 8765)
     data = data.replace(b"Sec-WebSocket-Version: 13", b"Sec-WebSocket-Version: 8")
     server = ServerProtocol()
@@ -714,11 +924,6 @@ def test_wrong_version_refused_by_websockets_too() -> None:
 
 
 def test_websockets_client_request_and_our_answer() -> None:
-    from websockets.client import ClientProtocol
-    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
-    from websockets.protocol import State
-    from websockets.uri import parse_uri
-
     client = ClientProtocol(parse_uri("ws://localhost:8765/chat?x=1"), origin="http://localhost:8888",
                             subprotocols=["chat"], extensions=[ClientPerMessageDeflateFactory()])
     client.send_request(client.connect())
@@ -739,9 +944,6 @@ def test_websockets_client_request_and_our_answer() -> None:
 
 
 def test_websockets_client_rejects_our_wrong_accept() -> None:
-    from websockets.client import ClientProtocol
-    from websockets.uri import parse_uri
-
     client = ClientProtocol(parse_uri("ws://localhost:8765/"))
     client.send_request(client.connect())
     request = parsed(b"".join(client.data_to_send()))
@@ -759,11 +961,6 @@ def without_header(headers: Headers, name: str) -> list[tuple[str, str]]:
 
 
 def test_wsproto_server_accepts_our_request() -> None:
-    from wsproto import ConnectionType
-    from wsproto.events import AcceptConnection
-    from wsproto.events import Request as WsprotoRequest
-    from wsproto.handshake import H11Handshake
-
     data, key = client_request("example.com", 80, "/ws", subprotocols=["chat"])
     server = H11Handshake(ConnectionType.SERVER)
     server.receive_data(data)
@@ -775,11 +972,6 @@ def test_wsproto_server_accepts_our_request() -> None:
 
 
 def test_wsproto_client_accepts_our_answer() -> None:
-    from wsproto import ConnectionType
-    from wsproto.events import AcceptConnection
-    from wsproto.events import Request as WsprotoRequest
-    from wsproto.handshake import H11Handshake
-
     client = H11Handshake(ConnectionType.CLIENT)
     data = client.send(WsprotoRequest(host="example.com", target="/ws", subprotocols=["chat"]))
     hs = validate_request(parsed(data), subprotocols=["chat"])
@@ -789,9 +981,6 @@ def test_wsproto_client_accepts_our_answer() -> None:
 
 
 def test_values_copy_and_pickle() -> None:
-    import copy
-    import pickle
-
     request = parsed(CHROMIUM)
     assert pickle.loads(pickle.dumps(request)) == request
     assert copy.deepcopy(request.headers) == request.headers
