@@ -692,13 +692,13 @@ def test_dissect_hello() -> None:
     assert d.field("RSV1").value == 1 and "per-message compressed" in d.field("RSV1").meaning
     payload = d.field("Payload")
     assert payload.value == HELLO[2:] and payload.display == "f2 48 cd c9 c9 07 00"
-    assert "inflates to 5 B text 'Hello'" in payload.meaning and "140%" in payload.meaning
+    assert 'inflates to 5 B text "Hello"' in payload.meaning and "140%" in payload.meaning
     assert d.inflated == b"Hello" and d.text == "Hello" and d.compression_ratio == pytest.approx(1.4)
     text = str(d)
     assert text == str(dissect(HELLO, role="client", deflate=True))  # deterministic
     assert "permessage-deflate (RFC 7692)" in text and "00 00 ff ff appended" in text
-    assert "'Hello'" in text and "140%" in text
-    assert "inflated" in render_html(d) and "&#x27;Hello&#x27;" in render_html(d)
+    assert '"Hello"' in text and "140%" in text
+    assert "inflated" in render_html(d) and "&quot;Hello&quot;" in render_html(d)
 
 
 def test_dissect_without_the_extension_flags_rsv1() -> None:
