@@ -47,9 +47,10 @@ from .header import (
     extended_length_bytes,
     header_length,
     parse_header,
+    payload_length,
 )
 from .masking import apply_mask, unmask_frame
-from .opcodes import CloseCode, Opcode, as_opcode, close_code_allowed
+from .opcodes import CloseCode, Opcode, close_code_allowed
 from .rules import Role, close_payload_violation, header_violation, length_violation, utf8_error
 from .states import InvalidState, State, Trigger, allows, next_state
 
@@ -275,7 +276,7 @@ class Connection:
                     append(FrameReceived(raw, offset, payload))
                     append(MessageReceived(_BINARY, payload, 1))
                 continue
-            after = self._read_frame(buf, pos, kind, events)
+            after = self._read_frame(buf, pos, b0, b1, kind, events)
             if after == pos or after < 0:
                 return after
             pos = after
@@ -283,28 +284,29 @@ class Connection:
         self._need = 2
         return pos
 
-    def _read_frame(self, buf: bytes, pos: int, kind: int, events: list[Event]) -> int:
-        """The frame at ``buf[pos]``, of the ``kind`` its first two bytes give, judged by the rules.
+    def _read_frame(self, buf: bytes, pos: int, b0: int, b1: int, kind: int, events: list[Event]) -> int:
+        """The frame at ``buf[pos]``, which starts with ``b0 b1`` of the ``kind`` they give, judged by the rules.
 
         Returns where the next frame starts; ``pos`` when this one is still
         arriving (``_need`` then says how many bytes it takes); -1 once the
         connection ended. Header, fragmentation and size rules are judged as soon
         as the length is known, before the payload arrives (fail fast).
         """
-        header = parse_header(buf, pos)
-        assert header is not None and header.b1 is not None  # the caller saw two bytes
-        b0, b1, length = header.b0, header.b1, header.length
-        if length is None:  # the extended length is still arriving
-            self._need = 2 + extended_length_bytes(b1 & LENGTH_MASK)
-            return pos
+        len7 = b1 & LENGTH_MASK
+        length: int | None = len7
+        if len7 > MAX_7BIT:
+            length = payload_length(buf, pos)
+            if length is None:  # the extended length is still arriving
+                self._need = 2 + extended_length_bytes(len7)
+                return pos
         hl = header_length(b1)
         opcode = b0 & OPCODE_MASK
         err: ProtocolError | None = None
         if kind == _BREAKS_RULE:
             err = header_violation(b0, b1, length, role=self.role, rsv_allowed=self.rsv_allowed,
                                    permessage_deflate=self.deflate is not None)
-        elif b1 & LENGTH_MASK > MAX_7BIT:
-            err = length_violation(b1 & LENGTH_MASK, length)
+        elif len7 > MAX_7BIT:
+            err = length_violation(len7, length)
         if err is None:
             err = self._sequence_violation(opcode, length)
         if err is not None:
@@ -411,7 +413,7 @@ class Connection:
         return None
 
     def _start_message(self, opcode: int, compressed: bool, fed: int) -> None:
-        self._msg_opcode = as_opcode(opcode)  # type: ignore[assignment]
+        self._msg_opcode = _TEXT if opcode == _TEXT else _BINARY
         self._msg_size = 0
         self._msg_frames = 0
         self._msg_compressed = compressed
