@@ -10,6 +10,7 @@ from wsexplore.protocol.header import (
     flag_names,
     header_length,
     parse_header,
+    payload_length,
 )
 
 KEY = bytes.fromhex("37 fa 21 3d")
@@ -38,7 +39,7 @@ def test_whole_header(data: bytes, b0: int, b1: int, length: int, key: bytes | N
         assert h == Header(b0, b1, length, key, hl)
         assert type(h.mask_key) is (bytes if key is not None else type(None))
         assert h.complete and h.header_length == hl == header_length(b1)
-        assert h.frame_length == hl + length
+        assert h.frame_length == hl + length and payload_length(given) == length
         assert (h.fin, h.rsv1, h.rsv2, h.rsv3, h.opcode) == (
             bool(b0 & 0x80), bool(b0 & 0x40), bool(b0 & 0x20), bool(b0 & 0x10), b0 & 0x0F)
         assert h.masked == (key is not None) and h.len7 == b1 & 0x7F
@@ -48,7 +49,7 @@ def test_whole_header(data: bytes, b0: int, b1: int, length: int, key: bytes | N
 @pytest.mark.parametrize(("data", "b0", "b1", "length", "key", "hl"), [w[1:] for w in WHOLE],
                          ids=[w[0] for w in WHOLE])
 def test_every_cut_of_a_header(data: bytes, b0: int, b1: int, length: int, key: bytes | None, hl: int) -> None:
-    assert parse_header(data[:0]) is None
+    assert parse_header(data[:0]) is None and payload_length(data[:1]) is None
     assert parse_header(data[:1]) == Header(b0, None, None, None, 1)
     one = parse_header(data[:1])
     assert one is not None and not one.complete and one.header_length is None and one.frame_length is None
@@ -58,7 +59,7 @@ def test_every_cut_of_a_header(data: bytes, b0: int, b1: int, length: int, key: 
         h = parse_header(data[:cut])
         assert h is not None and (h.b0, h.b1, h.size) == (b0, b1, cut)
         # The length is there once its extended bytes are; the key only when all four are.
-        assert h.length == (length if cut >= 2 + ext else None)
+        assert h.length == (length if cut >= 2 + ext else None) == payload_length(data[:cut])
         assert h.mask_key is None and not h.complete and h.header_length == hl
 
 
@@ -68,6 +69,7 @@ def test_a_header_further_into_the_bytes() -> None:
     assert parse_header(stream, 9) == Header(0x01, 0x00, 0, None, 2)
     assert parse_header(stream, 10) == Header(0x00, None, None, None, 1)
     assert parse_header(stream, 11) is None
+    assert payload_length(stream, 7) == 256 and payload_length(stream, 0) == 5
 
 
 def test_length_forms_and_flag_names() -> None:
