@@ -45,7 +45,7 @@ def test_decode_two_valid_frames(capsys: pytest.CaptureFixture[str]) -> None:
     assert "== frame 1 at offset 0 (18 bytes) ==" in out
     assert "== frame 2 at offset 18 (9 bytes) ==" in out
     assert "|1|0|0|0|0 0 0 1|1|0 0 0 1 1 0 0|0 1 0 1 0 1 0 1 1 1 0 1 0 0 0 0|" in out
-    assert "'发送数据'" in out and "unmasked 01 02 03" in out
+    assert '"发送数据"' in out and "unmasked 01 02 03" in out
     assert out.count("no violation") == 2
     assert out.rstrip().endswith("2 frames in 27 bytes: all valid")
 

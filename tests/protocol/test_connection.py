@@ -9,7 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wsexplore.protocol.connection import Connection, InvalidState, State
+from wsexplore.protocol.connection import (
+    _BREAKS_RULE,
+    _RULES_PASS,
+    _WHOLE_MESSAGE,
+    DEFAULT_MAX_SIZE,
+    Connection,
+    InvalidState,
+    State,
+)
+from wsexplore.protocol.deflate import PerMessageDeflate
 from wsexplore.protocol.events import (
     CloseReceived,
     ConnectionClosed,
@@ -21,6 +30,8 @@ from wsexplore.protocol.events import (
 )
 from wsexplore.protocol.frames import Frame
 from wsexplore.protocol.opcodes import Opcode
+from wsexplore.protocol.rules import header_violation
+from wsexplore.protocol.states import TRANSITIONS, Trigger, next_state
 
 CHROMIUM = bytes.fromhex("818c55d0e1e6b05f700fd5510773e5366c48" "8283e85d0b2be95f08")
 KEY = bytes.fromhex("01020304")
@@ -406,3 +417,149 @@ def test_small_limits_apply_to_small_frames(limit):
     assert kinds(events) == ["ProtocolViolation", "FrameSent", "ConnectionClosed"]
     assert events[0].error.close_code == 1009 and events[1].frame.close_code == 1009
     assert Connection("server", **{limit: 20}).receive_data(masked(Frame(Opcode.TEXT, b"x" * 20)))[-1].data == "x" * 20
+
+
+# --------------------------------------------------------------------------- the receive loop judges as the rules do
+# The receive loop does not call rules.header_violation for every frame: it looks the first two bytes up in a
+# table of header kinds (connection._header_kinds), and a frame that is a whole small message takes the fast
+# path on that alone. These tests hold the loop to the rules on every header.
+ROLES = ["server", "client"]
+# (field, RFC rule) of every error rules.header_violation can give.
+HEADER_RULES = {("FIN", "5.5"), ("RSV1", "5.2"), ("RSV2", "5.2"), ("RSV3", "5.2"), ("RSV1", "RFC 7692 section 6"),
+                ("Opcode", "5.2"), ("MASK", "5.1"), ("Payload length", "5.5"), ("Extended payload length", "5.2")}
+
+
+def _options(role: str, rsv_allowed: int, deflate: bool) -> dict:
+    return {"rsv_allowed": rsv_allowed, "deflate": PerMessageDeflate(None, role) if deflate else None}
+
+
+@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "permessage-deflate"])
+@pytest.mark.parametrize("rsv_allowed", [0, 0x30], ids=["no RSV", "RSV2+RSV3"])
+@pytest.mark.parametrize("role", ROLES)
+def test_header_kinds_agree_with_the_rules_on_every_first_two_bytes(role: str, rsv_allowed: int,
+                                                                    deflate: bool) -> None:
+    conn = Connection(role, **_options(role, rsv_allowed, deflate))
+    kinds = conn._header_kinds
+    expect_mask = 0x80 if role == "server" else 0
+    for b0 in range(256):
+        for b1 in range(256):
+            len7 = b1 & 0x7F
+            # With a 16/64-bit length, what the first two bytes alone say (the length is judged apart).
+            err = header_violation(b0, b1, len7 if len7 < 126 else None, role=role,  # type: ignore[arg-type]
+                                   rsv_allowed=conn.rsv_allowed, permessage_deflate=deflate)
+            kind = kinds[(b0 << 8) | b1]
+            assert (kind == _BREAKS_RULE) == (err is not None), (hex(b0), hex(b1), err)
+            whole = b0 in (0x81, 0x82) and b1 & 0x80 == expect_mask and len7 < 126
+            assert (kind == _WHOLE_MESSAGE) == whole, (hex(b0), hex(b1))
+            assert kind in (_BREAKS_RULE, _RULES_PASS, _WHOLE_MESSAGE)
+
+
+def _frame_bytes(b0: int, b1: int, ext: int, role: str) -> tuple[bytes, int, bool]:
+    """A frame with these first bytes: (bytes, payload length, whole frame included)."""
+    len7 = b1 & 0x7F
+    if len7 == 126:
+        length, extended = ext & 0xFFFF, (ext & 0xFFFF).to_bytes(2, "big")
+    elif len7 == 127:
+        length, extended = ext, ext.to_bytes(8, "big")
+    else:
+        length, extended = len7, b""
+    key = KEY if b1 & 0x80 else b""
+    header = bytes((b0, b1)) + extended + key
+    if length > 400:
+        return header, length, False  # header only: judged before the payload arrives
+    payload = b"\x03\xe8" + b"a" * (length - 2) if length >= 2 else b"a" * length  # a valid close body too
+    return header + (Frame(1, payload, mask_key=KEY).encode()[6:] if key else payload), length, True
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    b0=st.integers(0, 255),
+    b1=st.integers(0, 255),
+    ext=st.one_of(st.integers(0, 0x1FFFF), st.integers(0, (1 << 64) - 1)),
+    role=st.sampled_from(ROLES),
+    rsv_allowed=st.sampled_from([0, 0x20, 0x10, 0x30]),
+    deflate=st.booleans(),
+    max_frame_size=st.one_of(st.just(DEFAULT_MAX_SIZE), st.integers(0, 300)),
+    max_message_size=st.one_of(st.just(DEFAULT_MAX_SIZE), st.integers(0, 300)),
+    in_message=st.booleans(),
+)
+def test_receive_loop_judges_every_header_as_the_rules_do(b0, b1, ext, role, rsv_allowed, deflate, max_frame_size,
+                                                         max_message_size, in_message):
+    conn = Connection(role, max_frame_size=max_frame_size, max_message_size=max_message_size,
+                      **_options(role, rsv_allowed, deflate))
+    data, length, whole = _frame_bytes(b0, b1, ext, role)
+    if in_message:  # a text message begun, one byte long, so that continuation frames have one to continue
+        first = Frame(Opcode.TEXT, b"x", fin=False, mask_key=KEY if role == "server" else None).encode()
+        assert kinds(conn.receive_data(first)) in (["FrameReceived"],
+                                                   ["ProtocolViolation", "FrameSent", "ConnectionClosed"])
+        if conn.state is State.CLOSED:  # limits of 0 bytes: nothing more to see
+            return
+    start = conn.bytes_received
+    events = conn.receive_data(data)
+    expected = header_violation(b0, b1, length, role=role, rsv_allowed=conn.rsv_allowed, permessage_deflate=deflate)
+    violations = [e for e in events if isinstance(e, ProtocolViolation)]
+    if expected is not None:
+        # The rules find a violation: the loop reports exactly it, on this frame, before accepting anything.
+        assert violations and violations[0].error == expected and violations[0].offset == start
+        assert kinds(events) == ["ProtocolViolation", "FrameSent", "ConnectionClosed"]
+    else:
+        # The rules find none: the loop may still refuse the frame for another reason (fragmentation,
+        # a limit, the payload), never for a header rule.
+        for v in violations:
+            assert (v.error.field, v.error.rfc) not in HEADER_RULES, v.error
+        if whole and not violations:
+            assert [e.raw for e in events if isinstance(e, FrameReceived)] == [data]
+            # Byte by byte, through the partial-frame checks, the frame is taken the same way.
+            again = Connection(role, max_frame_size=max_frame_size, max_message_size=max_message_size,
+                               **_options(role, rsv_allowed, deflate))
+            if in_message:
+                again.receive_data(first)
+            received = [e for e in feed(again, data, [1] * (len(data) - 1)) if not isinstance(e, FrameSent)]
+            assert received == [e for e in events if not isinstance(e, FrameSent)]  # (a client's keys are random)
+
+
+# --------------------------------------------------------------------------- the transition table
+def _in_state(state: State) -> Connection:
+    conn = Connection("server")
+    if state is State.CLOSING:
+        conn.send_close(1000)
+    elif state is State.CLOSED:
+        conn.receive_data(masked(Frame.close(1000)))
+    assert conn.state is state
+    return conn
+
+
+_TRIGGERS = {
+    Trigger.SEND: lambda c: c.send_text("x"),
+    Trigger.SEND_CLOSE: lambda c: c.send_close(1001),
+    Trigger.RECEIVE: lambda c: c.receive_data(masked(Frame(Opcode.TEXT, b"in"))),
+    Trigger.RECEIVE_CLOSE: lambda c: c.receive_data(masked(Frame.close(1000))),
+    Trigger.FAIL: lambda c: c.receive_data(b"\x81\x02in"),  # unmasked: the peer broke a rule
+    Trigger.EOF: lambda c: c.receive_eof(),
+}
+
+
+@pytest.mark.parametrize("trigger", list(Trigger), ids=lambda t: t.name)
+@pytest.mark.parametrize("state", list(State), ids=lambda s: s.name)
+def test_the_connection_moves_as_the_transition_table_says(state: State, trigger: Trigger) -> None:
+    conn = _in_state(state)
+    row = TRANSITIONS[state]
+    if trigger in row:
+        _TRIGGERS[trigger](conn)
+        assert conn.state is row[trigger]
+    elif trigger in (Trigger.SEND, Trigger.SEND_CLOSE):
+        with pytest.raises(InvalidState, match=f"^cannot send: connection is {state.name}$"):
+            _TRIGGERS[trigger](conn)
+        assert conn.state is state
+    else:  # bytes or the end of the stream after the connection closed: nothing happens
+        assert _TRIGGERS[trigger](conn) == [] and conn.state is state
+
+
+def test_transition_table_follows_the_closing_handshake() -> None:
+    # Section 7.1: one close sent and one received close the connection, whichever came first.
+    assert next_state(next_state(State.OPEN, Trigger.SEND_CLOSE), Trigger.RECEIVE_CLOSE) is State.CLOSED
+    assert next_state(State.OPEN, Trigger.RECEIVE_CLOSE) is State.CLOSED  # our echo is the second close
+    assert all(not TRANSITIONS[State.CLOSED] and TRANSITIONS[s].get(Trigger.EOF) is State.CLOSED
+               for s in (State.OPEN, State.CLOSING))
+    with pytest.raises(InvalidState, match="^cannot send a close: connection is CLOSING$"):
+        next_state(State.CLOSING, Trigger.SEND_CLOSE)

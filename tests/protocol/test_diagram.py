@@ -50,7 +50,7 @@ def test_chromium_diagram_key_lines() -> None:
     # The field table, then the verdict.
     assert re.search(r"^\s*4\s+4\s+Opcode\s+0x1\s+5\.2\s+0x1: text frame$", text, re.M)
     assert re.search(r"^\s*16\s+32\s+Masking key\s+55 d0 e1 e6\s+5\.3\s", text, re.M)
-    assert re.search(r"^\s*48\s+96\s+Payload\s+b0 5f 70 0f d5 51 07 73 e5 36 6c 48\s+5\.2\s+.*'发送数据'", text, re.M)
+    assert re.search(r'^\s*48\s+96\s+Payload\s+b0 5f 70 0f d5 51 07 73 e5 36 6c 48\s+5\.2\s+.*"发送数据"', text, re.M)
     assert lines[-1] == "no violation"
 
 

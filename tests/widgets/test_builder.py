@@ -22,7 +22,7 @@ def test_default_is_a_text_frame() -> None:
     assert isinstance(b.view, FrameView) and b.view.data == b.data and b.view.error is None
     assert b.hex.value == "81 05 48 65 6c 6c 6f"
     assert "7-bit" in b.length_label.value
-    assert repr(b) == "FrameBuilder(Frame(TEXT, 'Hello', 5 B), 7 B, 7-bit length)"
+    assert repr(b) == 'FrameBuilder(Frame(TEXT, "Hello", 5 B), 7 B, 7-bit length)'
 
 
 def test_controls_give_frame_encode() -> None:

@@ -297,7 +297,7 @@ def test_large_frame_draws_a_bounded_number_of_bits() -> None:
     assert view.max_bytes == 256
     ext = view.fields[names(view).index("Extended payload length")]
     assert (ext["start_bit"], ext["bit_width"], ext["value"]) == (16, 64, 70_000)
-    assert view.fields[-1]["display"].endswith("...")  # a preview, never the whole payload
+    assert view.fields[-1]["display"].endswith("…")  # a preview, never the whole payload
     assert len(view.masking) == 64  # one page
     assert repr(view) == "FrameView(BINARY 70014 B, masked, ok)"
 

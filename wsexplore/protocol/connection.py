@@ -6,14 +6,19 @@ read) and reports each frame with its exact raw bytes and stream offset, so
 that a capture can show what really crossed the wire.
 
 Rules are not written here: header and payload rules come from ``rules``, so
-the connection and the dissector always judge a frame the same way.
+the connection and the dissector always judge a frame the same way. The one
+shortcut is the fast path of the receive loop: a whole, small text or binary
+message in one frame is recognised from its first two bytes, and only headers
+that ``rules.header_violation`` accepts can take it (a property test checks
+this on every header). Every other frame goes through ``parse_header`` and the
+rules. The states and every move between them are in ``states``.
 """
 
 from __future__ import annotations
 
 import codecs
+import functools
 import secrets
-from enum import Enum
 
 from .deflate import PerMessageDeflate
 from .errors import FramingError, MessageTooBig, ProtocolError, TruncatedFrame
@@ -29,9 +34,25 @@ from .events import (
     ProtocolViolation,
 )
 from .frames import Frame, encode_close_payload
-from .masking import _LOW, _NUMPY_FROM, _REPEAT, apply_mask
+from .header import (
+    CONTROL_MASK,
+    FIN_MASK,
+    LENGTH_16,
+    LENGTH_MASK,
+    MASK_KEY_BYTES,
+    MASK_MASK,
+    MAX_7BIT,
+    OPCODE_MASK,
+    RSV1_MASK,
+    extended_length_bytes,
+    header_length,
+    parse_header,
+    payload_length,
+)
+from .masking import apply_mask, unmask_frame
 from .opcodes import CloseCode, Opcode, close_code_allowed
-from .rules import KNOWN_OPCODES, Role, close_payload_violation, header_violation, utf8_error
+from .rules import Role, close_payload_violation, header_violation, length_violation, utf8_error
+from .states import InvalidState, State, Trigger, allows, next_state
 
 __all__ = ["Connection", "State", "InvalidState", "DEFAULT_MAX_SIZE"]
 
@@ -41,22 +62,46 @@ _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 _CONT = Opcode.CONTINUATION
-_OPCODE = {op.value: op for op in Opcode}
-# First header bytes of a final text or binary frame without RSV bits: the fast path.
-_FAST_B0 = tuple(b0 in (0x81, 0x82) for b0 in range(256))
-_from_bytes = int.from_bytes
+_CLOSE = Opcode.CLOSE
+_PING = Opcode.PING
+_PONG = Opcode.PONG
+_FIN_TEXT = FIN_MASK | Opcode.TEXT
+_FIN_BINARY = FIN_MASK | Opcode.BINARY
+
+# What the receive loop makes of a frame's first two bytes (see _header_kinds).
+_BREAKS_RULE = 0  # a header rule is broken: rules.header_violation says which
+_RULES_PASS = 1  # no rule is broken (a 16/64-bit length is still judged by rules.length_violation)
+_WHOLE_MESSAGE = 2  # no rule is broken, and it is a final text or binary frame without RSV bits, 7-bit length
 
 
-class State(Enum):
-    """OPEN: data flows. CLOSING: we sent a close and wait for the peer's. CLOSED: done."""
+@functools.cache
+def _header_kinds(role: Role, rsv_allowed: int, permessage_deflate: bool) -> bytes:
+    """The kind of every pair of first header bytes, at index ``b0 << 8 | b1``.
 
-    OPEN = "OPEN"
-    CLOSING = "CLOSING"
-    CLOSED = "CLOSED"
+    Worked out once per set of options by ``rules.header_violation`` itself, so the
+    receive loop looks a header up instead of asking the rules for every frame,
+    and cannot judge it otherwise. The rules read the 7-bit length only as "more
+    than 125 or not" (section 5.5), so one verdict stands for 0-125 and one for 126-127.
+    """
+    kinds = bytearray(1 << 16)  # _BREAKS_RULE everywhere to start with
+    for b0 in range(256):
+        for mask in (0, MASK_MASK):
+            row = (b0 << 8) | mask
+            if header_violation(b0, mask, None, role=role, rsv_allowed=rsv_allowed,
+                                permessage_deflate=permessage_deflate) is None:
+                kind = _WHOLE_MESSAGE if b0 in (_FIN_TEXT, _FIN_BINARY) else _RULES_PASS
+                kinds[row : row + MAX_7BIT + 1] = bytes((kind,)) * (MAX_7BIT + 1)
+            if header_violation(b0, mask | LENGTH_16, None, role=role, rsv_allowed=rsv_allowed,
+                                permessage_deflate=permessage_deflate) is None:
+                kinds[row + LENGTH_16 : row + LENGTH_MASK + 1] = bytes((_RULES_PASS,)) * 2
+    return bytes(kinds)
 
 
-class InvalidState(RuntimeError):
-    """Sending after the close handshake started (section 5.5.1: nothing follows a close)."""
+# The states in which we may still send, and read, as the transition table says.
+_SENDING = frozenset(state for state in State if allows(state, Trigger.SEND))
+_RECEIVING = frozenset(state for state in State if allows(state, Trigger.RECEIVE))
+# A close body is a 2-byte code and a reason, within a control frame's payload (section 5.5).
+_MAX_CLOSE_REASON = MAX_7BIT - 2
 
 
 def _truncate_utf8(text: str, limit: int) -> str:
@@ -96,7 +141,7 @@ class Connection:
         if deflate is not None:
             if deflate.role != role:
                 raise ValueError(f"deflate was made for the {deflate.role} role, this connection is the {role}")
-            rsv_allowed |= 0x40
+            rsv_allowed |= RSV1_MASK
         #: permessage-deflate state, when negotiated (RFC 7692).
         self.deflate = deflate
         self.role: Role = role
@@ -109,14 +154,15 @@ class Connection:
         #: Close codes as exchanged (None until a close frame was sent / received).
         self.close_sent: tuple[int | None, str] | None = None
         self.close_received: tuple[int | None, str] | None = None
-        self._expect_mask = 0x80 if role == "server" else 0
-        self._rsv_forbidden = 0x70 & ~rsv_allowed
+        # The MASK bit every frame from the peer has (section 5.1), and the header kinds for these options.
+        self._expect_mask = MASK_MASK if role == "server" else 0
+        self._header_kinds = _header_kinds(role, rsv_allowed, deflate is not None)
         self._buf: bytes | bytearray = b""
         self._need = 0
         self._in_offset = 0  # stream offset of self._buf[0]
         self._out_offset = 0
         # Message being reassembled.
-        self._msg_opcode: int | None = None
+        self._msg_opcode: Opcode | None = None
         self._msg_parts: list = []
         self._msg_size = 0
         self._msg_frames = 0
@@ -124,8 +170,8 @@ class Connection:
         # The message in progress is compressed (RFC 7692): its inflated size so far.
         self._msg_compressed = False
         self._inflated = 0
-        # RSV1 means "compressed" and is judged as such (0x40), or is no rule of ours (0).
-        self._rsv1_compressed = 0x40 if deflate is not None else 0
+        # RSV1 means "compressed" and is judged as such (RSV1_MASK), or is no rule of ours (0).
+        self._rsv1_compressed = RSV1_MASK if deflate is not None else 0
         # Payload bytes of the incomplete frame at self._buf[0] already checked as UTF-8,
         # and, when that frame starts a text message, the decoder and text so far.
         self._partial_fed = 0
@@ -146,7 +192,7 @@ class Connection:
     # ------------------------------------------------------------------ receiving
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the peer; return what happened, in order."""
-        if self.state is State.CLOSED or not data:
+        if not data or self.state not in _RECEIVING:
             return []
         if self._buf:
             if type(self._buf) is not bytearray:
@@ -165,153 +211,141 @@ class Connection:
             # (a large frame that filled the buffer is then taken whole, without a second copy).
             buf = bytes(buf)
             self._buf = b""  # let the bytearray go; _consume() keeps what is left
-        pos = 0
+        pos = self._read_frames(buf, events)
+        if pos < 0:
+            return events  # the connection ended in this read
+        self._consume(pos, buf)
+        if self._buf:
+            self._check_partial(self._buf, events)
+        return events
+
+    def _read_frames(self, buf: bytes, events: list[Event]) -> int:
+        """Read the frames of ``buf``: where the first one still arriving starts, or -1 once the connection ended.
+
+        The fast path takes a frame that is a whole, small text or binary message,
+        masked as this side requires, while no message is in progress: its first two
+        bytes show it breaks no header rule, so it is unmasked and reported right here.
+        Any other frame goes through ``_read_frame``.
+        """
         n = len(buf)
-        expect_mask = self._expect_mask
-        rsv_forbidden = self._rsv_forbidden
-        rsv1_compressed = self._rsv1_compressed
-        max_frame = self.max_frame_size
-        max_message = self.max_message_size
+        pos = 0
         append = events.append
         base = self._in_offset
+        # Names read for every frame, bound to locals.
+        kinds = self._header_kinds
+        whole_message = _WHOLE_MESSAGE
+        fin_text = _FIN_TEXT
+        length_bits = LENGTH_MASK
+        expect_mask = self._expect_mask
+        hl = 2 + MASK_KEY_BYTES if expect_mask else 2  # the fast path's header length
+        # 7-bit lengths below this are within every limit; larger ones take the general path.
+        fast_limit = min(MAX_7BIT + 1, self.max_frame_size + 1, self.max_message_size + 1)
+        in_message = self._msg_opcode is not None  # refreshed after every frame of the general path
         # Only the frame at position 0 can have been partly validated as it arrived
         # (see _check_partial); it takes the general path.
         partly_fed = self._partial_fed
-        in_message = self._msg_opcode is not None  # refreshed after every frame of the general path
-        fast_hl = 6 if expect_mask else 2
-        # 7-bit lengths below this are within every limit; larger ones take the general path.
-        fast_limit = min(126, self.max_frame_size + 1, self.max_message_size + 1)
-        while True:
-            avail = n - pos
-            if avail < 2:
-                self._need = 2
-                break
+        while n - pos >= 2:
             b0 = buf[pos]
             b1 = buf[pos + 1]
-            len7 = b1 & 0x7F
+            length = b1 & length_bits
+            kind = kinds[(b0 << 8) | b1]
             if (
-                _FAST_B0[b0]
-                and len7 < fast_limit
-                and (b1 & 0x80) == expect_mask
+                kind == whole_message
+                and length < fast_limit
                 and not in_message
                 and (pos or not partly_fed)
             ):
-                # The common case, judged in one go: a whole, small text or binary message in
-                # one frame with no RSV bit, masked as it must be, no message in progress.
-                end = pos + fast_hl + len7
+                end = pos + hl + length
                 if end > n:
-                    self._need = fast_hl + len7
-                    break
+                    self._need = hl + length
+                    return pos
                 raw = buf[pos:end]
-                if expect_mask and len7:
-                    whole = _from_bytes(raw, "little")
-                    payload = (
-                        (whole >> 48) ^ (((whole >> 16) & 0xFFFFFFFF) * _REPEAT[(len7 + 3) >> 2] & _LOW[len7])
-                    ).to_bytes(len7, "little")
-                else:
-                    payload = raw[fast_hl:]
+                payload = unmask_frame(raw, hl, length) if expect_mask and length else raw[hl:]
                 offset = base + pos
                 pos = end
-                if b0 == 0x81:
+                if b0 == fin_text:
                     try:
                         text = payload.decode()
                     except UnicodeDecodeError as exc:
                         self._consume(pos, buf)
-                        return self._fail(utf8_error(exc, fast_hl * 8), raw, offset, events)
+                        self._fail(utf8_error(exc, hl * 8), raw, offset, events)
+                        return -1
                     append(FrameReceived(raw, offset, payload))
                     append(MessageReceived(_TEXT, text, 1))
                 else:
                     append(FrameReceived(raw, offset, payload))
                     append(MessageReceived(_BINARY, payload, 1))
                 continue
-            if len7 < 126:
-                length = len7
-                hl = 2
-            elif len7 == 126:
-                if avail < 4:
-                    self._need = 4
-                    break
-                length = (buf[pos + 2] << 8) | buf[pos + 3]
-                hl = 4
-            else:
-                if avail < 10:
-                    self._need = 10
-                    break
-                length = _from_bytes(buf[pos + 2 : pos + 10], "big")
-                hl = 10
-            masked = b1 & 0x80
-            if masked:
-                hl += 4
-            opcode = b0 & 0x0F
-            fin = b0 & 0x80
-            if (
-                b0 & rsv_forbidden
-                or opcode not in KNOWN_OPCODES
-                or masked != expect_mask
-                or (opcode >= 8 and (not fin or len7 > 125))
-                or (len7 == 126 and length < 126)
-                or (len7 == 127 and (length < 0x10000 or length >> 63))
-                or (b0 & rsv1_compressed and (opcode == 0 or opcode >= 8))
-            ):
-                err = header_violation(b0, b1, length, role=self.role, rsv_allowed=self.rsv_allowed,
-                                       permessage_deflate=self.deflate is not None)
-                assert err is not None
-                return self._fail_at(err, buf, pos, hl + length, events)
-            # Fragmentation and size rules, judged from the header alone (fail fast).
-            if length > max_frame or (
-                opcode < 8 and ((opcode == 0) is (self._msg_opcode is None) or self._msg_size + length > max_message)
-            ):
-                err = self._sequence_violation(opcode, length)
-                assert err is not None
-                return self._fail_at(err, buf, pos, hl + length, events)
-            end = pos + hl + length
-            if end > n:
-                self._need = hl + length
-                break
-            raw = buf[pos:end]  # bytes: the whole buffer is taken as is, without a copy
-            if masked and length:
-                if length < _NUMPY_FROM:
-                    # One integer holds the whole frame (little-endian: the header is the low
-                    # bytes): shift out the key and the payload instead of slicing bytes.
-                    whole = _from_bytes(raw, "little")
-                    key_int = (whole >> ((hl - 4) << 3)) & 0xFFFFFFFF
-                    payload = (
-                        (whole >> (hl << 3)) ^ (key_int * _REPEAT[(length + 3) >> 2] & _LOW[length])
-                    ).to_bytes(length, "little")
-                else:
-                    payload = apply_mask(memoryview(raw)[hl:], raw[hl - 4 : hl])
-            else:
-                payload = raw[hl:]
-            offset = base + pos
-            pos = end
-            if opcode < 8:
-                err = self._data_frame(opcode, payload, fin, hl, events, b0 & rsv1_compressed)
-                if err is not None:
-                    self._consume(pos, buf)
-                    return self._fail(err, raw, offset, events)
-                events.insert(len(events) - (1 if fin else 0), FrameReceived(raw, offset, payload))
-                in_message = self._msg_opcode is not None
-            else:
-                err = close_payload_violation(payload, hl * 8) if opcode == 8 else None
-                if err is not None:
-                    self._consume(pos, buf)
-                    return self._fail(err, raw, offset, events)
-                append(FrameReceived(raw, offset, payload))
-                if opcode == 9:
-                    append(PingReceived(payload))
-                    if self.state is State.OPEN:
-                        self._emit(Frame(Opcode.PONG, payload), events)
-                elif opcode == 10:
-                    append(PongReceived(payload))
-                else:
-                    self._close_frame(FrameReceived(raw, offset, payload).frame, events)
-                    self._buf = b""
-                    self._in_offset += pos
-                    return events
-        self._consume(pos, buf)
-        if self._buf:
-            self._check_partial(self._buf, events)
-        return events
+            after = self._read_frame(buf, pos, b0, b1, kind, events)
+            if after == pos or after < 0:
+                return after
+            pos = after
+            in_message = self._msg_opcode is not None
+        self._need = 2
+        return pos
+
+    def _read_frame(self, buf: bytes, pos: int, b0: int, b1: int, kind: int, events: list[Event]) -> int:
+        """The frame at ``buf[pos]``, which starts with ``b0 b1`` of the ``kind`` they give, judged by the rules.
+
+        Returns where the next frame starts; ``pos`` when this one is still
+        arriving (``_need`` then says how many bytes it takes); -1 once the
+        connection ended. Header, fragmentation and size rules are judged as soon
+        as the length is known, before the payload arrives (fail fast).
+        """
+        len7 = b1 & LENGTH_MASK
+        length: int | None = len7
+        if len7 > MAX_7BIT:
+            length = payload_length(buf, pos)
+            if length is None:  # the extended length is still arriving
+                self._need = 2 + extended_length_bytes(len7)
+                return pos
+        hl = header_length(b1)
+        opcode = b0 & OPCODE_MASK
+        err: ProtocolError | None = None
+        if kind == _BREAKS_RULE:
+            err = header_violation(b0, b1, length, role=self.role, rsv_allowed=self.rsv_allowed,
+                                   permessage_deflate=self.deflate is not None)
+        elif len7 > MAX_7BIT:
+            err = length_violation(len7, length)
+        if err is None:
+            err = self._sequence_violation(opcode, length)
+        if err is not None:
+            self._fail_at(err, buf, pos, hl + length, events)
+            return -1
+        end = pos + hl + length
+        if end > len(buf):
+            self._need = hl + length
+            return pos
+        raw = buf[pos:end]  # bytes: the whole buffer is taken as is, without a copy
+        payload = unmask_frame(raw, hl, length) if b1 & MASK_MASK and length else raw[hl:]
+        offset = self._in_offset + pos
+        control = opcode & CONTROL_MASK
+        fin = bool(b0 & FIN_MASK)
+        if not control:
+            err = self._data_frame(opcode, payload, fin, hl, b0 & self._rsv1_compressed)
+        elif opcode == _CLOSE:
+            err = close_payload_violation(payload, hl * 8)
+        if err is not None:
+            self._consume(end, buf)
+            self._fail(err, raw, offset, events)
+            return -1
+        received = FrameReceived(raw, offset, payload)
+        events.append(received)
+        if not control:
+            if fin:
+                events.append(self._finish_message())
+        elif opcode == _PING:
+            events.append(PingReceived(payload))
+            if self.state in _SENDING:
+                self._emit(Frame(_PONG, payload), events)
+        elif opcode == _PONG:
+            events.append(PongReceived(payload))
+        else:
+            self._close_frame(received.frame, events)
+            self._buf = b""
+            self._in_offset += end
+            return -1
+        return end
 
     def _consume(self, pos: int, buf: bytes | bytearray) -> None:
         self._in_offset += pos
@@ -330,9 +364,9 @@ class Connection:
                 f"frame payload of {length} bytes exceeds max_frame_size={self.max_frame_size}",
                 field="Payload length", bit_offset=9, rfc="10.4",
             )
-        if opcode >= 8:
+        if opcode & CONTROL_MASK:
             return None
-        if opcode == 0:
+        if opcode == _CONT:
             if self._msg_opcode is None:
                 return FramingError(
                     "continuation frame without a message to continue",
@@ -340,7 +374,7 @@ class Connection:
                 )
         elif self._msg_opcode is not None:
             return FramingError(
-                f"new {'text' if opcode == 1 else 'binary'} message started before the fragmented"
+                f"new {'text' if opcode == _TEXT else 'binary'} message started before the fragmented"
                 " message in progress was finished (expected a continuation frame)",
                 field="Opcode", bit_offset=4, rfc="5.4",
             )
@@ -351,55 +385,52 @@ class Connection:
             )
         return None
 
-    def _data_frame(self, opcode: int, payload: bytes, fin: int, hl: int, events: list[Event],
-                    compressed: int = 0) -> ProtocolError | None:
-        """Reassemble fragments; validate UTF-8 incrementally so bad text fails at its first bad byte.
+    # Reassembly: a message starts, takes the payload of each of its frames, and is finished once.
+    def _data_frame(self, opcode: int, payload: bytes, fin: bool, hl: int, compressed: int) -> ProtocolError | None:
+        """Add a data frame to the message it belongs to; the rule it breaks, if any.
 
-        On ``fin`` the ``MessageReceived`` is appended to ``events``. ``compressed``
-        (RSV1 under permessage-deflate) marks the first frame of a compressed message.
+        Text is validated as it arrives, so bad text fails at its first bad byte.
+        ``compressed`` (RSV1 under permessage-deflate) marks the first frame of a
+        compressed message. The caller finishes the message after a ``fin`` frame.
         """
         fed = self._partial_fed
         self._partial_fed = 0
-        if opcode != 0:
-            self._msg_opcode = opcode
-            self._msg_size = 0
-            self._msg_frames = 0
-            self._msg_compressed = bool(compressed)
-            self._inflated = 0
-            if fed:  # this text frame was already partly checked as it arrived
-                self._decoder, self._msg_parts = self._partial_decoder, self._partial_parts
-                self._partial_decoder, self._partial_parts = None, []
-            else:
-                self._msg_parts = []
-                self._decoder = _Utf8Decoder() if opcode == 1 else None
+        if opcode != _CONT:
+            self._start_message(opcode, bool(compressed), fed)
         self._msg_frames += 1
         self._msg_size += len(payload)
         if self._msg_compressed:
-            return self._inflate_frame(payload, opcode != 0, fin, hl, events)
+            return self._add_inflated(payload, opcode != _CONT, fin, hl)
         decoder = self._decoder
-        if decoder is not None:
-            try:
-                self._msg_parts.append(decoder.decode(payload[fed:], final=bool(fin)))
-            except UnicodeDecodeError as exc:
-                pending = len(decoder.getstate()[0])
-                return utf8_error(exc, (hl + fed) * 8, skip=pending)
-        else:
+        if decoder is None:
             self._msg_parts.append(payload)
-        if fin:
-            data = ("" if decoder is not None else b"").join(self._msg_parts)
-            events.append(MessageReceived(_OPCODE[self._msg_opcode], data, self._msg_frames))
-            self._msg_opcode = None
-            self._msg_parts = []
-            self._msg_size = 0
-            self._decoder = None
+            return None
+        try:  # the first ``fed`` bytes were checked as they arrived
+            self._msg_parts.append(decoder.decode(payload[fed:], final=fin))
+        except UnicodeDecodeError as exc:
+            pending = len(decoder.getstate()[0])
+            return utf8_error(exc, (hl + fed) * 8, skip=pending)
         return None
 
-    def _inflate_frame(self, payload: bytes, first: bool, fin: int, hl: int, events: list[Event]) -> ProtocolError | None:
-        """One frame of a compressed message: inflate it under the size limit, then check its text."""
+    def _start_message(self, opcode: int, compressed: bool, fed: int) -> None:
+        self._msg_opcode = _TEXT if opcode == _TEXT else _BINARY
+        self._msg_size = 0
+        self._msg_frames = 0
+        self._msg_compressed = compressed
+        self._inflated = 0
+        if fed:  # this text frame was already partly checked as it arrived
+            self._decoder, self._msg_parts = self._partial_decoder, self._partial_parts
+            self._partial_decoder, self._partial_parts = None, []
+        else:
+            self._msg_parts = []
+            self._decoder = _Utf8Decoder() if opcode == _TEXT else None
+
+    def _add_inflated(self, payload: bytes, first: bool, fin: bool, hl: int) -> ProtocolError | None:
+        """A frame of a compressed message: inflate it under the size limit, then check its text."""
         assert self.deflate is not None
         before = self._inflated
         try:
-            data = self.deflate.inflate(payload, first=first, fin=bool(fin), max_size=self.max_message_size - before)
+            data = self.deflate.inflate(payload, first=first, fin=fin, max_size=self.max_message_size - before)
         except MessageTooBig:
             return MessageTooBig(
                 f"compressed message inflates past max_message_size={self.max_message_size}"
@@ -412,51 +443,55 @@ class Connection:
             return err
         self._inflated = before + len(data)
         decoder = self._decoder
-        if decoder is not None:
-            try:
-                self._msg_parts.append(decoder.decode(data, final=bool(fin)))
-            except UnicodeDecodeError as exc:
-                pending = len(decoder.getstate()[0])
-                err = utf8_error(exc, 0, skip=pending - before, what="text (once inflated)")
-                err.bit_offset = hl * 8  # the bad byte is in the inflated data, not on the wire
-                return err
-        else:
+        if decoder is None:
             self._msg_parts.append(data)
-        if fin:
-            data = ("" if decoder is not None else b"").join(self._msg_parts)
-            events.append(MessageReceived(_OPCODE[self._msg_opcode], data, self._msg_frames, self._msg_size))
-            self._msg_opcode = None
-            self._msg_parts = []
-            self._msg_size = 0
-            self._decoder = None
-            self._msg_compressed = False
+            return None
+        try:
+            self._msg_parts.append(decoder.decode(data, final=fin))
+        except UnicodeDecodeError as exc:
+            pending = len(decoder.getstate()[0])
+            err = utf8_error(exc, 0, skip=pending - before, what="text (once inflated)")
+            err.bit_offset = hl * 8  # the bad byte is in the inflated data, not on the wire
+            return err
         return None
+
+    def _finish_message(self) -> MessageReceived:
+        """The message in progress, whole: reported once its final frame was read."""
+        assert self._msg_opcode is not None
+        data = ("" if self._decoder is not None else b"").join(self._msg_parts)
+        compressed_size = self._msg_size if self._msg_compressed else None
+        message = MessageReceived(self._msg_opcode, data, self._msg_frames, compressed_size)
+        self._drop_message()
+        return message
+
+    def _drop_message(self) -> None:
+        self._msg_opcode = None
+        self._msg_parts = []
+        self._msg_size = 0
+        self._decoder = None
+        self._msg_compressed = False
 
     def _check_partial(self, buf: bytes | bytearray, events: list[Event]) -> None:
         """Fail fast on invalid UTF-8 inside a text frame that has not fully arrived yet."""
-        if len(buf) < 2 or self.state is State.CLOSED:
+        if self.state not in _RECEIVING:
             return
-        b0, b1 = buf[0], buf[1]
-        opcode = b0 & 0x0F
-        if not (opcode == 1 or (opcode == 0 and self._decoder is not None)):
+        header = parse_header(buf)
+        if header is None or not header.complete:
             return
-        if self._msg_compressed or b0 & self._rsv1_compressed:
+        opcode = header.opcode
+        if not (opcode == _TEXT or (opcode == _CONT and self._decoder is not None)):
+            return
+        if self._msg_compressed or header.b0 & self._rsv1_compressed:
             return  # compressed bytes: the text is checked once the frame is inflated
-        len7 = b1 & 0x7F
-        hl = 2 if len7 < 126 else (4 if len7 == 126 else 10)
-        masked = b1 & 0x80
-        if masked:
-            hl += 4
-        available = len(buf) - hl - self._partial_fed
-        if available <= 0:
+        start = header.size + self._partial_fed  # the header is whole: size is its length
+        if len(buf) <= start:
             return
-        start = hl + self._partial_fed
         chunk = bytes(buf[start:])
-        if masked:
-            key = bytes(buf[hl - 4 : hl])
-            r = self._partial_fed & 3
-            chunk = apply_mask(chunk, key[r:] + key[:r])
-        if opcode == 1:
+        key = header.mask_key
+        if key is not None:
+            phase = self._partial_fed % MASK_KEY_BYTES  # the key byte that the chunk's first byte takes
+            chunk = apply_mask(chunk, key[phase:] + key[:phase])
+        if opcode == _TEXT:
             # The first frame of a text message, arriving in pieces.
             if self._partial_decoder is None:
                 self._partial_decoder, self._partial_parts = _Utf8Decoder(), []
@@ -478,14 +513,15 @@ class Connection:
         reason = frame.payload[2:].decode() if code is not None else ""
         self.close_received = (code, reason)
         events.append(CloseReceived(code, reason))
-        if self.state is State.OPEN:
-            # Echo the status code, as section 5.5.1 suggests.
+        if self.state in _SENDING:
+            # The peer started the closing handshake: echo the status code, as section 5.5.1 suggests.
             self._emit(Frame(Opcode.CLOSE, frame.payload[:2]), events)
             self.close_sent = (code, "")
-            self.state = State.CLOSED
+            self.state = next_state(self.state, Trigger.RECEIVE_CLOSE)
             events.append(ConnectionClosed(code if code is not None else CloseCode.NO_STATUS_RCVD, reason, "remote", True))
         else:
-            self.state = State.CLOSED
+            # The answer to our close.
+            self.state = next_state(self.state, Trigger.RECEIVE_CLOSE)
             sent_code, sent_reason = self.close_sent or (None, "")
             events.append(ConnectionClosed(
                 sent_code if sent_code is not None else CloseCode.NO_STATUS_RCVD, sent_reason, "local", True,
@@ -501,23 +537,20 @@ class Connection:
     def _fail(self, err: ProtocolError, raw: bytes, offset: int, events: list[Event]) -> list[Event]:
         """Fail the WebSocket connection (section 7.1.7): say why, send a close, accept nothing more."""
         events.append(ProtocolViolation(err, raw, offset))
-        reason = _truncate_utf8(err.message, 123)
-        if self.state is State.OPEN:
+        reason = _truncate_utf8(err.message, _MAX_CLOSE_REASON)
+        if self.state in _SENDING:
             self._emit(Frame(Opcode.CLOSE, encode_close_payload(err.close_code, reason)), events)
             self.close_sent = (err.close_code, reason)
-        self.state = State.CLOSED
+        self.state = next_state(self.state, Trigger.FAIL)
         self._buf = b""
         self._need = 0
-        self._decoder = None
-        self._msg_opcode = None
-        self._msg_parts = []
-        self._msg_compressed = False
+        self._drop_message()
         events.append(ConnectionClosed(err.close_code, reason, "local", False))
         return events
 
     def receive_eof(self) -> list[Event]:
         """The peer closed the transport; without a close handshake that is abnormal (1006)."""
-        if self.state is State.CLOSED:
+        if not allows(self.state, Trigger.EOF):
             return []
         events: list[Event] = []
         if self._buf:
@@ -528,24 +561,23 @@ class Connection:
                                rfc="7.1.5"),
                 buf, self._in_offset,
             ))
-        self.state = State.CLOSED
+        self.state = next_state(self.state, Trigger.EOF)
         self._buf = b""
         events.append(ConnectionClosed(CloseCode.ABNORMAL_CLOSURE, "", "remote", False))
         return events
 
     # ------------------------------------------------------------------ sending
-    def _emit(self, frame: Frame, events: list) -> bytes:
+    def _emit(self, frame: Frame, events: list[FrameSent] | list[Event]) -> bytes:
         if self.role == "client" and frame.mask_key is None:
             frame = Frame._trusted(frame.opcode, frame.payload, frame.fin, frame.rsv1, frame.rsv2, frame.rsv3,
-                                   secrets.token_bytes(4))
+                                   secrets.token_bytes(MASK_KEY_BYTES))
         raw = frame.encode()
         events.append(FrameSent(frame, raw, self._out_offset))
         self._out_offset += len(raw)
         return raw
 
     def _send(self, frames: list[Frame]) -> bytes:
-        if self.state is not State.OPEN:
-            raise InvalidState(f"cannot send: connection is {self.state.name}")
+        next_state(self.state, Trigger.SEND)  # raises InvalidState once a close was sent or received
         sent: list[FrameSent] = []
         data = b"".join([self._emit(frame, sent) for frame in frames])
         self.last_sent = sent
@@ -573,8 +605,7 @@ class Connection:
                 raise ValueError("compress=True needs permessage-deflate (Connection(..., deflate=...))")
             return self._send(self._fragments(opcode, payload, fragment_size))
         # Judged before compressing: a message that is not sent must not advance the shared window.
-        if self.state is not State.OPEN:
-            raise InvalidState(f"cannot send: connection is {self.state.name}")
+        next_state(self.state, Trigger.SEND)
         if fragment_size is not None and fragment_size < 1:
             raise ValueError("fragment_size must be positive")
         return self._send(self._fragments(opcode, deflate.compress(payload), fragment_size, True))
@@ -597,12 +628,12 @@ class Connection:
         return self._send_compressed(_BINARY, bytes(data), fragment_size, compress)
 
     def send_ping(self, payload: bytes = b"") -> bytes:
-        if len(payload) > 125:
+        if len(payload) > MAX_7BIT:
             raise ValueError("ping payload must be 125 bytes or less (section 5.5)")
         return self._send([Frame(Opcode.PING, payload)])
 
     def send_pong(self, payload: bytes = b"") -> bytes:
-        if len(payload) > 125:
+        if len(payload) > MAX_7BIT:
             raise ValueError("pong payload must be 125 bytes or less (section 5.5)")
         return self._send([Frame(Opcode.PONG, payload)])
 
@@ -610,11 +641,11 @@ class Connection:
         """Start the close handshake; the state becomes CLOSING until the peer answers."""
         if code is not None and not close_code_allowed(code):
             raise ValueError(f"close code {code} may not be sent (section 7.4)")
-        if len(reason.encode()) > 123:
+        if len(reason.encode()) > _MAX_CLOSE_REASON:
             raise ValueError("close reason must be 123 bytes or less in UTF-8 (section 5.5)")
         data = self._send([Frame(Opcode.CLOSE, encode_close_payload(code, reason))])
         self.close_sent = (code, reason)
-        self.state = State.CLOSING
+        self.state = next_state(self.state, Trigger.SEND_CLOSE)
         return data
 
     def send_frame(self, frame: Frame) -> bytes:
@@ -626,5 +657,5 @@ class Connection:
         data = self._send([frame])
         if frame.opcode == Opcode.CLOSE:
             self.close_sent = (frame.close_code, frame.close_reason)
-            self.state = State.CLOSING
+            self.state = next_state(self.state, Trigger.SEND_CLOSE)
         return data

@@ -38,19 +38,36 @@ Judgement notes (deliberate choices):
 from __future__ import annotations
 
 import codecs
+import zlib
 from dataclasses import dataclass
-from typing import Iterable, Union
+from typing import Iterable, NamedTuple, Union
 
 from bitarray import frozenbitarray
 
-from .deflate import CompressionError, DeflateParams, PerMessageDeflate
+from ..display import ELLIPSIS, hex_preview, plural, quote
+from .deflate import CompressionError, DeflateParams, PerMessageDeflate, _inflate
 from .errors import InvalidUTF8, MessageTooBig, ProtocolError, TruncatedFrame
 from .frames import Frame
+from .header import (
+    FIN_MASK,
+    LENGTH_MASK,
+    MASK_KEY_BYTES,
+    OPCODE_MASK,
+    RSV1_MASK,
+    RSV2_MASK,
+    RSV3_MASK,
+    RSV_MASK,
+    Header,
+    extended_length_bytes,
+    header_length,
+    parse_header,
+)
 from .masking import apply_mask
-from .opcodes import Opcode, close_code_meaning, opcode_meaning
+from .opcodes import Opcode, as_opcode, close_code_meaning, opcode_meaning, opcode_name
 from .rules import Role, close_payload_violation, header_violation, utf8_error
 
 __all__ = [
+    "DeflateArg",
     "FieldSpec",
     "FIELD_TABLE",
     "FIELD_SPECS",
@@ -65,6 +82,8 @@ __all__ = [
 #: The most bytes the dissector inflates a compressed payload to (a deflate bomb stays a small preview).
 MAX_INFLATE = 16 * 1024 * 1024
 
+#: How a caller says permessage-deflate was negotiated: the agreed ``DeflateParams``, a
+#: connection's ``PerMessageDeflate``, True (default parameters) or None / False (not negotiated).
 DeflateArg = Union[DeflateParams, PerMessageDeflate, bool, None]
 
 
@@ -190,9 +209,9 @@ class Dissection:
     @property
     def compression_ratio(self) -> float | None:
         """Compressed payload size over inflated size, for a frame that is a whole compressed message."""
-        if not self.compressed or self.inflated is None or not self.data or not self.data[0] & 0x40:
+        if not self.compressed or self.inflated is None or not self.data or not self.data[0] & RSV1_MASK:
             return None
-        if not self.data[0] & 0x80 or not self.inflated:
+        if not self.data[0] & FIN_MASK or not self.inflated:
             return None
         return len(self.payload) / len(self.inflated)
 
@@ -208,11 +227,7 @@ class Dissection:
     def opcode(self) -> Opcode | int | None:
         if not self.data:
             return None
-        value = self.data[0] & 0x0F
-        try:
-            return Opcode(value)
-        except ValueError:
-            return value
+        return as_opcode(self.data[0] & OPCODE_MASK)
 
     @property
     def masking_key(self) -> bytes | None:
@@ -240,7 +255,7 @@ class Dissection:
 
     def __repr__(self) -> str:
         op = self.opcode
-        name = "?" if op is None else (op.name if isinstance(op, Opcode) else f"0x{op:X}")
+        name = "?" if op is None else opcode_name(op)
         where = f" @{self.offset}" if self.offset else ""
         if self.error is None:
             state = "ok"
@@ -300,10 +315,6 @@ def dissect_stream(data: bytes | bytearray | memoryview, *, role: Role | None = 
 def _inflate_stream(buf: bytes, out: list[Dissection], role: Role | None, rsv_allowed: int,
                     deflate: DeflateParams | bool) -> None:
     """Inflate the compressed messages of ``out`` in order, with one window, and re-dissect their frames."""
-    import zlib
-
-    from .deflate import _inflate
-
     sender: Role = "client" if role == "server" else "server"
     bits = deflate.window_bits(sender) if isinstance(deflate, DeflateParams) else 15
     decompressor = zlib.decompressobj(-bits)
@@ -344,7 +355,7 @@ def _inflate_stream(buf: bytes, out: list[Dissection], role: Role | None, rsv_al
 def _check_args(role: object, rsv_allowed: object) -> None:
     if role not in ("server", "client", None):
         raise ValueError(f"role must be 'server', 'client' or None, got {role!r}")
-    if not isinstance(rsv_allowed, int) or rsv_allowed & ~0x70:
+    if not isinstance(rsv_allowed, int) or rsv_allowed & ~RSV_MASK:
         raise ValueError(f"rsv_allowed must combine the bits 0x40, 0x20, 0x10, got {rsv_allowed!r}")
 
 
@@ -353,18 +364,6 @@ def _as_bytes(data: bytes | bytearray | memoryview) -> bytes:
 
 
 # -- the dissection itself -----------------------------------------------------
-_PREVIEW = 16  # bytes shown in a display string
-
-
-def _hex(data: bytes | memoryview, limit: int = _PREVIEW) -> str:
-    shown = bytes(data[:limit]).hex(" ")
-    return shown + " ..." if len(data) > limit else shown
-
-
-def _text_preview(text: str, limit: int = 40) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
 def _bits(view: memoryview, start_bit: int, nbits: int) -> frozenbitarray:
     """``nbits`` bits of ``view`` from ``start_bit``; byte-aligned runs share the buffer."""
     if start_bit % 8 == 0 and nbits % 8 == 0:
@@ -392,189 +391,94 @@ class _Builder:
         bits = _bits(self.view, start_bit, present)
         if present < width:
             meaning = f"truncated: {present} of {width} bits present" + (f"; {meaning}" if meaning else "")
-            display = display if display.endswith("...") else (display + " ..." if display else "...")
+            display = display if display.endswith(ELLIPSIS) else (f"{display} {ELLIPSIS}" if display else ELLIPSIS)
         f = Field(name, start_bit, width, bits, value, display, meaning, FIELD_SPECS[name].rfc, parent)
         self.fields.append(f)
         return f
 
 
-def _dissect_at(buf: bytes, offset: int, role: Role | None, rsv_allowed: int,
-                deflate: DeflateParams | bool | None = None, inflated: bytes | None = None) -> Dissection:
-    view = memoryview(buf)[offset:]
-    avail = len(view)
-    b = _Builder(view)
+class _SubField(NamedTuple):
+    """A field inside the payload (the close code and reason), labelled with ``Payload`` as its parent."""
 
-    b0 = view[0] if avail >= 1 else None
-    b1 = view[1] if avail >= 2 else None
+    name: str
+    start_bit: int
+    width: int
+    value: int | bytes
+    display: str
+    meaning: str
 
-    # First byte: FIN, RSV1-3, opcode (section 5.2).
-    if b0 is not None:
-        fin = b0 >> 7
-        b.add("FIN", 0, 1, fin, str(fin), "final fragment" if fin else "not final: more fragments follow")
-        for i, (name, mask) in enumerate((("RSV1", 0x40), ("RSV2", 0x20), ("RSV3", 0x10)), start=1):
-            bit = 1 if b0 & mask else 0
-            if mask == 0x40 and deflate:
-                meaning = _compressed_bit_meaning(bit, b0 & 0x0F)
-            elif not bit:
-                meaning = "no extension meaning"
-            elif rsv_allowed & mask:
-                meaning = "set: defined by a negotiated extension" + (
-                    " (permessage-deflate: compressed)" if mask == 0x40 else "")
-            else:
-                meaning = "set, but no extension defining it was negotiated"
-            b.add(name, i, 1, bit, str(bit), meaning)
-        opcode = b0 & 0x0F
-        b.add("Opcode", 4, 4, opcode, f"0x{opcode:X}", opcode_meaning(opcode))
 
-    # Second byte: MASK, 7-bit payload length.
-    masked = False
-    len7 = 0
-    if b1 is not None:
-        masked = bool(b1 & 0x80)
-        b.add("MASK", 8, 1, int(masked), str(int(masked)),
-              "masked: client-to-server" if masked else "unmasked: server-to-client")
-        len7 = b1 & 0x7F
-        if len7 < 126:
-            meaning = f"7-bit length {len7}"
-        else:
-            meaning = f"{len7}: a {16 if len7 == 126 else 64}-bit extended length follows"
-        b.add("Payload length", 9, 7, len7, str(len7), meaning)
+@dataclass(frozen=True)
+class _PayloadReading:
+    """What a payload says: the Payload field's meaning and what the dissection reports of it."""
 
-    # Extended payload length, masking key.
-    ext_bytes = {126: 2, 127: 8}.get(len7, 0)
-    length: int | None = None
-    pos = 2  # byte position of the next field
-    if b1 is not None:
-        if len7 < 126:
-            length = len7
-        else:
-            raw = bytes(view[2:2 + ext_bytes])
-            value = int.from_bytes(raw, "big")
-            if len(raw) == ext_bytes:
-                length = value
-                b.add("Extended payload length", 16, 8 * ext_bytes, value, str(value),
-                      f"{8 * ext_bytes}-bit length {value}")
-            else:
-                b.add("Extended payload length", 16, 8 * ext_bytes, value, raw.hex(" "), "")
-        pos = 2 + ext_bytes
-    key: bytes | None = None
-    if b1 is not None and masked:
-        raw = bytes(view[pos:pos + 4])
-        if len(raw) == 4:
-            key = raw
-            b.add("Masking key", 8 * pos, 32, raw, raw.hex(" "), "payload byte i XOR key byte i mod 4")
-        else:
-            b.add("Masking key", 8 * pos, 32, raw, raw.hex(" "), "")
-        pos += 4
-
-    # Truncation: where the bytes end, and how many more are needed.
-    header_done = b1 is not None and avail >= pos
-    if b1 is None:
-        needed, exact = 2, False
-    elif length is None:
-        needed, exact = pos, False
-    else:
-        needed, exact = pos + length, True
-    truncated = avail < needed
-    missing = max(0, needed - avail)
-    size = needed if not truncated else avail
-
-    # Payload (what exists of it).
-    payload_bit = 8 * pos
-    wire = view[pos:min(avail, needed)] if header_done else view[0:0]
-    wire_bytes = bytes(wire)
-    payload = apply_mask(wire_bytes, key) if key is not None and wire_bytes else wire_bytes
-    opcode_v = b0 & 0x0F if b0 is not None else None
-    fin_v = bool(b0 & 0x80) if b0 is not None else False
-    opcode_data = opcode_v is not None and opcode_v in (Opcode.TEXT, Opcode.BINARY)
-    # permessage-deflate: RSV1 on a message's first frame, or a continuation whose message the caller inflated.
-    compressed = bool(deflate) and b0 is not None and (
-        (bool(b0 & 0x40) and opcode_data) or (opcode_v == Opcode.CONTINUATION and inflated is not None))
-    extension_data = b0 is not None and bool(b0 & 0x70 & rsv_allowed & ~(0x40 if deflate else 0))
-
-    # Judgement: header rules first (they are earliest in bit order), then truncation,
-    # then the payload rules of complete frames.
+    meaning: str = ""
     error: ProtocolError | None = None
-    if b0 is not None:
-        error = header_violation(b0, b1, length, role=role, rsv_allowed=rsv_allowed,
-                                 permessage_deflate=bool(deflate))
-    if error is None and truncated:
-        cut = _cut_field(avail, b1, len7, masked, pos)
-        error = TruncatedFrame(
-            f"the bytes end {'before' if cut[1] == 8 * avail else 'inside'} {cut[0]}: {'at least ' if not exact else ''}{missing} more "
-            f"byte{'s' if missing != 1 else ''} needed",
-            missing=missing, field=cut[0], bit_offset=cut[1], rfc="5.2",
-        )
-
     text: str | None = None
     close_code: int | None = None
     close_reason: str | None = None
-    payload_meaning = ""
-    sub: list[tuple[str, int, int, int | bytes, str, str]] = []
-    message: bytes | None = None
-    inflate_note = ""
-    if header_done and length is not None and compressed and not extension_data:
-        message, text, inflate_note, payload_meaning, err = _compressed_payload(
-            payload, opcode_v, fin_v, truncated, deflate, inflated, role)
-        if error is None and err is not None:
-            if err.bit_offset is None:
-                err.bit_offset = payload_bit
-            error = err
-    elif header_done and length is not None and not extension_data:
-        if opcode_v == Opcode.TEXT:
-            text, exc, pending = _decode(payload, final=fin_v and not truncated)
-            if exc is not None and not truncated and error is None:
-                error = utf8_error(exc, payload_bit)
-            payload_meaning = _text_meaning(text, exc, pending, fin=fin_v, truncated=truncated)
-        elif opcode_v == Opcode.CLOSE:
-            if not truncated and error is None:
-                error = close_payload_violation(payload, payload_bit)
-            if length >= 2 and len(payload) >= 1:
-                code_bytes = payload[:2]
-                code = int.from_bytes(code_bytes, "big")
-                if len(code_bytes) == 2:
-                    close_code = code
-                    close_reason = "" if length == 2 else None
-                    sub.append(("Close code", payload_bit, 16, code, str(code),
-                                close_code_meaning(code) + (" (unmasked)" if masked else "")))
-                else:
-                    sub.append(("Close code", payload_bit, 16, code, code_bytes.hex(), ""))
-            if length > 2 and len(payload) > 2:
-                reason, exc, _ = _decode(payload[2:], final=not truncated)
-                close_reason = reason
-                if exc is not None:
-                    meaning = f"not valid UTF-8 at byte {exc.start} of the reason"
-                    shown = _hex(payload[2:])
-                else:
-                    meaning = f"UTF-8, {length - 2} bytes"
-                    shown = _text_preview(reason or "")
-                sub.append(("Close reason", payload_bit + 16, 8 * (length - 2), payload[2:], shown, meaning))
-            payload_meaning = _close_meaning(length, close_code, close_reason)
-        elif opcode_v == Opcode.CONTINUATION:
-            payload_meaning = "continuation of a message (its type is set by the first fragment)"
-        elif opcode_v == Opcode.BINARY:
-            payload_meaning = "binary data"
-        elif opcode_v in (Opcode.PING, Opcode.PONG):
-            payload_meaning = "application data (echoed in the pong)" if opcode_v == Opcode.PING else "application data"
-    elif extension_data:
-        payload_meaning = "extension data (set RSV bits are defined by a negotiated extension): not decoded"
+    sub_fields: tuple[_SubField, ...] = ()
+    inflated: bytes | None = None
+    inflate_note: str = ""
 
-    if header_done and length is not None:
-        parts = [f"{length} bytes" if length else "empty"]
-        if key is not None and payload:
-            parts.append(f"unmasked {_hex(payload)}")
-        if payload_meaning:
-            parts.append(payload_meaning)
-        b.add("Payload", payload_bit, 8 * length, payload, _hex(wire_bytes) if wire_bytes else "(empty)",
-              "; ".join(parts))
-        for name, start, width, value, display, meaning in sub:
-            b.add(name, start, width, value, display, meaning, parent="Payload")
+
+class _Extent(NamedTuple):
+    """How far the frame reaches compared with the bytes there are."""
+
+    avail: int  # bytes from the frame's start to the end of the input
+    needed: int  # bytes the frame takes; a lower bound until the length is known
+    exact: bool  # ``needed`` is the frame's whole size
+
+    @property
+    def truncated(self) -> bool:
+        return self.avail < self.needed
+
+    @property
+    def missing(self) -> int:
+        return max(0, self.needed - self.avail)
+
+    @property
+    def size(self) -> int:
+        """The frame's bytes that are there."""
+        return min(self.avail, self.needed)
+
+
+def _dissect_at(buf: bytes, offset: int, role: Role | None, rsv_allowed: int,
+                deflate: DeflateParams | bool | None = None, inflated: bytes | None = None) -> Dissection:
+    """Label the frame at ``buf[offset]`` field by field, then judge it: header rules, truncation, payload rules."""
+    view = memoryview(buf)[offset:]
+    header = parse_header(buf, offset)
+    b = _Builder(view)
+    if header is not None:
+        _add_header_fields(b, header, rsv_allowed, deflate)
+    extent = _extent(header, len(view))
+    # Header rules come first (they are earliest in bit order), then truncation, then payload rules.
+    error: ProtocolError | None = None
+    if header is not None:
+        error = header_violation(header.b0, header.b1, header.length, role=role, rsv_allowed=rsv_allowed,
+                                 permessage_deflate=bool(deflate))
+    if error is None and extent.truncated:
+        error = _truncation(header, extent)
+
+    key = header.mask_key if header is not None else None
+    wire = b""
+    reading = _PayloadReading()
+    if header is not None and header.complete:
+        wire = bytes(view[header.size:extent.size])
+        payload = apply_mask(wire, key) if key is not None and wire else wire
+        reading = _read_payload(header, payload, extent.truncated, rsv_allowed, deflate, inflated, role)
+        if error is None:
+            error = reading.error
+        _add_payload_fields(b, header, payload, wire, reading)
+    else:
+        payload = wire
 
     frame: Frame | None = None
-    if not truncated and b0 is not None:
-        frame = Frame(b0 & 0x0F, payload, fin=fin_v, rsv1=bool(b0 & 0x40), rsv2=bool(b0 & 0x20),
-                      rsv3=bool(b0 & 0x10), mask_key=key)
-
+    if header is not None and not extent.truncated:
+        b0 = header.b0
+        frame = Frame(b0 & OPCODE_MASK, payload, fin=header.fin, rsv1=header.rsv1, rsv2=header.rsv2,
+                      rsv3=header.rsv3, mask_key=key)
+    size = extent.size
     return Dissection(
         data=bytes(view[:size]) if (offset or size != len(buf)) else buf,
         offset=offset,
@@ -584,18 +488,185 @@ def _dissect_at(buf: bytes, offset: int, role: Role | None, rsv_allowed: int,
         size=size,
         role=role,
         rsv_allowed=rsv_allowed,
-        payload_length=length,
+        payload_length=header.length if header is not None else None,
         payload=payload,
-        masked_payload=wire_bytes if key is not None else None,
-        text=text,
-        close_code=close_code,
-        close_reason=close_reason,
-        missing=missing,
+        masked_payload=wire if key is not None else None,
+        text=reading.text,
+        close_code=reading.close_code,
+        close_reason=reading.close_reason,
+        missing=extent.missing,
         deflate=deflate,
-        compressed=compressed,
-        inflated=message,
-        inflate_note=inflate_note,
+        compressed=header is not None and _compressed(header, deflate, inflated),
+        inflated=reading.inflated,
+        inflate_note=reading.inflate_note,
     )
+
+
+def _add_header_fields(b: _Builder, header: Header, rsv_allowed: int, deflate: DeflateParams | bool | None) -> None:
+    """FIN, RSV1-3 and the opcode; then MASK, the lengths and the masking key, as far as the bytes go."""
+    b0 = header.b0
+    fin = int(header.fin)
+    b.add("FIN", 0, 1, fin, str(fin), "final fragment" if fin else "not final: more fragments follow")
+    for offset, (name, mask) in enumerate((("RSV1", RSV1_MASK), ("RSV2", RSV2_MASK), ("RSV3", RSV3_MASK)), start=1):
+        bit = 1 if b0 & mask else 0
+        b.add(name, offset, 1, bit, str(bit), _rsv_meaning(mask, bit, b0 & OPCODE_MASK, rsv_allowed, deflate))
+    opcode = header.opcode
+    b.add("Opcode", 4, 4, opcode, f"0x{opcode:X}", opcode_meaning(opcode))
+    if header.b1 is None:
+        return
+    masked = int(header.masked)
+    b.add("MASK", 8, 1, masked, str(masked), "masked: client-to-server" if masked else "unmasked: server-to-client")
+    len7 = header.b1 & LENGTH_MASK
+    ext = extended_length_bytes(len7)
+    meaning = f"{len7}: a {8 * ext}-bit extended length follows" if ext else f"7-bit length {len7}"
+    b.add("Payload length", 9, 7, len7, str(len7), meaning)
+    if ext:
+        raw = bytes(b.view[2:2 + ext])
+        value = int.from_bytes(raw, "big")
+        if header.length is not None:
+            b.add("Extended payload length", 16, 8 * ext, value, str(value), f"{8 * ext}-bit length {value}")
+        else:
+            b.add("Extended payload length", 16, 8 * ext, value, raw.hex(" "), "")
+    if masked:
+        start = 2 + ext
+        raw = bytes(b.view[start:start + MASK_KEY_BYTES])
+        meaning = "payload byte i XOR key byte i mod 4" if header.mask_key is not None else ""
+        b.add("Masking key", 8 * start, 32, raw, raw.hex(" "), meaning)
+
+
+def _rsv_meaning(mask: int, bit: int, opcode: int, rsv_allowed: int, deflate: DeflateParams | bool | None) -> str:
+    if mask == RSV1_MASK and deflate:
+        return _compressed_bit_meaning(bit, opcode)
+    if not bit:
+        return "no extension meaning"
+    if rsv_allowed & mask:
+        return "set: defined by a negotiated extension" + (
+            " (permessage-deflate: compressed)" if mask == RSV1_MASK else "")
+    return "set, but no extension defining it was negotiated"
+
+
+def _extent(header: Header | None, avail: int) -> _Extent:
+    if header is None or header.b1 is None:
+        return _Extent(avail, 2, False)
+    if header.length is None:
+        return _Extent(avail, header_length(header.b1), False)
+    return _Extent(avail, header_length(header.b1) + header.length, True)
+
+
+def _truncation(header: Header | None, extent: _Extent) -> TruncatedFrame:
+    """Where the bytes end (the field they end in, or just before) and how many more are needed."""
+    field, bit = _cut_field(header, extent.avail)
+    missing = extent.missing
+    return TruncatedFrame(
+        f"the bytes end {'before' if bit == 8 * extent.avail else 'inside'} {field}: "
+        f"{'' if extent.exact else 'at least '}{plural(missing, 'more byte')} needed",
+        missing=missing, field=field, bit_offset=bit, rfc="5.2",
+    )
+
+
+def _cut_field(header: Header | None, avail: int) -> tuple[str, int]:
+    """The field the end of the bytes falls in (or just before), and where it starts."""
+    if header is None:
+        return "FIN", 0
+    if header.b1 is None:
+        return "MASK", 8
+    ext = extended_length_bytes(header.b1 & LENGTH_MASK)
+    if ext and header.length is None:
+        return "Extended payload length", 16
+    hl = header_length(header.b1)
+    if header.masked and avail < hl:
+        return "Masking key", 8 * (hl - MASK_KEY_BYTES)
+    return "Payload", 8 * hl
+
+
+_EXTENSION_DATA = "extension data (set RSV bits are defined by a negotiated extension): not decoded"
+
+
+def _extension_data(b0: int, rsv_allowed: int, deflate: DeflateParams | bool | None) -> bool:
+    """An RSV bit is set that a negotiated extension (other than permessage-deflate) defines."""
+    return bool(b0 & RSV_MASK & rsv_allowed & ~(RSV1_MASK if deflate else 0))
+
+
+def _compressed(header: Header, deflate: DeflateParams | bool | None, inflated: bytes | None) -> bool:
+    """permessage-deflate: RSV1 on a message's first frame, or a continuation whose message the caller inflated."""
+    if not deflate:
+        return False
+    opcode = header.opcode
+    return (header.rsv1 and opcode in (Opcode.TEXT, Opcode.BINARY)) or (
+        opcode == Opcode.CONTINUATION and inflated is not None)
+
+
+def _read_payload(header: Header, payload: bytes, truncated: bool, rsv_allowed: int,
+                  deflate: DeflateParams | bool | None, inflated: bytes | None, role: Role | None) -> _PayloadReading:
+    """What the payload (what exists of it) says, by the frame's opcode; a payload rule it breaks.
+
+    A truncated payload is shown but not judged, except that bytes that can never
+    be UTF-8 are already named in a text frame's meaning.
+    """
+    opcode = header.opcode
+    payload_bit = 8 * header.size
+    if _extension_data(header.b0, rsv_allowed, deflate):
+        return _PayloadReading(_EXTENSION_DATA)
+    if _compressed(header, deflate, inflated):
+        return _compressed_reading(payload, opcode, header.fin, truncated, payload_bit, deflate, inflated, role)
+    if opcode == Opcode.TEXT:
+        text, exc, pending = _decode(payload, final=header.fin and not truncated)
+        error = utf8_error(exc, payload_bit) if exc is not None and not truncated else None
+        return _PayloadReading(_text_meaning(text, exc, pending, fin=header.fin, truncated=truncated), error, text)
+    if opcode == Opcode.CLOSE:
+        return _close_reading(payload, header.length or 0, payload_bit, header.masked, truncated)
+    if opcode == Opcode.CONTINUATION:
+        return _PayloadReading("continuation of a message (its type is set by the first fragment)")
+    if opcode == Opcode.BINARY:
+        return _PayloadReading("binary data")
+    if opcode == Opcode.PING:
+        return _PayloadReading("application data (echoed in the pong)")
+    if opcode == Opcode.PONG:
+        return _PayloadReading("application data")
+    return _PayloadReading()
+
+
+def _close_reading(payload: bytes, length: int, payload_bit: int, masked: bool, truncated: bool) -> _PayloadReading:
+    """A close frame's body: the status code, then the UTF-8 reason (section 5.5.1), each as a sub-field."""
+    error = None if truncated else close_payload_violation(payload, payload_bit)
+    close_code: int | None = None
+    close_reason: str | None = None
+    sub: list[_SubField] = []
+    if length >= 2 and payload:
+        code_bytes = payload[:2]
+        code = int.from_bytes(code_bytes, "big")
+        if len(code_bytes) == 2:
+            close_code = code
+            close_reason = "" if length == 2 else None
+            sub.append(_SubField("Close code", payload_bit, 16, code, str(code),
+                                 close_code_meaning(code) + (" (unmasked)" if masked else "")))
+        else:
+            sub.append(_SubField("Close code", payload_bit, 16, code, code_bytes.hex(), ""))
+    if length > 2 and len(payload) > 2:
+        reason, exc, _ = _decode(payload[2:], final=not truncated)
+        close_reason = reason
+        if exc is not None:
+            meaning = f"not valid UTF-8 at byte {exc.start} of the reason"
+            shown = hex_preview(payload[2:])
+        else:
+            meaning = f"UTF-8, {length - 2} bytes"
+            shown = quote(reason or "")
+        sub.append(_SubField("Close reason", payload_bit + 16, 8 * (length - 2), payload[2:], shown, meaning))
+    return _PayloadReading(_close_meaning(length, close_code, close_reason), error,
+                           close_code=close_code, close_reason=close_reason, sub_fields=tuple(sub))
+
+
+def _add_payload_fields(b: _Builder, header: Header, payload: bytes, wire: bytes, reading: _PayloadReading) -> None:
+    """The Payload field (wire bits, unmasked value), then the sub-fields inside it."""
+    length = header.length or 0
+    parts = [f"{length} bytes" if length else "empty"]
+    if header.mask_key is not None and payload:
+        parts.append(f"unmasked {hex_preview(payload)}")
+    if reading.meaning:
+        parts.append(reading.meaning)
+    b.add("Payload", 8 * header.size, 8 * length, payload, hex_preview(wire), "; ".join(parts))
+    for sub in reading.sub_fields:
+        b.add(sub.name, sub.start_bit, sub.width, sub.value, sub.display, sub.meaning, parent="Payload")
 
 
 def _compressed_bit_meaning(bit: int, opcode: int) -> str:
@@ -615,43 +686,46 @@ def _ratio_text(compressed: int, inflated: int) -> str:
     return f"{compressed} B compressed for {inflated} B inflated ({pct:.0f}% of its size)"
 
 
-def _compressed_payload(payload: bytes, opcode: int | None, fin: bool, truncated: bool,
-                        deflate: DeflateParams | bool | None, inflated: bytes | None, role: Role | None,
-                        ) -> tuple[bytes | None, str | None, str, str, ProtocolError | None]:
-    """(inflated bytes, text, note, Payload meaning, violation) of a frame of a compressed message."""
-    first = opcode != Opcode.CONTINUATION
-    sender: Role | None = None if role is None else ("client" if role == "server" else "server")
-    known = isinstance(deflate, DeflateParams) and sender is not None
-    bits = deflate.window_bits(sender) if known else 15  # type: ignore[union-attr,arg-type]
-    alone = known and deflate.no_context_takeover(sender)  # type: ignore[union-attr,arg-type]
+class _Inflation(NamedTuple):
+    """What a compressed frame inflates to here, and how that was found (or why it was not)."""
+
+    message: bytes | None
+    note: str
+    partial: bool = False  # a first fragment, inflated alone: the message continues
     error: ProtocolError | None = None
-    partial = False
+
+
+def _inflation(payload: bytes, opcode: int, fin: bool, truncated: bool, deflate: DeflateParams | bool | None,
+               inflated: bytes | None, role: Role | None) -> _Inflation:
+    """The message a compressed frame belongs to: given by the caller, or inflated from this frame alone."""
     if inflated is not None:
-        message: bytes | None = inflated
-        note = "inflated message supplied (the whole message)"
-    elif truncated:
-        message, note = None, "not inflated: the frame is incomplete"
-    elif not first:
-        message, note = None, "not inflated: a continuation frame inflates only with its message"
-    else:
-        import zlib
+        return _Inflation(inflated, "inflated message supplied (the whole message)")
+    if truncated:
+        return _Inflation(None, "not inflated: the frame is incomplete")
+    if opcode == Opcode.CONTINUATION:
+        return _Inflation(None, "not inflated: a continuation frame inflates only with its message")
+    sender: Role | None = None if role is None else ("client" if role == "server" else "server")
+    params = deflate if isinstance(deflate, DeflateParams) and sender is not None else None
+    bits = params.window_bits(sender) if params is not None and sender is not None else 15
+    try:
+        message = _inflate(zlib.decompressobj(-bits), payload, fin, MAX_INFLATE)
+    except MessageTooBig:
+        return _Inflation(None, f"inflates to more than {MAX_INFLATE} bytes: not shown")
+    except CompressionError as exc:
+        if params is not None and sender is not None and params.no_context_takeover(sender):
+            return _Inflation(None, f"does not inflate: {exc.message}", error=exc)
+        return _Inflation(None, f"does not inflate on its own ({exc.message.rsplit(': ', 1)[-1]}): it may refer to "
+                                "earlier messages (context takeover); the message it belongs to gives its inflated form")
+    if fin:
+        return _Inflation(message, "inflated on its own")
+    return _Inflation(message, "first fragment inflated on its own: the message continues in the next frames", True)
 
-        from .deflate import _inflate
 
-        try:
-            message = _inflate(zlib.decompressobj(-bits), payload, fin, MAX_INFLATE)
-            partial = not fin
-            note = ("inflated on its own" if fin else
-                    "first fragment inflated on its own: the message continues in the next frames")
-        except MessageTooBig:
-            message, note = None, f"inflates to more than {MAX_INFLATE} bytes: not shown"
-        except CompressionError as exc:
-            message = None
-            if alone:
-                error, note = exc, f"does not inflate: {exc.message}"
-            else:
-                note = (f"does not inflate on its own ({exc.message.rsplit(': ', 1)[-1]}): it may refer to earlier messages "
-                        "(context takeover); the message it belongs to gives its inflated form")
+def _compressed_reading(payload: bytes, opcode: int, fin: bool, truncated: bool, payload_bit: int,
+                        deflate: DeflateParams | bool | None, inflated: bytes | None, role: Role | None,
+                        ) -> _PayloadReading:
+    """A frame of a compressed message: what it inflates to, its text, and its compression ratio."""
+    message, note, partial, error = _inflation(payload, opcode, fin, truncated, deflate, inflated, role)
     text: str | None = None
     shown = ""
     if message is not None:
@@ -663,14 +737,13 @@ def _compressed_payload(payload: bytes, opcode: int | None, fin: bool, truncated
                     error = InvalidUTF8(
                         f"inflated text is not valid UTF-8: byte {exc.start} of the inflated message "
                         f"({message[exc.start:exc.end].hex(' ')}) {exc.reason}", field="Payload", rfc="8.1")
-                shown = f"{len(message)} B {_hex(message)}" if opcode != Opcode.TEXT else (
+                shown = f"{len(message)} B {hex_preview(message)}" if opcode != Opcode.TEXT else (
                     f"{len(message)} B, not valid UTF-8 at byte {exc.start}")
             else:
                 text = decoded
-                shown = f"{len(message)} B text {_text_preview(decoded or '')}"
+                shown = f"{len(message)} B text {quote(decoded or '')}"
         else:
-            shown = f"{len(message)} B {_hex(message)}"
-    where = "so far " if partial else ""
+            shown = f"{len(message)} B {hex_preview(message)}"
     if opcode == Opcode.CONTINUATION:
         meaning = "continuation of a compressed message: deflate data"
         if message is not None:
@@ -681,26 +754,14 @@ def _compressed_payload(payload: bytes, opcode: int | None, fin: bool, truncated
             if inflated is not None and not fin:
                 meaning += f"; the whole message inflates to {shown}"
             else:
-                meaning += f"; inflates {where}to {shown}"
+                meaning += f"; inflates {'so far ' if partial else ''}to {shown}"
             if fin and not partial:
                 meaning += f"; {_ratio_text(len(payload), len(message))}"
         else:
             meaning += f"; {note}"
-    return message, text, note, meaning, error
-
-
-def _cut_field(avail: int, b1: int | None, len7: int, masked: bool, pos: int) -> tuple[str, int]:
-    """The field the end of the bytes falls in (or just before), and where it starts."""
-    if avail == 0:
-        return "FIN", 0
-    if b1 is None:
-        return "MASK", 8
-    ext_bytes = {126: 2, 127: 8}.get(len7, 0)
-    if ext_bytes and avail < 2 + ext_bytes:
-        return "Extended payload length", 16
-    if masked and avail < pos:
-        return "Masking key", 8 * (pos - 4)
-    return "Payload", 8 * pos
+    if error is not None and error.bit_offset is None:
+        error.bit_offset = payload_bit
+    return _PayloadReading(meaning, error, text, inflated=message, inflate_note=note)
 
 
 def _decode(data: bytes, *, final: bool) -> tuple[str | None, UnicodeDecodeError | None, int]:
@@ -718,7 +779,7 @@ def _text_meaning(text: str | None, exc: UnicodeDecodeError | None, pending: int
     if exc is not None:
         return f"text, not valid UTF-8 at byte {exc.start} ({exc.reason})"
     kind = "text so far" if truncated else ("text" if fin else "text fragment")
-    out = f"{kind} {_text_preview(text or '')}"
+    out = f"{kind} {quote(text or '')}"
     if pending:
         out += f" + {pending} byte{'s' if pending != 1 else ''} of a character that continues"
     return out
@@ -731,7 +792,7 @@ def _close_meaning(length: int, code: int | None, reason: str | None) -> str:
         return "1 byte: too short for a status code"
     out = f"close code {close_code_meaning(code)}" if code is not None else "close code"
     if reason:
-        out += f", reason {_text_preview(reason)}"
+        out += f", reason {quote(reason)}"
     return out
 
 

@@ -93,8 +93,9 @@ class TruncatedFrame(ProtocolError):
 
     close_code = 1006
 
-    def __init__(self, message: str, *, missing: int, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, message: str, *, missing: int, field: str | None = None, bit_offset: int | None = None,
+                 rfc: str | None = None) -> None:
+        super().__init__(message, field=field, bit_offset=bit_offset, rfc=rfc)
         self.missing = missing
 
 

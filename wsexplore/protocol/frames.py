@@ -5,8 +5,24 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from ..display import hex_preview, quote
+from .header import (
+    CONTROL_MASK,
+    FIN_MASK,
+    LENGTH_16,
+    LENGTH_64,
+    MASK_KEY_BYTES,
+    MASK_MASK,
+    MAX_7BIT,
+    MAX_16BIT,
+    OPCODE_MASK,
+    RSV1_MASK,
+    RSV2_MASK,
+    RSV3_MASK,
+    parse_header,
+)
 from .masking import apply_mask
-from .opcodes import CloseCode, Opcode, close_code_meaning
+from .opcodes import CloseCode, Opcode, as_opcode, close_code_meaning, opcode_name
 
 __all__ = ["Frame", "encode_close_payload", "length_form"]
 
@@ -17,9 +33,9 @@ _pack_long = struct.Struct("!BBQ").pack
 
 def length_form(length: int) -> str:
     """Which payload length form the minimal encoding of ``length`` uses."""
-    if length <= 125:
+    if length <= MAX_7BIT:
         return "7-bit"
-    if length <= 0xFFFF:
+    if length <= MAX_16BIT:
         return "16-bit"
     return "64-bit"
 
@@ -65,10 +81,10 @@ class Frame:
             raise ValueError(f"opcode must fit in 4 bits, got {opcode}")
         if mask_key is not None:
             mask_key = bytes(mask_key)
-            if len(mask_key) != 4:
+            if len(mask_key) != MASK_KEY_BYTES:
                 raise ValueError(f"mask_key must be 4 bytes, got {len(mask_key)}")
         setattr_ = object.__setattr__
-        setattr_(self, "opcode", _OPCODES[opcode])
+        setattr_(self, "opcode", as_opcode(opcode))
         setattr_(self, "payload", bytes(payload))
         setattr_(self, "fin", bool(fin))
         setattr_(self, "rsv1", bool(rsv1))
@@ -83,7 +99,7 @@ class Frame:
     ) -> Frame:
         """Build without checks or copies, for parsers that already validated every part."""
         self = _new(cls)
-        _SET_OPCODE(self, _OPCODES[opcode])
+        _SET_OPCODE(self, as_opcode(opcode))
         _SET_PAYLOAD(self, payload)
         _SET_FIN(self, fin)
         _SET_RSV1(self, rsv1)
@@ -99,22 +115,19 @@ class Frame:
         No rule is checked (see ``dissect`` for that); ``payload``, when the
         caller already unmasked it, saves doing it again.
         """
-        b0, b1 = data[0], data[1]
-        len7 = b1 & 0x7F
-        hl = 2 if len7 < 126 else 4 if len7 == 126 else 10
-        length = len7 if len7 < 126 else int.from_bytes(data[2:hl], "big")
-        key = None
-        if b1 & 0x80:
-            key = bytes(data[hl : hl + 4])
-            hl += 4
-        if len(data) < hl + length:
-            raise ValueError(f"frame needs {hl + length} bytes, got {len(data)}")
+        header = parse_header(data)
+        end = None if header is None else header.frame_length
+        if header is None or end is None or len(data) < end:
+            raise ValueError(f"frame needs {end if end is not None else 'more'} bytes, got {len(data)}")
+        start = header.size  # the whole header is there: the payload follows it
+        key = header.mask_key
         if payload is None:
-            payload = bytes(data[hl : hl + length])
+            payload = bytes(data[start:end])
             if key is not None:
                 payload = apply_mask(payload, key)
-        return cls._trusted(b0 & 0x0F, payload, bool(b0 & 0x80), bool(b0 & 0x40), bool(b0 & 0x20),
-                            bool(b0 & 0x10), key)
+        b0 = header.b0
+        return cls._trusted(b0 & OPCODE_MASK, payload, bool(b0 & FIN_MASK), bool(b0 & RSV1_MASK),
+                            bool(b0 & RSV2_MASK), bool(b0 & RSV3_MASK), key)
 
     # -- helpers ---------------------------------------------------------
     @classmethod
@@ -129,7 +142,7 @@ class Frame:
 
     @property
     def is_control(self) -> bool:
-        return self.opcode >= 0x8
+        return bool(self.opcode & CONTROL_MASK)
 
     @property
     def masked(self) -> bool:
@@ -161,34 +174,34 @@ class Frame:
     def encode(self) -> bytes:
         """The frame's bytes, with the minimal payload length form."""
         b0 = (
-            (0x80 if self.fin else 0)
-            | (0x40 if self.rsv1 else 0)
-            | (0x20 if self.rsv2 else 0)
-            | (0x10 if self.rsv3 else 0)
+            (FIN_MASK if self.fin else 0)
+            | (RSV1_MASK if self.rsv1 else 0)
+            | (RSV2_MASK if self.rsv2 else 0)
+            | (RSV3_MASK if self.rsv3 else 0)
             | self.opcode
         )
         payload = self.payload
         n = len(payload)
-        mask_bit = 0x80 if self.mask_key is not None else 0
-        if n <= 125:
+        mask_bit = MASK_MASK if self.mask_key is not None else 0
+        if n <= MAX_7BIT:
             header = bytes((b0, mask_bit | n))
-        elif n <= 0xFFFF:
-            header = _pack_short(b0, mask_bit | 126, n)
+        elif n <= MAX_16BIT:
+            header = _pack_short(b0, mask_bit | LENGTH_16, n)
         else:
-            header = _pack_long(b0, mask_bit | 127, n)
+            header = _pack_long(b0, mask_bit | LENGTH_64, n)
         if self.mask_key is None:
             return header + payload
         return header + self.mask_key + apply_mask(payload, self.mask_key)
 
     def _repr_html_(self) -> str:
         """Jupyter view: the dissection of this frame's wire bytes (read by the side it is sent to)."""
-        from .dissector import dissect
+        from .dissector import dissect  # here, not at the top: the dissector imports this module
 
         return dissect(self.encode(), role="server" if self.masked else "client")._repr_html_()
 
     def __repr__(self) -> str:
         op = self.opcode
-        name = op.name if isinstance(op, Opcode) else f"0x{op:X}"
+        name = opcode_name(op)
         flags = "".join(
             f" {label}" for label, on in (("RSV1", self.rsv1), ("RSV2", self.rsv2), ("RSV3", self.rsv3)) if on
         )
@@ -208,20 +221,13 @@ class Frame:
 
 
 def _preview(payload: bytes, *, text: bool, limit: int = 32) -> str:
+    """A text payload quoted when it is UTF-8, anything else in hex (the forms of ``wsexplore.display``)."""
     if text:
         try:
-            s = payload.decode()
+            return quote(payload.decode(), limit)
         except UnicodeDecodeError:
             pass
-        else:
-            return repr(s if len(s) <= limit else s[:limit] + "…")
-    shown = payload[:limit].hex(" ")
-    return shown + (" …" if len(payload) > limit else "") if payload else "b''"
-
-
-# Reserved opcodes stay plain ints so that invalid frames can be represented.
-_OPCODES: dict[int, Opcode | int] = {v: v for v in range(16)}
-_OPCODES.update({op.value: op for op in Opcode})
+    return hex_preview(payload, limit)
 
 
 # Slot setters bypass the frozen ``__setattr__``: a third of the cost of ``object.__setattr__``.

@@ -16,10 +16,11 @@
 ```
 
 ``parse_header`` reads as far as the bytes go, so the dissector, the capture
-and the views can all label a cut frame the same way. The connection's hot
+and the views can all label a cut frame the same way. The connection's fast
 path reads the two first bytes itself (a function call per frame costs more
-than the rest of its work), but with these names, and the rules it applies
-are those of :mod:`wsexplore.protocol.rules`.
+than the rest of its work), but with these names, and it only lets through
+headers that :mod:`wsexplore.protocol.rules` accepts (a property test holds it
+to that).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
     "RSV3_MASK",
     "RSV_MASK",
     "OPCODE_MASK",
+    "CONTROL_MASK",
     "MASK_MASK",
     "LENGTH_MASK",
     "LENGTH_16",
@@ -42,6 +44,7 @@ __all__ = [
     "MASK_KEY_BYTES",
     "Header",
     "parse_header",
+    "payload_length",
     "extended_length_bytes",
     "header_length",
     "flag_names",
@@ -54,6 +57,8 @@ RSV2_MASK = 0x20
 RSV3_MASK = 0x10
 RSV_MASK = RSV1_MASK | RSV2_MASK | RSV3_MASK
 OPCODE_MASK = 0x0F
+#: The opcode bit that every control opcode (0x8-0xF) has and no data opcode has.
+CONTROL_MASK = 0x08
 # Second byte.
 MASK_MASK = 0x80
 LENGTH_MASK = 0x7F
@@ -118,7 +123,7 @@ class Header(NamedTuple):
 
     @property
     def is_control(self) -> bool:
-        return self.b0 & 0x08 != 0
+        return self.b0 & CONTROL_MASK != 0
 
     @property
     def masked(self) -> bool:
@@ -146,32 +151,36 @@ class Header(NamedTuple):
         return header_length(self.b1) + self.length
 
 
+def payload_length(data: bytes | bytearray | memoryview, pos: int = 0) -> int | None:
+    """The payload length the frame at ``data[pos]`` announces; None until the bytes that hold it are there."""
+    avail = len(data) - pos
+    if avail < 2:
+        return None
+    len7 = data[pos + 1] & LENGTH_MASK
+    if len7 < LENGTH_16:
+        return len7
+    if len7 == LENGTH_16:
+        return (data[pos + 2] << 8) | data[pos + 3] if avail >= 4 else None
+    return _from_bytes(data[pos + 2 : pos + 10], "big") if avail >= 10 else None
+
+
 def parse_header(data: bytes | bytearray | memoryview, pos: int = 0) -> Header | None:
     """The header of the frame that starts at ``data[pos]``, as far as the bytes go; None without a byte."""
     avail = len(data) - pos
-    if avail < 1:
-        return None
-    b0 = data[pos]
     if avail < 2:
-        return Header(b0, None, None, None, 1)
+        return None if avail < 1 else _new_header(Header, (data[pos], None, None, None, 1))
     b1 = data[pos + 1]
-    len7 = b1 & LENGTH_MASK
-    ext = extended_length_bytes(len7)
-    end = pos + 2 + ext
-    length: int | None
-    if ext == 0:
-        length = len7
-    elif avail >= 2 + ext:
-        length = int.from_bytes(data[pos + 2 : end], "big")
-    else:
-        length = None
+    hl = header_length(b1)
     key: bytes | None = None
-    hl = 2 + ext
-    if b1 & MASK_MASK:
-        hl += MASK_KEY_BYTES
-        if avail >= hl:
-            key = bytes(data[end : end + MASK_KEY_BYTES])
-    return Header(b0, b1, length, key, min(avail, hl))
+    if b1 & MASK_MASK and avail >= hl:
+        key = data[pos + hl - MASK_KEY_BYTES : pos + hl]
+        if type(key) is not bytes:
+            key = bytes(key)
+    return _new_header(Header, (data[pos], b1, payload_length(data, pos), key, hl if avail >= hl else avail))
+
+
+_from_bytes = int.from_bytes
+_new_header = tuple.__new__  # Header(...) without its generated __new__, a third of the cost
 
 
 def flag_names(b0: int, masked: bool = False) -> str:

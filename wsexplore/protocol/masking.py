@@ -2,14 +2,17 @@
 
 Two strategies, picked by size: a single big-integer XOR wins below a few hundred
 bytes (NumPy's per-call overhead dominates there), NumPy's vectorised XOR on
-64-bit words wins above it (memory bandwidth).
+64-bit words wins above it (memory bandwidth). ``unmask_frame`` is the
+connection's way in: it takes a whole frame as it came off the wire.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["apply_mask", "mask_small"]
+from .header import MASK_KEY_BYTES
+
+__all__ = ["apply_mask", "mask_small", "unmask_frame"]
 
 _NUMPY_FROM = 928  # bytes; measured crossover of the two strategies (make bench)
 _from_bytes = int.from_bytes
@@ -17,10 +20,16 @@ _from_bytes = int.from_bytes
 _TABLE = 1024  # bytes covered by the tables (about 0.5 MB of ints)
 _REPEAT = [sum(1 << (32 * i) for i in range(q)) for q in range(_TABLE // 4 + 1)]
 _LOW = [(1 << (8 * n)) - 1 for n in range(_TABLE + 1)]
+_KEY_BITS = 8 * MASK_KEY_BYTES
+_KEY_INT = (1 << _KEY_BITS) - 1
 
 
 def mask_small(data: bytes, key: bytes, n: int) -> bytes:
-    """``apply_mask`` for 0 < n <= 1024, without the checks (hot path of the connection)."""
+    """``apply_mask``'s big-integer strategy, without its checks: ``n`` is ``len(data)``, more than 0.
+
+    Beyond ``_TABLE`` bytes (only when the crossover is moved, as ``make bench`` does
+    to measure it) the repeated key is built as bytes instead of read from the tables.
+    """
     if n > _TABLE:
         return (_from_bytes(data, "little") ^ _from_bytes((key * ((n >> 2) + 1))[:n], "little")).to_bytes(n, "little")
     return (
@@ -28,9 +37,24 @@ def mask_small(data: bytes, key: bytes, n: int) -> bytes:
     ).to_bytes(n, "little")
 
 
+def unmask_frame(frame: bytes, header_length: int, length: int) -> bytes:
+    """The payload of ``frame``, a whole masked frame whose header (masking key included) is ``header_length`` bytes.
+
+    A small frame is read as one little-endian integer, header in its low bytes: the key
+    and the payload are shifted out of it rather than sliced, which is what makes the
+    connection's receive loop fast. ``length`` is the payload length, more than 0.
+    """
+    if length < _NUMPY_FROM:
+        whole = _from_bytes(frame, "little")
+        shift = header_length << 3
+        key = (whole >> (shift - _KEY_BITS)) & _KEY_INT
+        return ((whole >> shift) ^ (key * _REPEAT[(length + 3) >> 2] & _LOW[length])).to_bytes(length, "little")
+    return apply_mask(memoryview(frame)[header_length:], frame[header_length - MASK_KEY_BYTES : header_length])
+
+
 def apply_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
     """Mask or unmask ``data`` with the 4-byte ``key`` (the operation is its own inverse)."""
-    if len(key) != 4:
+    if len(key) != MASK_KEY_BYTES:
         raise ValueError(f"masking key must be 4 bytes, got {len(key)}")
     n = len(data)
     if n < _NUMPY_FROM:

@@ -10,11 +10,26 @@ from __future__ import annotations
 from typing import Literal
 
 from .errors import FramingError, InvalidCloseCode, InvalidUTF8, ProtocolError
-from .opcodes import close_code_allowed, close_code_meaning
+from .header import (
+    CONTROL_MASK,
+    FIN_MASK,
+    LENGTH_16,
+    LENGTH_64,
+    LENGTH_MASK,
+    MASK_MASK,
+    MAX_7BIT,
+    MAX_16BIT,
+    OPCODE_MASK,
+    RSV1_MASK,
+    RSV2_MASK,
+    RSV3_MASK,
+)
+from .opcodes import Opcode, close_code_allowed, close_code_meaning
 
 __all__ = [
     "Role",
     "header_violation",
+    "length_violation",
     "close_payload_violation",
     "utf8_violation",
     "utf8_error",
@@ -26,11 +41,12 @@ __all__ = [
 
 Role = Literal["server", "client"]
 
-DATA_OPCODES = frozenset({0x0, 0x1, 0x2})
-CONTROL_OPCODES = frozenset({0x8, 0x9, 0xA})
+DATA_OPCODES = frozenset({Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY})
+CONTROL_OPCODES = frozenset({Opcode.CLOSE, Opcode.PING, Opcode.PONG})
 KNOWN_OPCODES = DATA_OPCODES | CONTROL_OPCODES
 
-_RSV = (("RSV1", 0x40, 1), ("RSV2", 0x20, 2), ("RSV3", 0x10, 3))
+# (name, bit, bit offset in the frame)
+_RSV = (("RSV1", RSV1_MASK, 1), ("RSV2", RSV2_MASK, 2), ("RSV3", RSV3_MASK, 3))
 
 
 def header_violation(
@@ -51,8 +67,8 @@ def header_violation(
     ``permessage_deflate`` (RFC 7692 negotiated) allows RSV1 where it may mark a
     compressed message, see :func:`compressed_bit_violation`.
     """
-    opcode = b0 & 0x0F
-    if opcode in CONTROL_OPCODES and not b0 & 0x80:
+    opcode = b0 & OPCODE_MASK
+    if opcode in CONTROL_OPCODES and not b0 & FIN_MASK:
         return FramingError(
             f"control frame (opcode 0x{opcode:X}) has FIN=0: control frames must not be fragmented",
             field="FIN", bit_offset=0, rfc="5.5",
@@ -61,7 +77,7 @@ def header_violation(
         err = compressed_bit_violation(b0)
         if err is not None:
             return err
-        rsv_allowed |= 0x40
+        rsv_allowed |= RSV1_MASK
     for name, bit, offset in _RSV:
         if b0 & bit and not rsv_allowed & bit:
             return FramingError(
@@ -69,14 +85,14 @@ def header_violation(
                 field=name, bit_offset=offset, rfc="5.2",
             )
     if opcode not in KNOWN_OPCODES:
-        kind = "non-control" if opcode < 8 else "control"
+        kind = "control" if opcode & CONTROL_MASK else "non-control"
         return FramingError(
             f"opcode 0x{opcode:X} is reserved for further {kind} frames",
             field="Opcode", bit_offset=4, rfc="5.2",
         )
     if b1 is None:
         return None
-    masked = bool(b1 & 0x80)
+    masked = bool(b1 & MASK_MASK)
     if role == "server" and not masked:
         return FramingError(
             "client frame is not masked: a server must close the connection on an unmasked frame",
@@ -87,8 +103,8 @@ def header_violation(
             "server frame is masked: a client must close the connection on a masked frame",
             field="MASK", bit_offset=8, rfc="5.1",
         )
-    len7 = b1 & 0x7F
-    if opcode in CONTROL_OPCODES and len7 > 125:
+    len7 = b1 & LENGTH_MASK
+    if opcode in CONTROL_OPCODES and len7 > MAX_7BIT:
         return FramingError(
             "control frame payload length must be 125 bytes or less"
             + (f", got {length}" if length is not None else f" (length field is {len7})"),
@@ -96,19 +112,27 @@ def header_violation(
         )
     if length is None:
         return None
-    if len7 == 126 and length < 126:
+    return length_violation(len7, length)
+
+
+def length_violation(len7: int, length: int) -> FramingError | None:
+    """An extended payload length must take the fewest bytes and keep its most significant bit 0 (section 5.2).
+
+    ``len7`` is the 7-bit length field, ``length`` the payload length it leads to.
+    """
+    if len7 == LENGTH_16 and length <= MAX_7BIT:
         return FramingError(
             f"payload length {length} used the 16-bit form when the 7-bit form would have sufficed"
             " (the minimal number of bytes must be used)",
             field="Extended payload length", bit_offset=16, rfc="5.2",
         )
-    if len7 == 127:
+    if len7 == LENGTH_64:
         if length >> 63:
             return FramingError(
                 "64-bit payload length has its most significant bit set",
                 field="Extended payload length", bit_offset=16, rfc="5.2",
             )
-        if length < 0x10000:
+        if length <= MAX_16BIT:
             return FramingError(
                 f"payload length {length} used the 64-bit form when the 16-bit form would have sufficed"
                 " (the minimal number of bytes must be used)",
@@ -125,16 +149,16 @@ def compressed_bit_violation(b0: int, *, compressed_message_in_progress: bool = 
     message, so it must not be set on a control frame or on a continuation
     frame. ``compressed_message_in_progress`` only words the reason.
     """
-    if not b0 & 0x40:
+    if not b0 & RSV1_MASK:
         return None
-    opcode = b0 & 0x0F
+    opcode = b0 & OPCODE_MASK
     if opcode in CONTROL_OPCODES:
         return FramingError(
             f"RSV1 (per-message compressed) is set on a control frame (opcode 0x{opcode:X}):"
             " control frames are never compressed",
             field="RSV1", bit_offset=1, rfc="RFC 7692 section 6",
         )
-    if opcode == 0x0:
+    if opcode == Opcode.CONTINUATION:
         whose = "a compressed" if compressed_message_in_progress else "a"
         return FramingError(
             f"RSV1 (per-message compressed) is set on a continuation frame of {whose} message:"

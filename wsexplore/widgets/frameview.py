@@ -28,7 +28,7 @@ import traitlets
 
 from ..protocol.deflate import DeflateParams, PerMessageDeflate
 from ..protocol.diagram import FIELD_COLOURS, compression_lines, summary, violation_line
-from ..protocol.dissector import FIELD_SPECS, Dissection, Field, dissect, leaf_fields
+from ..protocol.dissector import FIELD_SPECS, DeflateArg, Dissection, Field, dissect, leaf_fields
 from ..protocol.errors import TruncatedFrame
 from ..protocol.frames import Frame
 from ..protocol.opcodes import Opcode
@@ -77,7 +77,6 @@ def parse_hex(text: str) -> bytes:
 
 
 FrameSource = Union[bytes, bytearray, memoryview, Frame, Any]
-DeflateArg = Union[DeflateParams, PerMessageDeflate, bool, None]
 
 
 def _resolve(data: FrameSource, role: object) -> tuple[bytes, Role | None]:

@@ -1,0 +1,91 @@
+"""Masking (RFC 6455 section 5.3) checked against the rule itself: byte i XOR key byte i mod 4, one byte at a time."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from wsexplore.protocol import masking
+from wsexplore.protocol.masking import _NUMPY_FROM, apply_mask, mask_small, unmask_frame
+
+KEY = bytes.fromhex("37 fa 21 3d")  # the key of RFC 6455 section 5.7
+
+
+def xor(data: bytes, key: bytes) -> bytes:
+    """The reference: section 5.3 as written, one byte at a time."""
+    return bytes(b ^ key[i % 4] for i, b in enumerate(data))
+
+
+def payload(n: int, seed: int = 5) -> bytes:
+    return random.Random(seed * 100_003 + n).randbytes(n)
+
+
+# Every size around the switch from the big-integer strategy to NumPy, and small sizes.
+SIZES = sorted({*range(0, 41), *range(_NUMPY_FROM - 12, _NUMPY_FROM + 20), 4096, 65536 + 3})
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_apply_mask_is_the_byte_by_byte_xor(n: int) -> None:
+    data = payload(n)
+    expected = xor(data, KEY)
+    for given in (data, bytearray(data), memoryview(data)):
+        out = apply_mask(given, KEY)
+        assert type(out) is bytes and out == expected, type(given)
+    assert apply_mask(expected, KEY) == data  # its own inverse
+
+
+@pytest.mark.parametrize("tail", range(1, 8))
+@pytest.mark.parametrize("words", [0, 1, 2, _NUMPY_FROM // 8, _NUMPY_FROM // 8 + 1, 1000])
+def test_leftover_bytes_after_whole_words(words: int, tail: int) -> None:
+    # NumPy XORs 8-byte words; 1 to 7 bytes are left over and take the key where the words stop.
+    data = payload(8 * words + tail, tail)
+    assert apply_mask(data, KEY) == xor(data, KEY)
+
+
+@pytest.mark.parametrize("start", [1, 2, 3, 5, 7])
+@pytest.mark.parametrize("n", [1, 7, 100, _NUMPY_FROM - 1, _NUMPY_FROM, _NUMPY_FROM + 7, 5000])
+def test_memoryview_slices_at_odd_offsets(start: int, n: int) -> None:
+    backing = payload(start + n + 3, start)
+    view = memoryview(backing)[start:start + n]
+    assert apply_mask(view, KEY) == xor(bytes(view), KEY)
+    assert apply_mask(memoryview(bytearray(backing))[start:start + n], KEY) == xor(bytes(view), KEY)
+
+
+@pytest.mark.parametrize("key", [b"", b"\x01", b"\x01\x02\x03", b"\x01\x02\x03\x04\x05", bytes(8)])
+@pytest.mark.parametrize("n", [0, 10, _NUMPY_FROM + 1])
+def test_a_key_that_is_not_four_bytes_is_refused(key: bytes, n: int) -> None:
+    with pytest.raises(ValueError, match=f"^masking key must be 4 bytes, got {len(key)}$"):
+        apply_mask(payload(n), key)
+
+
+def test_every_key_phase() -> None:
+    data = payload(64)
+    for key in (bytes(4), b"\xff" * 4, bytes.fromhex("01 02 03 04"), KEY):
+        assert apply_mask(data, key) == xor(data, key)
+
+
+@pytest.mark.parametrize("n", [1, 2, 125, 1024, 1025, 3000])
+def test_mask_small_past_its_tables(n: int) -> None:
+    # Beyond 1024 bytes (reached when make bench moves the crossover) the key is built as bytes.
+    data = payload(n)
+    assert mask_small(data, KEY, n) == xor(data, KEY)
+
+
+@pytest.mark.parametrize("n", [1, 3, 4, 5, 125, 126, 300, _NUMPY_FROM - 1, _NUMPY_FROM, 70000])
+def test_unmask_frame_reads_the_key_and_payload_of_a_whole_frame(n: int) -> None:
+    data = payload(n)
+    headers = [bytes((0x82, 0xFF)) + n.to_bytes(8, "big")]  # any length form: the key follows the header
+    if n < 0x10000:
+        headers.append(bytes((0x82, 0xFE)) + n.to_bytes(2, "big"))
+    if n <= 125:
+        headers.append(bytes((0x82, 0x80 | n)))
+    for header in headers:
+        frame = header + KEY + xor(data, KEY)
+        assert unmask_frame(frame, len(header) + 4, n) == data
+
+
+def test_the_tables_cover_every_size_the_big_integer_strategy_takes() -> None:
+    # unmask_frame reads _REPEAT and _LOW for every payload below the crossover.
+    assert 0 < masking._NUMPY_FROM <= masking._TABLE
+    assert len(masking._LOW) > masking._NUMPY_FROM and 4 * (len(masking._REPEAT) - 1) >= masking._NUMPY_FROM
