@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from wsexplore.live.capture import Record
+from wsexplore.capture import Record
 from wsexplore.live.server import Server
 
 CHROMIUM = "/usr/bin/chromium"

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
+from wsexplore.live.api import request_ping
 from wsexplore.live.server import Server
 from wsexplore.protocol.opcodes import Opcode
 from wsexplore.widgets.browser_client import (
     DIRECT_NOTE,
     BrowserClient,
     page_base_url,
-    request_ping,
     resolve_url,
 )
 
