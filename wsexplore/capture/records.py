@@ -297,7 +297,7 @@ class MessageRecord(Record):
         _m_time(self, time)
         _m_wall(self, wall)
         _m_direction(self, direction)
-        _m_opcode(self, opcode)
+        _m_opcode(self, as_opcode(opcode))
         _m_data(self, data)
         _m_frames(self, frames)
         _m_compressed_size(self, compressed_size)
@@ -380,16 +380,17 @@ KINDS: dict[str, type[Record]] = {
     cls.kind: cls for cls in (OpenRecord, FrameRecord, MessageRecord, CloseRecord, ErrorRecord)
 }
 
-#: A record the live path has not built yet: its class, then its constructor's arguments in order.
-#: Appending a tuple leaves nothing for the garbage collector to track; ``build`` makes the record
-#: the first time someone reads it.
+#: A record the live path has not built yet: its ``kind``, then its constructor's arguments in order.
+#: Only plain values (str, int, float, bytes, None): the garbage collector stops tracking such a
+#: tuple, where a record object (or a class, or an ``Opcode`` member) would be traversed at every
+#: full collection. ``build`` makes the record the first time someone reads it.
 PendingRecord = tuple
 
 
 def build(entry: Record | PendingRecord) -> Record:
     """The record ``entry`` stands for (a record is returned as it is)."""
     if type(entry) is tuple:
-        return entry[0](*entry[1:])
+        return KINDS[entry[0]](*entry[1:])
     return entry  # type: ignore[return-value]
 
 

@@ -28,7 +28,7 @@ from ..display import data_size, format_size, plural
 from ..protocol.errors import ProtocolError
 from ..protocol.events import ConnectionClosed, Event, FrameReceived, FrameSent, MessageReceived, ProtocolViolation
 from ..protocol.frames import Frame
-from ..protocol.opcodes import Opcode, as_opcode
+from ..protocol.opcodes import Opcode
 from .formats import jsonl
 from .query import Query
 from .records import (
@@ -54,6 +54,10 @@ DEFAULT_MAX_RECORDS = 100_000
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
 Subscriber = Callable[[Record], object]
+
+# The kind tags of pending records (see ``PendingRecord``).
+_FRAME = FrameRecord.kind
+_MESSAGE = MessageRecord.kind
 
 
 class Capture(Query):
@@ -188,18 +192,18 @@ class Capture(Query):
             if kind is FrameReceived or kind is FrameSent:
                 raw = event.raw
                 self._seq = seq = self._seq + 1
-                append((FrameRecord, seq, conn, time, wall, "in" if kind is FrameReceived else "out",
-                        event.offset, raw, None, None), conn, len(raw))
+                append((_FRAME, seq, conn, time, wall, "in" if kind is FrameReceived else "out", event.offset,
+                        raw, None, None), conn, len(raw))
             elif kind is MessageReceived:
                 data = event.data
                 self._seq = seq = self._seq + 1
                 size = len(data) if type(data) is bytes or data.isascii() else data_size(data)
-                append((MessageRecord, seq, conn, time, wall, "in", event.opcode, data,
-                        event.frames, event.compressed_size), conn, size)
+                append((_MESSAGE, seq, conn, time, wall, "in", int(event.opcode), data, event.frames,
+                        event.compressed_size), conn, size)
             elif kind is ProtocolViolation:
                 raw = bytes(event.raw)
-                append((FrameRecord, self._next(), conn, time, wall, "in", event.offset, raw, None,
-                        event.error), conn, len(raw))
+                append((_FRAME, self._next(), conn, time, wall, "in", event.offset, raw, None, event.error),
+                       conn, len(raw))
             elif kind is ConnectionClosed:
                 self._add_close(conn, event.code, event.reason, event.initiator, event.clean,
                                 time, wall)
@@ -241,8 +245,8 @@ class Capture(Query):
         _check_direction(direction)
         if not isinstance(data, str) and type(data) is not bytes:
             data = bytes(data)
-        rec = MessageRecord(self._next(), conn, monotonic(), wall_clock(), direction, as_opcode(opcode), data,
-                            frames, None if compressed_size is None else int(compressed_size))
+        rec = MessageRecord(self._next(), conn, monotonic(), wall_clock(), direction, opcode, data, frames,
+                            None if compressed_size is None else int(compressed_size))
         self._append(rec, conn, rec.nbytes)
         return rec
 

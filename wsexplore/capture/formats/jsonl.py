@@ -17,7 +17,6 @@ from typing import Any
 
 from ...protocol.errors import ProtocolError
 from ...protocol.frames import Frame
-from ...protocol.opcodes import as_opcode
 from ..records import CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord, Record, parse_frame
 from ..redact import redact_headers
 
@@ -211,7 +210,7 @@ def record_from_json(d: dict[str, Any]) -> Record:
         return OpenRecord(*common, _unjson(d["peer"]), _unb64(d["request"]), _unb64(d["response"]), d["status"])
     if kind == "message":
         data = d["text"] if "text" in d else _unb64(d["data"])
-        return MessageRecord(*common, d["direction"], as_opcode(d["opcode"]), data, d["frames"],
+        return MessageRecord(*common, d["direction"], d["opcode"], data, d["frames"],
                              d.get("compressed_size"))
     if kind == "close":
         return CloseRecord(*common, d["code"], d["reason"], d["initiator"], d["clean"])
