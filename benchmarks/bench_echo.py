@@ -69,7 +69,7 @@ _PROFILER: Any = None  # the server process's cProfile.Profile under --profile
 # ============================================================================ server processes
 def _capture_stats(capture: Any) -> dict[str, Any]:
     """What a capture holds, counted by kind, direction and opcode (read after a trial)."""
-    from wsexplore.live.capture import CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord
+    from wsexplore.capture import CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord
 
     frames: Counter[str] = Counter()
     raw: Counter[str] = Counter()
@@ -141,7 +141,7 @@ async def _serve_main(kind: str) -> None:
     threading.Thread(target=read_commands, daemon=True).start()
 
     if kind == "wsexplore" or kind.startswith("wsexplore+"):
-        from wsexplore.live.capture import Capture
+        from wsexplore.capture import Capture
         from wsexplore.live.server import Server
 
         # Default handler: echo.

@@ -1,14 +1,22 @@
 """wsexplore: see the WebSocket protocol (RFC 6455) bit by bit, live, in Jupyter.
 
-The protocol core is imported eagerly (it is small and pure); the live server
-and the widgets load on first use, so ``import wsexplore`` stays cheap and
-never pulls in asyncio servers or ipywidgets by itself.
+Where things live: ``protocol/`` (pure RFC 6455 and RFC 7692: header, frames,
+rules, dissector, handshake, connection), ``capture/`` (records, the store,
+queries, files), ``live/`` (the asyncio server and the terminal printer),
+``widgets/`` (Jupyter views), ``display/`` (how bytes, text and fields are
+shown), ``cli.py`` (``wsexplore decode`` and ``serve``).
+
+The protocol core and the capture are imported eagerly (small, pure Python);
+the live server and the widgets load on first use, so ``import wsexplore``
+stays cheap and never pulls in asyncio servers or ipywidgets by itself.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
+from .capture import Capture
 from .protocol import handshake
 from .protocol.connection import Connection, InvalidState, State
 from .protocol.deflate import DeflateConfig, PerMessageDeflate
@@ -56,13 +64,11 @@ __all__ = [
     "handshake",
 ]
 
-_LAZY = {"Server": ("wsexplore.live.server", "Server"), "Capture": ("wsexplore.live.capture", "Capture")}
+_LAZY = {"Server": ("wsexplore.live.server", "Server")}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'wsexplore' has no attribute {name!r}")

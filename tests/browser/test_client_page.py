@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from wsexplore.live.capture import CloseRecord, FrameRecord, OpenRecord, Record
+from wsexplore.capture import CloseRecord, FrameRecord, OpenRecord, Record
 from wsexplore.protocol import handshake
 from wsexplore.protocol.opcodes import Opcode
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from wsexplore.live.capture import FrameRecord, MessageRecord, OpenRecord, Record
+from wsexplore.capture import FrameRecord, MessageRecord, OpenRecord, Record
 from wsexplore.protocol import handshake
 from wsexplore.protocol.deflate import DeflateParams, PerMessageDeflate
 from wsexplore.protocol.opcodes import Opcode

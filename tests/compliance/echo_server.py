@@ -15,7 +15,7 @@ import argparse
 import asyncio
 import signal
 
-from wsexplore.live.capture import Capture
+from wsexplore.capture import Capture
 from wsexplore.live.server import Server
 
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024

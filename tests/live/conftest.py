@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from wsexplore.live.capture import Capture
+from wsexplore.capture import Capture
 from wsexplore.live.server import Server
 
 MakeServer = Callable[..., Awaitable[Server]]

@@ -23,8 +23,9 @@ import pytest
 from websockets.sync.client import connect
 
 from wsexplore.cli import main
-from wsexplore.live.capture import Capture, CloseRecord, FrameRecord, OpenRecord
-from wsexplore.live.console import ConsolePrinter, format_record
+from wsexplore.capture import Capture, CloseRecord, FrameRecord, OpenRecord
+from wsexplore.capture.lines import format_record
+from wsexplore.live.console import ConsolePrinter
 from wsexplore.protocol.errors import FramingError
 from wsexplore.protocol.frames import Frame
 from wsexplore.protocol.opcodes import Opcode

@@ -21,7 +21,7 @@ from websockets.extensions.permessage_deflate import (
     ServerPerMessageDeflateFactory,
 )
 
-from wsexplore.live.capture import Capture, FrameRecord, MessageRecord, OpenRecord
+from wsexplore.capture import Capture, FrameRecord, MessageRecord, OpenRecord
 from wsexplore.live.server import Server
 from wsexplore.protocol import handshake
 from wsexplore.protocol.connection import Connection

@@ -17,8 +17,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from wsexplore import dissect, dissect_stream
+from wsexplore.capture import CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord
 from wsexplore.live import handlers
-from wsexplore.live.capture import CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord
 from wsexplore.live.server import Server, ServerConnection
 from wsexplore.protocol.frames import Frame
 from wsexplore.protocol.handshake import accept_key

@@ -25,6 +25,7 @@ from websockets.protocol import State as WSState
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
+from wsexplore.display.html import render_html
 from wsexplore.protocol import handshake
 from wsexplore.protocol.connection import Connection, InvalidState, State
 from wsexplore.protocol.deflate import (
@@ -38,7 +39,6 @@ from wsexplore.protocol.deflate import (
     find_params,
     inflate_message,
 )
-from wsexplore.protocol.diagram import render_html
 from wsexplore.protocol.dissector import dissect, dissect_stream
 from wsexplore.protocol.errors import FramingError, HandshakeError, InvalidUTF8, MessageTooBig
 from wsexplore.protocol.events import FrameReceived, FrameSent, MessageReceived, ProtocolViolation

@@ -16,7 +16,7 @@ from time import monotonic
 import pytest
 from websockets.asyncio.client import connect
 
-from wsexplore.live.capture import Capture, FrameRecord, MessageRecord
+from wsexplore.capture import Capture, FrameRecord, MessageRecord
 from wsexplore.live.server import Server
 from wsexplore.protocol.deflate import CompressionError, DeflateParams, deflate_message, inflate_message
 from wsexplore.protocol.frames import Frame

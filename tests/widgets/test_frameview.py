@@ -14,7 +14,7 @@ import ipywidgets as widgets
 import pytest
 import traitlets
 
-from wsexplore.live.capture import FrameRecord
+from wsexplore.capture import FrameRecord
 from wsexplore.protocol.dissector import dissect
 from wsexplore.protocol.frames import Frame
 from wsexplore.protocol.masking import apply_mask

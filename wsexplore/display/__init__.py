@@ -64,14 +64,17 @@ def hex_preview(data: bytes | bytearray | memoryview, limit: int = 16) -> str:
     return shown + f" {ELLIPSIS}" if len(data) > limit else shown
 
 
-def text_or_hex(data: bytes, limit: int = 40) -> str:
-    """Quoted text when ``data`` is valid UTF-8, else hex (ping bodies and fragments carry either)."""
+def text_or_hex(data: bytes, limit: int = 40, hex_limit: int | None = None) -> str:
+    """Quoted text when ``data`` is valid UTF-8, else hex (ping bodies and fragments carry either).
+
+    ``limit`` characters of text are shown, ``hex_limit`` bytes of hex (``limit`` when not given).
+    """
     if not data:
         return EMPTY
     try:
         return quote(data.decode("utf-8"), limit)
     except UnicodeDecodeError:
-        return hex_preview(data, limit)
+        return hex_preview(data, limit if hex_limit is None else hex_limit)
 
 
 def utf8_size(text: str) -> int:

@@ -1,27 +1,10 @@
-"""The asyncio layer: live servers and the ``Capture`` they record into."""
+"""The asyncio layer: moves bytes between sockets and the sans-I/O protocol, and records them.
 
-from __future__ import annotations
-
-from .capture import (
-    AnyRecord,
-    Capture,
-    CloseRecord,
-    ErrorRecord,
-    FrameRecord,
-    MessageRecord,
-    OpenRecord,
-    Record,
-    Records,
-)
-
-__all__ = [
-    "AnyRecord",
-    "Capture",
-    "CloseRecord",
-    "ErrorRecord",
-    "FrameRecord",
-    "MessageRecord",
-    "OpenRecord",
-    "Record",
-    "Records",
-]
+* ``server``: ``Server`` and ``ServerConnection``; every handshake, frame and close
+  goes to a :class:`wsexplore.capture.Capture` through ``Capture.record_events``;
+* ``api``: the tiny HTTP API beside the WebSocket endpoint (``POST /api/ping``),
+  its rules and the client that calls it;
+* ``handlers``: ready-made connection handlers (``echo``, ``demo``);
+* ``console``: the terminal's line-per-record printer (``wsexplore serve``);
+* ``static/``: the browser client page the server serves on ``GET /``.
+"""

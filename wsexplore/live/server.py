@@ -31,23 +31,16 @@ import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from importlib import resources
-from time import monotonic
-from time import time as wall_clock
 
+from ..capture import Capture
 from ..protocol import handshake
 from ..protocol.connection import DEFAULT_MAX_SIZE, Connection, InvalidState, State
 from ..protocol.deflate import DeflateConfig, PerMessageDeflate
 from ..protocol.errors import HandshakeError
-from ..protocol.events import (
-    ConnectionClosed,
-    FrameReceived,
-    FrameSent,
-    MessageReceived,
-    PongReceived,
-    ProtocolViolation,
-)
+from ..protocol.events import ConnectionClosed, Event, FrameReceived, FrameSent, MessageReceived, PongReceived
 from ..protocol.frames import Frame
-from .capture import Capture
+from . import api
+from .handlers import echo
 
 __all__ = ["Server", "ServerConnection", "ConnectionClosedError", "Handler"]
 
@@ -263,9 +256,12 @@ class ServerConnection:
             await asyncio.wait_for(asyncio.shield(self._closed), timeout)
         except asyncio.TimeoutError:
             if not self._closed.done():
-                self.server.capture.error(
+                capture = self.server.capture
+                capture.error(
                     self.id, f"no close frame from the peer within close_timeout={timeout}s; TCP connection dropped")
-                self._proto.finish(1006, "close handshake timed out", "local", False, abort=True)
+                closed = ConnectionClosed(1006, "close handshake timed out", "local", False)
+                capture.record_events(self.id, [closed])
+                self._proto.finish(closed, abort=True)
 
 
 class _Protocol(asyncio.Protocol):
@@ -504,32 +500,17 @@ class _Protocol(asyncio.Protocol):
         if method in ("GET", "HEAD") and path in _STATIC:
             name, ctype = _STATIC[path]
             response = _http_response(200, "OK", _static(name), ctype)
-        elif method == "POST" and path == "/api/ping":
-            refusal = self._foreign_origin(request)
+        elif method == "POST" and path == api.PING_PATH:
+            refusal = api.foreign_origin(request, self.server.origins)
             if refusal:
                 response = _http_response(403, "Forbidden", f"{refusal}\n".encode())
             else:
-                count = self.server._ping_all()
-                response = _http_response(200, "OK", f"pinged {count} connection(s)\n".encode())
+                response = _http_response(200, "OK", api.ping_answer(self.server._ping_all()).encode())
         else:
             response = _http_response(404, "Not Found", f"nothing at {path}\n".encode())
         if method == "HEAD":
             response = response[: response.index(b"\r\n\r\n") + 4]
         self._answer(response)
-
-    def _foreign_origin(self, request: handshake.Request) -> str | None:
-        """Why a request may not act on this server, or None: only pages served from this
-        server (or from ``origins``) may, so another web site open in the same browser cannot."""
-        origin = request.headers.get("Origin")
-        if origin is None:
-            return None  # not sent by a browser page (curl, scripts)
-        allowed = self.server.origins
-        if allowed is not None and origin in allowed:
-            return None
-        host = request.headers.get("Host", "")
-        if origin.split("://", 1)[-1].rstrip("/") == host:
-            return None
-        return f"origin {origin} may not ping this server (served as {host})"
 
     def _answer(self, response: bytes) -> None:
         assert self.transport is not None
@@ -539,51 +520,38 @@ class _Protocol(asyncio.Protocol):
 
     # -- frames ------------------------------------------------------------
     def write_frames(self, sent: list[FrameSent], data: bytes) -> None:
-        wire = self.capture._wire
-        conn_id = self.conn_id
-        now, wall = monotonic(), wall_clock()  # one send: one pair of clock reads
-        for s in sent:
-            wire(conn_id, "out", s.offset, s.raw, None, now, wall)  # the Frame is decoded from raw on demand
+        self.capture.record_events(self.conn_id, sent)  # one send: one pair of clock reads
         transport = self.transport
         if transport is not None and not self._closing and not transport.is_closing():
             transport.write(data)
 
-    def _handle(self, ws: ServerConnection, events: list) -> None:
-        capture = self.capture
-        wire = capture._wire
-        conn_id = self.conn_id
-        now, wall = monotonic(), wall_clock()  # the events of one read arrived together
+    def _handle(self, ws: ServerConnection, events: list[Event]) -> None:
+        """Record the events of one read (they arrived together), then act on them."""
+        if not events:
+            return
+        self.capture.record_events(self.conn_id, events)
         for event in events:
             kind = type(event)
             if kind is FrameReceived:
-                wire(conn_id, "in", event.offset, event.raw, None, now, wall)  # the Frame is decoded on demand
-            elif kind is MessageReceived:
-                if event.compressed_size is None:
-                    capture._wire_message(conn_id, event.opcode, event.data, event.frames, now, wall)
-                else:
-                    capture.message(conn_id, "in", event.opcode, event.data, event.frames,
-                                    compressed_size=event.compressed_size)
+                continue  # recorded, nothing more to do: the most common event, so looked at first
+            if kind is MessageReceived:
                 ws._deliver(event.data)
-            elif kind is FrameSent:
-                wire(conn_id, "out", event.offset, event.raw, None, now, wall)
+            elif kind is FrameSent:  # an automatic reply: a pong, or the close frame answering one
                 transport = self.transport
                 if transport is not None and not self._closing and not transport.is_closing():
                     transport.write(event.raw)
             elif kind is PongReceived:
                 if ws._pings:
                     ws._pong(event.payload)
-            elif kind is ProtocolViolation:
-                wire(conn_id, "in", event.offset, event.raw, event.error, now, wall)
             elif kind is ConnectionClosed:
-                self.finish(event.code, event.reason, event.initiator, event.clean)
+                self.finish(event)
 
-    def finish(self, code: int, reason: str, initiator: str, clean: bool, *, abort: bool = False) -> None:
-        """Record the close once, wake the handler, close TCP (the server closes first, section 7.1.1)."""
+    def finish(self, closed: ConnectionClosed, *, abort: bool = False) -> None:
+        """Wake the handler and close TCP once the close is recorded (the server closes first, section 7.1.1)."""
         ws = self.ws
         if ws is None or ws.closed:
             return
-        self.capture.closed(self.conn_id, code, reason, initiator, clean)  # type: ignore[arg-type]
-        ws._set_closed(code, reason)
+        ws._set_closed(closed.code, closed.reason)
         self.server.connections.pop(self.conn_id, None)
         if abort:
             if self.transport is not None and not self._lost:
@@ -651,9 +619,7 @@ class Server:
         self.compression = compression
         self.host = host
         self._port = port
-        if handler is None:
-            from .handlers import echo as handler
-        self.handler: Handler = handler
+        self.handler: Handler = echo if handler is None else handler
         self.max_message_size = max_message_size
         self.handshake_timeout = handshake_timeout
         self.close_timeout = close_timeout

@@ -249,7 +249,7 @@ class Dissection:
         return render_text(self)
 
     def _repr_html_(self) -> str:
-        from .diagram import render_html
+        from ..display.html import render_html  # the one upward import: HTML is presentation, not protocol
 
         return render_html(self)
 

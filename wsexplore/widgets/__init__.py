@@ -1,7 +1,14 @@
-"""Jupyter views of frames and handshakes: ipywidgets controls, anywidget drawings.
+"""Jupyter views of frames, handshakes and captures: ipywidgets controls, anywidget drawings.
 
-Python computes every field (``wsexplore.protocol``); the views only draw and
-report edits.
+Python computes every field (``wsexplore.protocol``) and every row
+(``wsexplore.capture``); the JavaScript next to each view only draws and
+reports edits.
+
+* ``frameview``: one frame's bits, labelled and editable (``FrameView``);
+* ``builder``: every header bit set by hand, the frame sent as built (``FrameBuilder``);
+* ``handshake_view``: the opening handshake explained, the accept key worked out;
+* ``explorer``: a live, filterable table of a capture with a detail pane (``Explorer``);
+* ``browser_client``: a WebSocket client running in the notebook's own page.
 """
 
 from __future__ import annotations

@@ -17,17 +17,18 @@ and base URL, then uses ``url``):
 
 ``url=`` overrides the choice. Browsers cannot send pings (the WebSocket API
 has none), so the ping control asks the server to ping every open connection
-(``POST /api/ping``). The kernel sends that request, not the page: the kernel
-always reaches the server on its own machine, and the server refuses the
-request from a page of another origin (the notebook's), as it should.
+(``POST /api/ping``, :mod:`wsexplore.live.api`). The kernel sends that
+request, not the page: the kernel always reaches the server on its own
+machine, and the server refuses the request from a page of another origin
+(the notebook's), as it should.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,10 +36,12 @@ from urllib.parse import urlsplit
 import anywidget
 import traitlets
 
-__all__ = ["BrowserClient", "resolve_url", "page_base_url", "request_ping", "DIRECT_NOTE", "PROXY_NOTE"]
+from ..live.api import WILDCARD_HOSTS, request_ping, request_ping_blocking
+from ..live.server import Server
+
+__all__ = ["BrowserClient", "resolve_url", "page_base_url", "DIRECT_NOTE", "PROXY_NOTE"]
 
 _HERE = Path(__file__).parent
-_PING_TIMEOUT = 5.0
 
 DIRECT_NOTE = ("direct: this page's browser connects to the kernel's server itself, so the server sees the "
                "browser's own frames (its masking keys, its extension offers).")
@@ -47,7 +50,6 @@ PROXY_NOTE = ("through a proxy ({base}proxy/{port}/, jupyter-server-proxy on the
               "messages over 10 MiB fail on that leg).")
 
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "0:0:0:0:0:0:0:1"})
-_WILDCARDS = frozenset({"", "0.0.0.0", "::"})
 _HUB_PREFIX = re.compile(r"^/(user|hub)/|/user/[^/]+/")
 _APP_SEGMENT = re.compile(r"^(.*?/)(lab|notebooks|tree|doc|edit|voila|files|view)(/|$)")
 
@@ -86,56 +88,10 @@ def resolve_url(port: int, *, page_url: str = "", base_url: str = "", host: str 
         if _HUB_PREFIX.search(base) or not _is_loopback(page.hostname or ""):
             scheme = "wss" if page.scheme == "https" else "ws"
             return f"{scheme}://{page.netloc}{base}proxy/{port}/", "proxy"
-    if host in _WILDCARDS:
+    if host in WILDCARD_HOSTS:
         host = "127.0.0.1"
     shown = f"[{host}]" if ":" in host else host
     return f"ws://{shown}:{port}/", "direct"
-
-
-def _ping_request(host: str, port: int) -> bytes:
-    shown = f"[{host}]" if ":" in host else host
-    return (f"POST /api/ping HTTP/1.1\r\nHost: {shown}:{port}\r\nContent-Length: 0\r\n"
-            "Connection: close\r\n\r\n").encode()
-
-
-def _ping_answer(raw: bytes) -> str:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status = head.split(b"\r\n", 1)[0].decode("latin-1")
-    text = body.decode("utf-8", "replace").strip()
-    if status.split(" ")[1:2] == ["200"]:
-        return text
-    return f"{status}: {text}" if status else "no answer"
-
-
-def _dial_host(host: str) -> str:
-    return "127.0.0.1" if host in _WILDCARDS else host
-
-
-async def request_ping(host: str, port: int, timeout: float = _PING_TIMEOUT) -> str:
-    """Ask the server at ``host:port`` to ping every open connection (``POST /api/ping``); its answer."""
-    host = _dial_host(host)
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    try:
-        writer.write(_ping_request(host, port))
-        await writer.drain()
-        return _ping_answer(await asyncio.wait_for(reader.read(), timeout))
-    finally:
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except OSError:
-            pass
-
-
-def request_ping_blocking(host: str, port: int, timeout: float = _PING_TIMEOUT) -> str:
-    """``request_ping`` without an event loop (for a server running in another thread or process)."""
-    host = _dial_host(host)
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(_ping_request(host, port))
-        chunks = []
-        while chunk := sock.recv(4096):
-            chunks.append(chunk)
-    return _ping_answer(b"".join(chunks))
 
 
 def _note(mode: str, url: str, port: int) -> str:
@@ -179,12 +135,13 @@ class BrowserClient(anywidget.AnyWidget):
     #: Identifies this client's socket in the page, shared by all views of the widget.
     _instance = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, server_or_port: Any, *, url: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, server_or_port: Server | int, *, url: str | None = None, **kwargs: Any) -> None:
+        server: Server | None
         if isinstance(server_or_port, int) and not isinstance(server_or_port, bool):
             port, host, server = server_or_port, "127.0.0.1", None
-        elif hasattr(server_or_port, "port") and hasattr(server_or_port, "host"):
+        elif isinstance(server_or_port, Server):
             server = server_or_port
-            port, host = int(server.port), str(server.host)
+            port, host = server.port, server.host
         else:
             raise TypeError(f"BrowserClient needs a Server or a port number, got {type(server_or_port).__name__}")
         if not 0 < port < 65536:
@@ -253,7 +210,7 @@ class BrowserClient(anywidget.AnyWidget):
         if not task.cancelled():
             self._ping_done(task.result)
 
-    def _ping_done(self, result: Any) -> str:
+    def _ping_done(self, result: Callable[[], str]) -> str:
         try:
             answer = f"asked the server to ping: {result()}"
             kind = "ping"

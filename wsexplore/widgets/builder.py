@@ -10,12 +10,15 @@ see how the peer reacts.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import secrets
 from html import escape
-from typing import Any
+from typing import Any, Protocol, Union
 
 import ipywidgets as widgets
 
+from ..display import plural
+from ..display.html import error_span
 from ..protocol.frames import Frame, encode_close_payload, length_form
 from ..protocol.opcodes import Opcode, opcode_meaning
 from .frameview import FrameView, parse_hex
@@ -37,9 +40,17 @@ def hex_dump(data: bytes, limit: int = _HEX_SHOWN, per_line: int = 16) -> str:
     shown = data[:limit]
     lines = [shown[i:i + per_line].hex(" ") for i in range(0, len(shown), per_line)]
     if len(data) > limit:
-        rest = len(data) - limit
-        lines.append(f"... {rest} more byte{'s' if rest != 1 else ''}")
+        lines.append(f"... {plural(len(data) - limit, 'more byte')}")
     return "\n".join(lines)
+
+
+class FrameSender(Protocol):
+    """What the Send button needs: ``wsexplore.live.server.ServerConnection`` is one."""
+
+    async def send_frame(self, frame: Frame) -> None: ...
+
+
+Sending = Union[asyncio.Task, concurrent.futures.Future]
 
 
 def _opcode_options() -> list[tuple[str, int]]:
@@ -56,12 +67,12 @@ class FrameBuilder(widgets.VBox):
     frame exactly as built, valid or not.
     """
 
-    def __init__(self, connection: Any = None, *, frame: Frame | None = None, **kwargs: Any) -> None:
+    def __init__(self, connection: FrameSender | None = None, *, frame: Frame | None = None, **kwargs: Any) -> None:
         self.connection = connection
         self._syncing = False
         self._frame = Frame(Opcode.TEXT, b"")
         self._error: str | None = None
-        self._pending: set[Any] = set()
+        self._pending: set[Sending] = set()
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -179,7 +190,7 @@ class FrameBuilder(widgets.VBox):
         self._rebuild()
         return key
 
-    def send(self) -> Any:
+    def send(self) -> Sending:
         """Send the frame as built on the connection; returns the task (or future) doing it.
 
         In a notebook the kernel's event loop is running, so the send is
@@ -195,7 +206,7 @@ class FrameBuilder(widgets.VBox):
         except RuntimeError:
             loop = None
         if loop is not None:
-            future: Any = loop.create_task(coro)
+            future: Sending = loop.create_task(coro)
         elif self._loop is not None and self._loop.is_running():
             future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         else:
@@ -211,16 +222,16 @@ class FrameBuilder(widgets.VBox):
         try:
             self.send()
         except Exception as exc:  # shown, not raised into the widget callback machinery
-            self.status.value = _red(f"not sent: {exc}")
+            self.status.value = error_span(f"not sent: {exc}")
 
-    def _sent(self, future: Any, frame: Frame) -> None:
+    def _sent(self, future: Sending, frame: Frame) -> None:
         self._pending.discard(future)
         if future.cancelled():
-            self.status.value = _red("send cancelled")
+            self.status.value = error_span("send cancelled")
             return
         exc = future.exception()
         if exc is not None:
-            self.status.value = _red(f"send failed: {type(exc).__name__}: {exc}")
+            self.status.value = error_span(f"send failed: {type(exc).__name__}: {exc}")
         else:
             self.status.value = escape(f"sent {len(frame.encode())} B: {frame!r}")
 
@@ -251,7 +262,7 @@ class FrameBuilder(widgets.VBox):
                     self.payload.value = raw.decode()
                 except (ValueError, UnicodeDecodeError) as exc:
                     self.payload_mode.value = "hex"
-                    self.problem.value = _red(f"payload stays hex: {exc}")
+                    self.problem.value = error_span(f"payload stays hex: {exc}")
                     return
         finally:
             self._syncing = False
@@ -296,7 +307,7 @@ class FrameBuilder(widgets.VBox):
                           rsv2=self.rsv2.value, rsv3=self.rsv3.value, mask_key=self._key())
         except ValueError as exc:
             self._error = str(exc)
-            self.problem.value = _red(f"not applied: {exc}")
+            self.problem.value = error_span(f"not applied: {exc}")
             self.send_button.disabled = True
             return
         self._error = None
@@ -325,10 +336,6 @@ class FrameBuilder(widgets.VBox):
             conn_id = getattr(self.connection, "id", None)
             parts.append(f"connection #{conn_id}" if conn_id is not None else "connected")
         return f"FrameBuilder({', '.join(parts)})"
-
-
-def _red(text: str) -> str:
-    return f'<span style="color:#cc0000">{escape(text)}</span>'
 
 
 def _as_text(payload: bytes) -> str | None:

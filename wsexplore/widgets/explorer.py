@@ -43,19 +43,13 @@ import anywidget
 import ipywidgets as widgets
 import traitlets
 
-from ..live.capture import (
-    Capture,
-    CloseRecord,
-    ErrorRecord,
-    FrameRecord,
-    MessageRecord,
-    OpenRecord,
-    Record,
-    Records,
-    _peek,  # header fields of a frame's raw bytes, as far as they go: one reading shared with the capture
-)
-from ..live.console import _clock, _escape, _hex, _preview, _quote, format_record
-from ..protocol.opcodes import Opcode
+from ..capture import Capture, CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord, Record, Records
+from ..capture.lines import data_preview, format_body, format_record, payload_preview
+from ..display import ELLIPSIS, clock, data_size, escape, hex_preview, plural
+from ..live.server import Server
+from ..protocol.deflate import DeflateParams
+from ..protocol.opcodes import Opcode, opcode_name
+from ..protocol.rules import DATA_OPCODES
 from .frameview import FrameView
 from .handshake_view import HandshakeView
 
@@ -73,7 +67,6 @@ _MESSAGE_SCAN = 20_000
 _MESSAGE_TEXT = 2_000
 
 _HERE = Path(__file__).parent
-_DATA_OPCODES = frozenset({Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY})
 _RESERVED = tuple(v for v in range(16) if v not in {op.value for op in Opcode})
 
 # Dropdown choices: (label, value); ANY means "no criterion" (a Dropdown shows nothing for None).
@@ -82,15 +75,6 @@ _DIRECTIONS = (("both", ANY), ("in: client → server", "in"), ("out: server →
 _KINDS = (("all", ANY), ("frames", "frame"), ("messages", "message"), ("handshakes", "open"),
           ("closes", "close"), ("errors", "error"), ("violations", "violation"))
 _OPCODES = (("any", ANY), *((op.name, op.name) for op in Opcode), ("reserved", "reserved"))
-
-
-def _opcode_name(value: int | None) -> str:
-    if value is None:
-        return ""
-    try:
-        return Opcode(value).name
-    except ValueError:
-        return f"0x{value:X}"
 
 
 def _opcode_values(choice: str) -> tuple[int, ...] | None:
@@ -116,57 +100,45 @@ def record_row(record: Record, t0: float, *, message: MessageRecord | None = Non
     message it inflates to instead.
     """
     row: dict[str, Any] = {
-        "seq": record.seq, "time": f"{record.time - t0:+.3f}", "clock": _clock(record.wall),
+        "seq": record.seq, "time": f"{record.time - t0:+.3f}", "clock": clock(record.wall),
         "conn": record.conn, "dir": "", "kind": record.kind, "op": "", "fin": None, "rsv": "", "mask": None,
         "len": None, "preview": "", "err": "", "inflated": None,
     }
     if isinstance(record, FrameRecord):
-        raw = record.raw
+        header = record.header
         row["dir"] = record.direction
-        if raw:
-            b0 = raw[0]
-            row["op"] = _opcode_name(b0 & 0x0F)
-            row["fin"] = b0 >> 7
-            row["rsv"] = f"{(b0 >> 6) & 1}{(b0 >> 5) & 1}{(b0 >> 4) & 1}"
-        if len(raw) > 1:
-            row["mask"] = raw[1] >> 7
-        frame = record.frame
-        if frame is not None:
-            payload: bytes | None = frame.payload
-            length: int | None = len(frame.payload)
-        else:
-            peek = _peek(raw)
-            payload, length = peek.payload, peek.length
+        if header is not None:
+            row["op"] = opcode_name(header.opcode)
+            row["fin"] = int(header.fin)
+            row["rsv"] = f"{int(header.rsv1)}{int(header.rsv2)}{int(header.rsv3)}"
+            if header.b1 is not None:
+                row["mask"] = int(header.masked)
+        length = record.length
         row["len"] = length
-        row["preview"] = _preview(record.opcode, payload, length) if raw else "(no bytes)"
+        row["preview"] = payload_preview(record.opcode, record.payload, length) if header else "(no bytes)"
         if message is not None and message.compressed_size is not None:
-            data = message.data
-            size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
-            shown = _quote(data) if isinstance(data, str) else _hex(data)
+            size = data_size(message.data)
             part = "" if message.frames == 1 else f" (one of {message.frames} frames)"
             row["inflated"] = size
-            row["preview"] = (f"deflate {length} B{part} → {_opcode_name(int(message.opcode))} {size} B "
-                              f"{shown}")
+            row["preview"] = (f"deflate {length} B{part} → {opcode_name(message.opcode)} {size} B "
+                              f"{data_preview(message.data)}")
         if record.error is not None:
-            row["err"] = f"{type(record.error).__name__}: {_escape(str(record.error))}"
+            row["err"] = f"{type(record.error).__name__}: {escape(str(record.error))}"
     elif isinstance(record, MessageRecord):
-        data = record.data
         row["dir"] = record.direction
-        row["op"] = _opcode_name(int(record.opcode))
-        row["len"] = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
-        plural = "" if record.frames == 1 else "s"
+        row["op"] = opcode_name(record.opcode)
+        row["len"] = data_size(record.data)
         deflated = "" if record.compressed_size is None else f", deflated to {record.compressed_size} B"
-        row["preview"] = (f"{_quote(data) if isinstance(data, str) else _hex(data)} "
-                          f"({record.frames} frame{plural}{deflated})")
+        row["preview"] = f"{data_preview(record.data)} ({plural(record.frames, 'frame')}{deflated})"
     elif isinstance(record, OpenRecord):
-        status = _escape(record.status_line) or str(record.status)
-        row["preview"] = f"{_escape(record.request_line) or '(no request line)'} → {status}"
+        status = escape(record.status_line) or str(record.status)
+        row["preview"] = f"{escape(record.request_line) or '(no request line)'} → {status}"
         if not record.accepted:
             row["err"] = f"refused with {record.status}"
     elif isinstance(record, CloseRecord):
-        row["preview"] = format_record(record).split(" ", 2)[2]  # without the clock and connection
+        row["preview"] = format_body(record)
     elif isinstance(record, ErrorRecord):
-        row["preview"] = _escape(record.message)
+        row["preview"] = escape(record.message)
         row["err"] = type(record.error).__name__ if record.error is not None else "error"
     return row
 
@@ -234,15 +206,17 @@ class Explorer(widgets.VBox):
 
     _closed = False
 
-    def __init__(self, source: Any, *, window: int = DEFAULT_WINDOW, interval: float = FLUSH_INTERVAL) -> None:
+    def __init__(self, source: Server | Capture | Records, *, window: int = DEFAULT_WINDOW,
+                 interval: float = FLUSH_INTERVAL) -> None:
         if window < 1:
             raise ValueError("window must be at least 1")
         if interval < 0:
             raise ValueError("interval must not be negative")
+        self.server: Server | None
         if isinstance(source, (Capture, Records)):
             capture, label = source, "capture" if isinstance(source, Capture) else "records"
             self.server = None
-        elif isinstance(getattr(source, "capture", None), Capture):
+        elif isinstance(source, Server):
             capture, label = source.capture, "server"
             self.server = source
         else:
@@ -260,7 +234,7 @@ class Explorer(widgets.VBox):
         self._first_seq: int | None = None  # first row's seq when not following
         self._row_cache: dict[int, dict[str, Any]] = {}
         self._awaiting: set[int] = set()  # frames of a compressed message whose message is not recorded yet
-        self._deflate_conns: dict[int | None, Any] = {}
+        self._deflate_conns: dict[int | None, DeflateParams | None] = {}
         self._frames = 0
         self._frame_bytes = 0
         self._known_conns: tuple[int, ...] = ()
@@ -303,11 +277,9 @@ class Explorer(widgets.VBox):
 
     # -- repr ------------------------------------------------------------------
     def __repr__(self) -> str:
-        n = len(self.capture)
-        conns = len(self.capture.connections)
         closed = ", closed" if self._closed else ""
-        return (f"Explorer({self._label}: {n} record{'' if n == 1 else 's'}, "
-                f"{conns} connection{'' if conns == 1 else 's'}, {self._dropped()} dropped{closed})")
+        return (f"Explorer({self._label}: {plural(len(self.capture), 'record')}, "
+                f"{plural(len(self.capture.connections), 'connection')}, {self._dropped()} dropped{closed})")
 
     # -- public state ------------------------------------------------------------
     @property
@@ -342,7 +314,7 @@ class Explorer(widgets.VBox):
         ``opcode`` an ``Opcode`` name or "reserved".
         """
         if isinstance(opcode, int):
-            opcode = _opcode_name(opcode) if opcode in {op.value for op in Opcode} else "reserved"
+            opcode = opcode_name(opcode) if opcode in {op.value for op in Opcode} else "reserved"
         f = self.filters
         self._updating = True
         try:
@@ -462,7 +434,7 @@ class Explorer(widgets.VBox):
             return list(records)
         out = list(records.filter(**criteria))
         if self.filters.kind.value == "violation":
-            out = [r for r in out if getattr(r, "error", None) is not None]
+            out = [r for r in out if isinstance(r, FrameRecord) and r.error is not None]
         return out
 
     def _refilter(self) -> None:
@@ -482,7 +454,10 @@ class Explorer(widgets.VBox):
 
     # -- bookkeeping ---------------------------------------------------------------
     def _dropped(self) -> int:
-        return getattr(self.capture, "dropped", 0)
+        return self.capture.dropped if isinstance(self.capture, Capture) else 0
+
+    def _max_records(self) -> int:
+        return self.capture.max_records if isinstance(self.capture, Capture) else len(self.capture)
 
     def _oldest_seq(self) -> int:
         capture = self.capture
@@ -573,55 +548,23 @@ class Explorer(widgets.VBox):
         return record_row(record, self._t0, message=message)
 
     # -- permessage-deflate ----------------------------------------------------------
-    def _deflate_params(self, conn: int | None) -> Any:
+    def _deflate_params(self, conn: int | None) -> DeflateParams | None:
         """What connection ``conn`` agreed on for permessage-deflate (None: not negotiated), looked up once."""
         if conn not in self._deflate_conns:
-            lookup = getattr(self.capture, "deflate_params", None)  # a Capture reads its 101 response
-            self._deflate_conns[conn] = lookup(conn) if lookup is not None else None
+            self._deflate_conns[conn] = self.capture.deflate_params(conn)
         return self._deflate_conns[conn]
 
     def _compressed_message(self, frame: FrameRecord) -> tuple[MessageRecord | None, bool]:
-        """The compressed message (RFC 7692) a data frame belongs to, and whether that is decided yet.
+        """The compressed message (RFC 7692) a frame belongs to, and whether that is decided yet.
 
         Only frames of a connection that negotiated permessage-deflate are
-        looked at. A first frame is compressed when its RSV1 is set; a
-        continuation when its message is (its message record says so). The
-        message record follows the message's frames on the same connection
-        and direction, before any new message starts; until it is recorded
-        the answer is not decided (the row is built again later).
+        looked at; the capture's query decides (``compressed_message``), over
+        at most ``_MESSAGE_SCAN`` records. Until the message is recorded the
+        answer is not decided, and the row is built again later.
         """
-        raw = frame.raw
-        if frame.error is not None or len(raw) < 2 or raw[0] & 0x0F not in (0, 1, 2):
-            return None, True
-        if raw[0] & 0x0F and not raw[0] & 0x40:
-            return None, True  # a message's first frame without RSV1: not compressed
         if not self._deflate_params(frame.conn):
             return None, True
-        message, decided = self._following_message(frame)
-        return (message if message is not None and message.compressed_size is not None else None), decided
-
-    def _following_message(self, frame: FrameRecord) -> tuple[MessageRecord | None, bool]:
-        """The message record that a data frame's message ends in, and whether that is decided yet.
-
-        It follows the message's frames on the same connection and direction;
-        a new message starting, or the connection closing, first means this
-        one was never recorded. Only ``_MESSAGE_SCAN`` records are looked at;
-        running out of recorded ones leaves the answer undecided.
-        """
-        capture = self.capture
-        i = bisect.bisect_right(capture, frame.seq, key=_seq)  # type: ignore[arg-type]
-        end = min(len(capture), i + _MESSAGE_SCAN)
-        for j in range(i, end):
-            r = capture[j]
-            if r.conn != frame.conn:
-                continue
-            if type(r) is MessageRecord and r.direction == frame.direction:
-                return r, True
-            if type(r) is FrameRecord and r.direction == frame.direction and r.raw and r.raw[0] & 0x0F in (1, 2):
-                return None, True  # another message began: this one never completed
-            if type(r) is CloseRecord:
-                return None, True
-        return None, end >= i + _MESSAGE_SCAN
+        return self.capture.compressed_message(frame, limit=_MESSAGE_SCAN)
 
     # -- selection and paging from the browser ----------------------------------------
     def _on_follow(self, change: dict[str, Any]) -> None:
@@ -656,7 +599,7 @@ class Explorer(widgets.VBox):
         record = self._find(seq)
         if record is None:
             self._set_detail(f"record #{seq} is no longer in the capture (evicted: the capture keeps "
-                             f"{getattr(self.capture, 'max_records', len(self.capture))} records at most)", [])
+                             f"{self._max_records()} records at most)", [])
             return
         head = f"<code>{html.escape(format_record(record))}</code>"
         if isinstance(record, FrameRecord):
@@ -687,13 +630,12 @@ class Explorer(widgets.VBox):
     # -- messages ------------------------------------------------------------------
     def _message_of(self, frame: FrameRecord) -> tuple[MessageRecord | None, str]:
         """The message a data frame ends up in (section 5.4), and a line saying so."""
-        opcode = frame.opcode
         if frame.error is not None:
             return None, "<p>This frame broke a rule, so the connection failed: it is part of no message.</p>"
-        if opcode is None or opcode not in _DATA_OPCODES:
+        if frame.opcode not in DATA_OPCODES:
             return None, ("<p>A control frame (section 5.5): it stands alone, even between the fragments "
                           "of a message, and is part of no message.</p>")
-        message, _ = self._following_message(frame)
+        message, _ = self.capture.message_of(frame, limit=_MESSAGE_SCAN)
         if message is not None:
             return message, f"<p>Part of message:</p>{self._message_html(message)}"
         if frame.direction == "out":
@@ -703,15 +645,14 @@ class Explorer(widgets.VBox):
 
     def _message_html(self, m: MessageRecord) -> str:
         data = m.data
-        size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
         deflated = ("" if m.compressed_size is None else
                     f"<p>Compressed (permessage-deflate, RFC 7692): {m.compressed_size} B of deflate data on the "
-                    f"wire inflated to these {size} B.</p>")
+                    f"wire inflated to these {data_size(data)} B.</p>")
         if isinstance(data, str):
             cut = len(data) > _MESSAGE_TEXT
-            shown = html.escape(_escape(data[:_MESSAGE_TEXT])) + ("…" if cut else "")
+            shown = html.escape(escape(data[:_MESSAGE_TEXT])) + (ELLIPSIS if cut else "")
         else:
-            shown = html.escape(_hex(data, _MESSAGE_TEXT // 3))
+            shown = html.escape(hex_preview(data, _MESSAGE_TEXT // 3))
         return (f"<div class='wsx-message'><code>{html.escape(format_record(m))}</code>{deflated}"
                 f"<pre style='white-space:pre-wrap;max-height:12em;overflow:auto'>{shown}</pre></div>")
 

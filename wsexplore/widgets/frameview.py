@@ -24,14 +24,19 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import anywidget
+import ipywidgets as widgets
 import traitlets
 
+from ..capture import Capture, FrameRecord
+from ..display import ELLIPSIS, hex_preview
+from ..display.html import FIELD_COLOURS
 from ..protocol.deflate import DeflateParams, PerMessageDeflate
-from ..protocol.diagram import FIELD_COLOURS, compression_lines, summary, violation_line
+from ..protocol.diagram import compression_lines, summary, violation_line
 from ..protocol.dissector import FIELD_SPECS, DeflateArg, Dissection, Field, dissect, leaf_fields
 from ..protocol.errors import TruncatedFrame
 from ..protocol.frames import Frame
-from ..protocol.opcodes import Opcode
+from ..protocol.header import parse_header
+from ..protocol.opcodes import Opcode, opcode_name
 
 __all__ = ["FrameView", "MASKING_PAGE", "MAX_DRAWN_BYTES", "INFLATED_TEXT_SHOWN", "INFLATED_HEX_SHOWN",
            "parse_hex"]
@@ -76,7 +81,7 @@ def parse_hex(text: str) -> bytes:
     return bytes.fromhex(joined)
 
 
-FrameSource = Union[bytes, bytearray, memoryview, Frame, Any]
+FrameSource = Union[bytes, bytearray, memoryview, Frame, FrameRecord]
 
 
 def _resolve(data: FrameSource, role: object) -> tuple[bytes, Role | None]:
@@ -92,8 +97,8 @@ def _resolve(data: FrameSource, role: object) -> tuple[bytes, Role | None]:
     elif isinstance(data, (bytes, bytearray, memoryview)):
         raw = bytes(data)
         auto = "server"
-    elif hasattr(data, "raw") and hasattr(data, "direction"):  # a capture FrameRecord
-        raw = bytes(data.raw)
+    elif isinstance(data, FrameRecord):
+        raw = data.raw
         auto = "server" if data.direction == "in" else "client"
     else:
         raise TypeError(f"FrameView shows bytes, a Frame or a FrameRecord, not {type(data).__name__}")
@@ -104,7 +109,7 @@ def _resolve(data: FrameSource, role: object) -> tuple[bytes, Role | None]:
     return raw, role  # type: ignore[return-value]
 
 
-def _context(data: FrameSource, capture: Any, deflate: DeflateArg,
+def _context(data: FrameSource, capture: Capture | None, deflate: DeflateArg,
              inflated: bytes | str | None) -> tuple[DeflateArg, bytes | None]:
     """The permessage-deflate context of a frame: what ``capture`` knows of a record, else what was given.
 
@@ -113,7 +118,7 @@ def _context(data: FrameSource, capture: Any, deflate: DeflateArg,
     record after its frames); given ``deflate`` or ``inflated`` win over it.
     """
     if capture is not None:
-        if not (hasattr(data, "raw") and hasattr(data, "conn")):
+        if not isinstance(data, FrameRecord):
             raise TypeError("capture= needs a FrameRecord of that capture as data")
         if deflate is None:
             deflate = capture.deflate_params(data.conn)
@@ -197,8 +202,8 @@ class FrameView(anywidget.AnyWidget):
     compression_ratio = traitlets.Float(None, allow_none=True).tag(sync=True)
 
     def __init__(self, data: FrameSource = b"", *, role: Role | None | Literal["auto"] = "auto",
-                 editable: bool = False, layout: Literal["bytes", "rfc"] | Any = "bytes", rsv_allowed: int = 0,
-                 capture: Any = None, deflate: DeflateArg = None, inflated: bytes | str | None = None,
+                 editable: bool = False, layout: Literal["bytes", "rfc"] | widgets.Layout = "bytes",
+                 rsv_allowed: int = 0, capture: Capture | None = None, deflate: DeflateArg = None, inflated: bytes | str | None = None,
                  **kwargs: Any) -> None:
         raw, resolved = _resolve(data, role)
         self._deflate, inflated_bytes = _context(data, capture, deflate, inflated)
@@ -236,7 +241,7 @@ class FrameView(anywidget.AnyWidget):
         """Names of the fields the view labels (one ``wsx-label`` each), in order."""
         return [f["name"] for f in self.fields if f["leaf"] and f["drawn"]]
 
-    def load(self, data: FrameSource, *, role: Role | None | Literal["auto"] = "auto", capture: Any = None,
+    def load(self, data: FrameSource, *, role: Role | None | Literal["auto"] = "auto", capture: Capture | None = None,
              deflate: DeflateArg = None, inflated: bytes | str | None = None) -> None:
         """Show other bytes (or a Frame or FrameRecord), dissecting once for data and role together.
 
@@ -342,13 +347,9 @@ class FrameView(anywidget.AnyWidget):
         self.inflated_size = None if message is None else len(message)
         text = d.text if message is not None else None
         if text is not None and len(text) > INFLATED_TEXT_SHOWN:
-            text = text[:INFLATED_TEXT_SHOWN] + "…"
+            text = text[:INFLATED_TEXT_SHOWN] + ELLIPSIS
         self.inflated_text = text
-        if message is None:
-            self.inflated_hex = ""
-        else:
-            shown = message[:INFLATED_HEX_SHOWN].hex(" ")
-            self.inflated_hex = shown + (" …" if len(message) > INFLATED_HEX_SHOWN else "")
+        self.inflated_hex = "" if message is None else hex_preview(message, INFLATED_HEX_SHOWN)
         self.compression_ratio = d.compression_ratio if d.compressed else None
 
     @staticmethod
@@ -405,11 +406,12 @@ class FrameView(anywidget.AnyWidget):
         if op is None:
             parts.append("no bytes")
         else:
-            name = op.name if isinstance(op, Opcode) else f"opcode 0x{op:X}"
+            name = op.name if isinstance(op, Opcode) else f"opcode {opcode_name(op)}"
             parts.append(f"{name} {size}")
-        if len(data) >= 2:
-            parts.append("masked" if data[1] & 0x80 else "unmasked")
-        if data and not data[0] & 0x80:
+        header = parse_header(data)
+        if header is not None and header.b1 is not None:
+            parts.append("masked" if header.masked else "unmasked")
+        if header is not None and not header.fin:
             parts.append("FIN=0")
         if d.compressed:
             inflated = "?" if d.inflated is None else f"{len(d.inflated)} B"

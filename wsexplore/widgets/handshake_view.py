@@ -13,6 +13,9 @@ from typing import Any, Union
 
 import ipywidgets as widgets
 
+from ..capture import OpenRecord
+from ..capture.redact import redact_head
+from ..display.html import ERROR_COLOUR
 from ..protocol.errors import HandshakeError
 from ..protocol.handshake import (
     AcceptKeySteps,
@@ -70,7 +73,7 @@ def explain_header(name: str, *, response: bool = False) -> str:
     return table.get(name.lower(), "not part of the WebSocket handshake")
 
 
-RequestSource = Union[bytes, bytearray, memoryview, Request, Any]
+RequestSource = Union[bytes, bytearray, memoryview, Request, OpenRecord]
 ResponseSource = Union[bytes, bytearray, memoryview, Response, None]
 
 
@@ -84,15 +87,10 @@ def _parse(raw: bytes, kind: str) -> tuple[Request | Response | None, str | None
     return parsed[0], None
 
 
-def _redact_lines(raw: bytes, include_secrets: bool) -> list[str]:
-    """A head that did not parse, line by line, credential values redacted."""
-    head = raw.split(b"\r\n\r\n", 1)[0].decode("latin-1")
-    out = []
-    for line in head.splitlines():
-        name, sep, value = line.partition(":")
-        out.append(line if include_secrets or not sep else f"{name}:{' ' if value.startswith(' ') else ''}"
-                   f"{redact(name.strip(), value.strip())}")
-    return out
+def _head_lines(raw: bytes, include_secrets: bool) -> list[str]:
+    """A head that did not parse, line by line, credential values redacted unless ``include_secrets``."""
+    shown = raw if include_secrets else redact_head(raw)
+    return shown.split(b"\r\n\r\n", 1)[0].decode("latin-1").splitlines()
 
 
 def _wrap(value: str) -> str:
@@ -117,7 +115,7 @@ class HandshakeView(widgets.HTML):
         self.response_problem: str | None = None
         self._request_raw = b""
         self._response_raw = b""
-        if hasattr(request, "request") and hasattr(request, "response") and hasattr(request, "status"):
+        if isinstance(request, OpenRecord):
             if response is None:
                 response = request.response or None
             request = request.request
@@ -185,9 +183,9 @@ class HandshakeView(widgets.HTML):
             out.append(f"<div><code>{escape(start)}</code></div>")
             out.append(self._headers_table(message, response=response))
         else:
-            out.append(f'<div style="color:#cc0000">could not parse: {escape(problem or "no bytes")}</div>')
+            out.append(f'<div style="color:{ERROR_COLOUR}">could not parse: {escape(problem or "no bytes")}</div>')
             if raw:
-                lines = _redact_lines(raw, self.include_secrets)
+                lines = _head_lines(raw, self.include_secrets)
                 out.append("<pre style=\"margin:2px 0\">" + escape("\n".join(lines)) + "</pre>")
         out.append("</div>")
         return "".join(out)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wsexplore.live import (
+from wsexplore.capture import (
     Capture,
     CloseRecord,
     ErrorRecord,
@@ -25,7 +25,7 @@ from wsexplore.live import (
 from wsexplore.protocol.connection import Connection
 from wsexplore.protocol.errors import FramingError, HandshakeError, InvalidUTF8, TruncatedFrame
 from wsexplore.protocol.frames import Frame
-from wsexplore.protocol.opcodes import Opcode
+from wsexplore.protocol.opcodes import Opcode, opcode_name
 from wsexplore.protocol.rules import header_violation
 
 CHROMIUM_TEXT = bytes.fromhex("818c55d0e1e6b05f700fd5510773e5366c48")  # "发送数据", masked
@@ -101,18 +101,18 @@ def test_every_kind_is_recorded_with_seq_clocks_and_a_deterministic_repr():
     assert repr(cap) == "<Capture 16 records, 3 connections, 846 B, 0 dropped>"
     lines = [repr(r) for r in cap]
     assert lines[0] == "#1 conn 1 open 127.0.0.1:50123 GET /chat?room=1 -> 101 Switching Protocols"
-    assert lines[1] == "#2 conn 1 in  TEXT FIN MASK 12 B '发送数据'"
-    assert lines[2] == "#3 conn 1 in  message TEXT 12 B '发送数据' (1 frame)"
+    assert lines[1] == '#2 conn 1 in  TEXT FIN MASK 12 B "发送数据"'
+    assert lines[2] == '#3 conn 1 in  message TEXT 12 B "发送数据" (1 frame)'
     assert lines[3] == "#4 conn 1 in  BINARY FIN MASK 3 B 01 02 03"
-    assert lines[5] == "#6 conn 1 out TEXT 3 B 'hel'"
-    assert lines[6] == "#7 conn 1 out CONTINUATION FIN 2 B 'lo'"
-    assert lines[7] == "#8 conn 1 out message TEXT 5 B 'hello' (2 frames)"
+    assert lines[5] == '#6 conn 1 out TEXT 3 B "hel"'
+    assert lines[6] == '#7 conn 1 out CONTINUATION FIN 2 B "lo"'
+    assert lines[7] == '#8 conn 1 out message TEXT 5 B "hello" (2 frames)'
     assert lines[8] == (
-        "#9 conn 1 in  TEXT FIN 2 B 'hi' !! FramingError: [MASK, bit 8] client frame is not masked: "
+        '#9 conn 1 in  TEXT FIN 2 B "hi" !! FramingError: [MASK, bit 8] client frame is not masked: '
         "a server must close the connection on an unmasked frame (RFC 6455 section 5.1)"
     )
-    assert lines[9].startswith("#10 conn 1 out CLOSE FIN 85 B code 1002 'client frame is not masked")
-    assert lines[10].startswith("#11 conn 1 close 1002: protocol error 'client frame is not masked")
+    assert lines[9].startswith('#10 conn 1 out CLOSE FIN 85 B code 1002 "client frame is not masked')
+    assert lines[10].startswith('#11 conn 1 close 1002: protocol error "client frame is not masked')
     assert lines[10].endswith(", closed first by server (local), not clean")
     assert lines[11] == "#12 conn 2 open [::1]:50200 GET / -> 426 Upgrade Required (refused)"
     assert lines[12] == "#13 conn 2 error HandshakeError: [Sec-WebSocket-Version] Sec-WebSocket-Version missing" \
@@ -166,7 +166,7 @@ def test_appenders_validate_direction_and_initiator():
         cap.closed(1, 1000, "", "server", True)  # type: ignore[arg-type]
     assert len(cap) == 0
     rec = cap.frame(1, "out", 0, bytearray(b"\x89\x00"), Frame(Opcode.PING))
-    assert type(rec.raw) is bytes and repr(rec) == "#1 conn 1 out PING FIN 0 B b''"
+    assert type(rec.raw) is bytes and repr(rec) == "#1 conn 1 out PING FIN 0 B (empty)"
 
 
 def test_frame_append_is_cheap():
@@ -256,7 +256,7 @@ def test_a_raising_subscriber_is_detached_and_reported_and_others_keep_receiving
     cap.subscribe(seen_a.append)
     cap.subscribe(broken)
     cap.subscribe(seen_c.append)
-    with caplog.at_level(logging.ERROR, logger="wsexplore.live.capture"):
+    with caplog.at_level(logging.ERROR, logger="wsexplore.capture"):
         rec = cap.frame(1, "in", 0, CHROMIUM_TEXT)  # does not raise into the caller
     cap.frame(1, "in", 18, CHROMIUM_BINARY)
     # The failing record reaches everyone first; then the report; broken is gone.
@@ -473,7 +473,19 @@ def test_any_frame_or_broken_bytes_round_trip(opcode, payload, flags, key, cut):
     back = Capture.load(io.StringIO(buf.getvalue()))
     assert list(back) == list(cap)
     assert back[0].frame == frame and back[1].error.missing == cap[1].error.missing
-    repr(back[1])  # any prefix of a frame can be shown
+    # Any prefix of a frame is shown as far as it goes: the opcode once a byte is there, the
+    # announced length once the header holds it, how much of the payload arrived, the rule broken.
+    shown = repr(back[1])
+    header_bytes = len(raw) - len(payload)
+    length_known_at = 2 if len(payload) <= 125 else 4
+    assert shown.startswith("#2 conn 1 in  " + (opcode_name(opcode) if cut else "(no bytes)"))
+    if cut >= len(raw):
+        assert f" {len(payload)} B" in shown and "arrived" not in shown
+    elif cut >= length_known_at:
+        assert f" {len(payload)} B (only {max(cut - header_bytes, 0)} B arrived)" in shown
+    else:
+        assert not re.search(r"\d B\b", shown.split(" !! ")[0])
+    assert shown.endswith(f" !! TruncatedFrame: {back[1].error}")
 
 
 # ---------------------------------------------------------------------------- redaction
@@ -550,4 +562,64 @@ def test_rsv1_payload_is_shown_as_bytes_never_as_text():
     # as UTF-8, showing them as text would mislead.
     capture = Capture()
     record = capture.frame(1, "out", 0, bytes.fromhex("c105") + b"hello")
-    assert "68 65 6c 6c 6f" in repr(record) and "'hello'" not in repr(record)
+    assert "68 65 6c 6c 6f" in repr(record) and '"hello"' not in repr(record)
+
+
+# ---------------------------------------------------------------------------- a frame in its context
+def test_message_of_a_data_frame_is_the_record_after_its_frames():
+    """Section 5.4: a message's record follows its frames on the same connection and direction;
+    control frames may come between fragments and belong to no message."""
+    cap = Capture()
+    first = cap.frame(1, "in", 0, Frame(Opcode.TEXT, b"Hel", fin=False, mask_key=b"abcd").encode())
+    other = cap.frame(2, "in", 0, CHROMIUM_TEXT)
+    other_message = cap.message(2, "in", Opcode.TEXT, "发送数据")
+    ping = cap.frame(1, "in", 9, Frame(Opcode.PING, b"", mask_key=b"abcd").encode())
+    reply = cap.frame(1, "out", 0, Frame(Opcode.PONG, b"").encode())
+    last = cap.frame(1, "in", 15, Frame(Opcode.CONTINUATION, b"lo", mask_key=b"abcd").encode())
+    message = cap.message(1, "in", Opcode.TEXT, "Hello", 2)
+    assert cap.message_of(first) == (message, True) == cap.message_of(last)
+    assert cap.message_of(other) == (other_message, True)
+    assert cap.message_of(ping) == (None, True) and cap.message_of(reply) == (None, True)
+    assert cap[:4].message_of(first) == (None, False)  # not recorded yet: undecided
+    assert cap.message_of(first, limit=2) == (None, True)  # looked far enough: given up
+    assert cap.message_of(first, limit=6) == (message, True)
+
+
+def test_a_message_that_never_completed_is_decided_by_what_follows():
+    cap = Capture()
+    cut = cap.frame(1, "in", 0, Frame(Opcode.TEXT, b"Hel", fin=False, mask_key=b"abcd").encode())
+    cap.frame(1, "in", 9, Frame(Opcode.BINARY, b"\x01", mask_key=b"abcd").encode())  # breaks section 5.4
+    assert cap.message_of(cut) == (None, True)
+    closing = Capture()
+    cut = closing.frame(1, "in", 0, Frame(Opcode.TEXT, b"Hel", fin=False, mask_key=b"abcd").encode())
+    closing.closed(1, 1006, "", "remote", False)
+    assert closing.message_of(cut) == (None, True)
+    violation = closing.frame(1, "in", 9, UNMASKED_CLIENT, None, unmasked_error())
+    assert closing.message_of(violation) == (None, True)
+
+
+def test_inflated_message_comes_from_a_compressed_message_record_only():
+    """RFC 7692: a compressed frame (RSV1 on its message's first frame) inflates to its message record."""
+    cap = Capture()
+    first = cap.frame(1, "out", 0, Frame(Opcode.TEXT, b"\xf2\x48", fin=False, rsv1=True).encode())
+    cont = cap.frame(1, "out", 4, Frame(Opcode.CONTINUATION, b"\xcd\xc9\xc9\x07\x00").encode())
+    cap.message(1, "out", Opcode.TEXT, "Hello", 2, compressed_size=7)
+    plain = cap.frame(1, "out", 11, Frame(Opcode.TEXT, b"Hello").encode())
+    cap.message(1, "out", Opcode.TEXT, "Hello")
+    assert cap.inflated_message(first) == "Hello" == cap.inflated_message(cont)
+    assert cap.inflated_message(plain) is None
+    assert cap.compressed_message(plain) == (None, True)
+
+
+def test_record_events_makes_the_same_records_whether_or_not_someone_subscribes():
+    """The one way in: pending records (nobody subscribed) and records handed to a subscriber are equal."""
+    conn = Connection("server")
+    events = conn.receive_data(CHROMIUM_TEXT + CHROMIUM_BINARY + UNMASKED_CLIENT)
+    quiet, watched, seen = Capture(), Capture(), []
+    watched.subscribe(seen.append)
+    for cap in (quiet, watched):
+        cap.record_events(7, events, time=1.5, wall=1_700_000_000.25)
+    assert list(quiet) == list(watched) == seen
+    assert [r.kind for r in quiet] == ["frame", "message", "frame", "message", "frame", "frame", "close"]
+    assert all((r.conn, r.time, r.wall) == (7, 1.5, 1_700_000_000.25) for r in quiet)
+    assert quiet.nbytes == watched.nbytes == sum(r.nbytes for r in quiet)

@@ -1,0 +1,322 @@
+"""A capture record as one line of text: its ``repr``, the terminal's line and the payload previews.
+
+Two forms, each written once here and used wherever records are shown as text:
+
+* ``describe(record)``, the ``repr`` of a record: compact, with no clock, so a
+  notebook's text/plain is the same run to run (``#2 conn 1 in  TEXT FIN MASK
+  12 B "发送数据"``);
+* ``format_record(record)``, the line ``wsexplore serve`` prints and the
+  Explorer shows above a selected record: a dissector's packet list, with the
+  wall clock, every header bit (RFC 6455 section 5.2), the masking key
+  (section 5.3), a payload preview, the rule a frame broke and, for a
+  handshake (section 4), a few headers but never credentials.
+
+Payload previews (``payload_preview``, ``data_preview``) are shared with the
+Explorer's rows. Everything that came from the peer is escaped
+(:func:`wsexplore.display.escape`), so a payload cannot move a terminal's
+cursor. This module lives beside the records rather than in
+:mod:`wsexplore.display` because it reads records and protocol values, while
+``display`` imports nothing of the package; it dispatches on ``record.kind``
+so that the records can use it for their ``repr``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from ..display import clock, data_size, escape, hex_preview, peer, plural, quote, text_or_hex
+from ..protocol.frames import Frame
+from ..protocol.handshake import SENSITIVE_HEADERS
+from ..protocol.header import FIN_MASK, RSV1_MASK, RSV2_MASK, RSV3_MASK, flag_names
+from ..protocol.opcodes import Opcode, close_code_meaning, opcode_name
+
+if TYPE_CHECKING:  # the records import this module for their repr
+    from .records import CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord, Record
+
+__all__ = [
+    "describe",
+    "describe_body",
+    "direction_of",
+    "format_record",
+    "format_body",
+    "payload_preview",
+    "data_preview",
+    "frame_bits",
+    "TEXT_PREVIEW",
+    "HEX_PREVIEW",
+]
+
+#: Characters of text shown before a preview is cut (terminal lines and Explorer rows).
+TEXT_PREVIEW = 60
+#: Bytes shown in hex before a preview is cut (terminal lines and Explorer rows).
+HEX_PREVIEW = 24
+
+# Request headers worth a glance; anything else (credentials above all) stays out.
+_SHOWN_HEADERS = (
+    "Host",
+    "Origin",
+    "User-Agent",
+    "Sec-WebSocket-Version",
+    "Sec-WebSocket-Key",
+    "Sec-WebSocket-Protocol",
+    "Sec-WebSocket-Extensions",
+)
+_SHOWN_RESPONSE_HEADERS = ("Sec-WebSocket-Accept", "Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions")
+_ARROWS = {"in": "in  →", "out": "out ←"}
+
+
+# ---------------------------------------------------------------------------- what a frame record holds
+def frame_bits(record: FrameRecord) -> tuple[int, bool] | None:
+    """The first byte (FIN, RSV1-3, opcode) and the MASK bit: the Frame's when there is one,
+    else as far as ``raw`` goes; None for a record without bytes."""
+    frame: Frame | None = record.frame
+    if frame is not None:
+        b0 = ((FIN_MASK if frame.fin else 0) | (RSV1_MASK if frame.rsv1 else 0) | (RSV2_MASK if frame.rsv2 else 0)
+              | (RSV3_MASK if frame.rsv3 else 0) | frame.opcode)
+        return b0, frame.mask_key is not None
+    header = record.header
+    return None if header is None else (header.b0, header.masked)
+
+
+def _close_body(payload: bytes) -> tuple[int, str | None, bytes]:
+    """A close body of two bytes or more: the code, the reason as text (None when not UTF-8), its bytes."""
+    code, rest = int.from_bytes(payload[:2], "big"), payload[2:]
+    try:
+        return code, rest.decode("utf-8"), rest
+    except UnicodeDecodeError:
+        return code, None, rest
+
+
+# ---------------------------------------------------------------------------- previews
+def payload_preview(opcode: Opcode | int | None, payload: bytes | None, length: int | None) -> str:
+    """What a person wants to see of a payload (section 5.6 data, section 5.5 control bodies)."""
+    if payload is None:
+        have = "" if length is None else f" of {length} B"
+        return f"(payload not complete{have})"
+    if opcode == Opcode.TEXT:
+        try:
+            return quote(payload.decode("utf-8"), TEXT_PREVIEW)
+        except UnicodeDecodeError:
+            return f"{hex_preview(payload, HEX_PREVIEW)} (not UTF-8)"
+    if opcode == Opcode.CLOSE:
+        if not payload:
+            return "(no code)"
+        if len(payload) == 1:
+            return f"{hex_preview(payload, HEX_PREVIEW)} (a 1-byte close body)"
+        code, reason, rest = _close_body(payload)
+        shown = f"code={close_code_meaning(code)}"
+        if rest:
+            shown += (f" reason={quote(reason, TEXT_PREVIEW)}" if reason is not None
+                      else f" reason={hex_preview(rest, HEX_PREVIEW)} (not UTF-8)")
+        return shown
+    if opcode == Opcode.BINARY:
+        return hex_preview(payload, HEX_PREVIEW)
+    return text_or_hex(payload, TEXT_PREVIEW, HEX_PREVIEW)
+
+
+def data_preview(data: str | bytes) -> str:
+    """A message's data: quoted text, or binary in hex."""
+    return quote(data, TEXT_PREVIEW) if isinstance(data, str) else hex_preview(data, HEX_PREVIEW)
+
+
+def _short_preview(opcode: Opcode | int | None, payload: bytes) -> str:
+    """The ``repr`` form: a close code and reason, text for text and continuation frames, else hex."""
+    if opcode == Opcode.CLOSE and len(payload) >= 2:
+        code, reason, rest = _close_body(payload)
+        if not rest:
+            return f"code {code}"
+        return f"code {code} {quote(reason) if reason is not None else hex_preview(rest)}"
+    if opcode in (Opcode.TEXT, Opcode.CONTINUATION):
+        try:
+            return quote(payload.decode("utf-8"))
+        except UnicodeDecodeError:
+            pass
+    return hex_preview(payload)
+
+
+# ---------------------------------------------------------------------------- repr: describe()
+def describe(record: Record) -> str:
+    """The ``repr`` of a record: ``#seq conn N``, the direction of a frame or message, what happened."""
+    head = f"#{record.seq}" if record.conn is None else f"#{record.seq} conn {record.conn}"
+    direction = direction_of(record)
+    if direction:
+        return f"{head} {direction:<3} {describe_body(record)}"
+    return f"{head} {describe_body(record)}"
+
+
+def describe_body(record: Record) -> str:
+    """``describe`` without the sequence number, connection and direction (a table has columns for them)."""
+    return _FORMS[record.kind][0](record)
+
+
+def direction_of(record: Record) -> str:
+    """"in" or "out" for a frame or a message, "" for the other kinds."""
+    return record.direction if record.kind in _DIRECTED else ""  # type: ignore[attr-defined]
+
+
+_DIRECTED = frozenset({"frame", "message"})
+
+
+def _describe_open(r: OpenRecord) -> str:
+    target = " ".join(r.request_line.split(" ")[:2]) or "(no request line)"
+    reason = r.status_line.split(" ", 2)[2:]
+    status = f"{r.status} {reason[0]}" if reason else str(r.status)
+    refused = "" if r.accepted else " (refused)"
+    return f"open {peer(r.peer)} {target} -> {status}{refused}"
+
+
+def _describe_frame(r: FrameRecord) -> str:
+    bits = frame_bits(r)
+    opcode = r.opcode
+    parts = [opcode_name(opcode) if opcode is not None else "(no bytes)"]
+    flags = flag_names(*bits) if bits is not None else ""
+    if flags:
+        parts.append(flags)
+    length, payload = r.length, r.payload
+    if length is not None:
+        if payload is None:
+            header = r.header
+            have = len(r.raw) - header.header_length if header is not None and header.header_length else 0
+            parts.append(f"{length} B (only {max(have, 0)} B arrived)")
+        else:
+            parts.append(f"{length} B")
+            if bits is not None and bits[0] & RSV1_MASK:
+                # With RSV1 the payload is extension data (compressed with permessage-deflate):
+                # never show it as text, even when the bytes happen to decode.
+                parts.append(hex_preview(payload))
+            elif payload or opcode != Opcode.CLOSE:
+                parts.append(_short_preview(opcode, payload))
+    text = " ".join(parts)
+    if r.error is not None:
+        text += f" !! {type(r.error).__name__}: {r.error}"
+    return text
+
+
+def _describe_message(r: MessageRecord) -> str:
+    data = r.data
+    preview = quote(data) if isinstance(data, str) else hex_preview(data)
+    deflated = "" if r.compressed_size is None else f", compressed {r.compressed_size} B"
+    return (f"message {opcode_name(r.opcode)} {data_size(data)} B {preview} "
+            f"({plural(r.frames, 'frame')}{deflated})")
+
+
+def _close_text(r: CloseRecord, reason: str, closer: str) -> str:
+    """``1000: normal closure{reason}, closed first by {closer}, clean``."""
+    code = "no code" if r.code is None else close_code_meaning(r.code)
+    return f"{code}{reason if r.reason else ''}, closed first by {closer}, {'clean' if r.clean else 'not clean'}"
+
+
+def _describe_close(r: CloseRecord) -> str:
+    return f"close {_close_text(r, f' {quote(r.reason)}', f'{r.closed_by} ({r.initiator})')}"
+
+
+def _describe_error(r: ErrorRecord) -> str:
+    return f"error {r.message}"
+
+
+# ---------------------------------------------------------------------------- the terminal: format_record()
+def format_record(record: Record) -> str:
+    """One line for ``record``: ``HH:MM:SS.mmm #conn`` then what happened (``format_body``).
+
+    Frames: direction (``in  →`` client to server, ``out ←`` server to client),
+    opcode, FIN/RSV1-3/MASK bits, payload length, masking key in hex, a payload
+    preview (text quoted, binary in hex, close code and reason), and the rule
+    broken after ``!!``. Handshakes: peer, request and status lines and a few
+    headers, never credentials.
+    """
+    conn = "#-" if record.conn is None else f"#{record.conn}"
+    return f"{clock(record.wall)} {conn:<4} {format_body(record)}"
+
+
+def format_body(record: Record) -> str:
+    """``format_record`` without the clock and the connection."""
+    forms = _FORMS.get(record.kind)
+    return forms[1](record) if forms is not None else escape(repr(record))
+
+
+def _header_values(raw: bytes, wanted: Iterable[str]) -> tuple[str, list[tuple[str, str]], list[str]]:
+    """First line, the ``wanted`` headers present (in ``wanted`` order) and the credential headers seen.
+
+    Lenient on purpose: a refused request may be malformed, and it is still shown.
+    """
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    lines = head.replace("\r\n", "\n").split("\n")
+    first, found, hidden = lines[0], {}, []
+    lowered = {name.lower(): name for name in wanted}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon:
+            continue
+        key = name.strip().lower()
+        if key in SENSITIVE_HEADERS:
+            hidden.append(name.strip())
+        elif key in lowered:
+            canonical = lowered[key]
+            found[canonical] = f"{found[canonical]}, {value.strip()}" if canonical in found else value.strip()
+    return first, [(n, found[n]) for n in wanted if n in found], hidden
+
+
+def _format_open(r: OpenRecord) -> str:
+    request_line, headers, hidden = _header_values(r.request, _SHOWN_HEADERS)
+    status_line, response_headers, _ = _header_values(r.response, _SHOWN_RESPONSE_HEADERS)
+    parts = [f"handshake {escape(peer(r.peer))} {escape(request_line[:200]) or '(no request line)'}",
+             f"-> {escape(status_line[:200]) or r.status}"]
+    if not r.accepted:
+        body = r.response.split(b"\r\n\r\n", 1)[1:] or [b""]
+        reason = body[0].decode("utf-8", "replace").strip().split("\n", 1)[0]
+        parts.append(f"(refused{': ' + quote(reason, 200) if reason else ''})")
+    parts += [f"{name}: {quote(value, 120)}" for name, value in headers]
+    parts += [f"{name}: {quote(value, 120)}" for name, value in response_headers]
+    if hidden:
+        parts.append(f"[{', '.join(dict.fromkeys(hidden))} not shown]")
+    return " | ".join(parts)
+
+
+def _violation(r: FrameRecord | ErrorRecord) -> str:
+    return "" if r.error is None else f"!! {type(r.error).__name__}: {escape(str(r.error))}"
+
+
+def _bits(b0: int, masked: bool) -> str:
+    return (f"FIN={int(bool(b0 & FIN_MASK))} RSV1={int(bool(b0 & RSV1_MASK))} RSV2={int(bool(b0 & RSV2_MASK))} "
+            f"RSV3={int(bool(b0 & RSV3_MASK))} MASK={int(masked)}")
+
+
+def _format_frame(r: FrameRecord) -> str:
+    bits = frame_bits(r)
+    if bits is None:
+        return " ".join(filter(None, (f"{_ARROWS[r.direction]} (no bytes)", _violation(r))))
+    frame, header = r.frame, r.header
+    key = frame.mask_key if frame is not None else header.mask_key if header is not None else None
+    opcode, length = r.opcode, r.length
+    parts = [_ARROWS[r.direction], f"{opcode_name(opcode) if opcode is not None else '?':<12}", _bits(*bits),
+             f"len={'?' if length is None else length}", f"key={key.hex() if key is not None else '-'}",
+             payload_preview(opcode, r.payload, length)]
+    violation = _violation(r)
+    if violation:
+        parts.append(violation)
+    return " ".join(parts)
+
+
+def _format_message(r: MessageRecord) -> str:
+    return (f"{_ARROWS[r.direction]} message {opcode_name(r.opcode)} {data_size(r.data)} B in "
+            f"{plural(r.frames, 'frame')} {data_preview(r.data)}")
+
+
+def _format_close(r: CloseRecord) -> str:
+    return f"closed {_close_text(r, f' reason={quote(r.reason, TEXT_PREVIEW)}', f'the {r.closed_by}')}"
+
+
+def _format_error(r: ErrorRecord) -> str:
+    kind = f"{type(r.error).__name__}: " if r.error is not None else ""
+    return f"error {kind}{escape(r.message)}"
+
+
+#: For each record kind, its two forms: the ``repr`` body and the terminal line's body.
+_FORMS: dict[str, tuple[Callable, Callable]] = {
+    "open": (_describe_open, _format_open),
+    "frame": (_describe_frame, _format_frame),
+    "message": (_describe_message, _format_message),
+    "close": (_describe_close, _format_close),
+    "error": (_describe_error, _format_error),
+}

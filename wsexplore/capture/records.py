@@ -1,0 +1,399 @@
+"""The five kinds of record a capture holds: frozen values with their exact bytes.
+
+Records are seen from the server: ``"in"`` is client to server (masked on the
+wire, RFC 6455 section 5.3), ``"out"`` is server to client; a close
+``initiator`` of ``"local"`` is the server, ``"remote"`` the client (the
+vocabulary of ``wsexplore.protocol.events.ConnectionClosed``).
+
+A frame record keeps the raw bytes and decodes its ``Frame`` on first access:
+recording stays O(1) and the rich view (``dissect()``) is computed when someone
+looks. The one-line text of a record (its ``repr``) is written by
+:mod:`wsexplore.capture.lines`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Union
+
+from ..display import data_size, utf8_size
+from ..protocol.dissector import Dissection, dissect
+from ..protocol.errors import ProtocolError
+from ..protocol.frames import Frame
+from ..protocol.header import OPCODE_MASK, Header, parse_header
+from ..protocol.masking import apply_mask
+from ..protocol.opcodes import Opcode, as_opcode
+from .lines import describe
+from .redact import redact_head
+
+__all__ = [
+    "Record",
+    "OpenRecord",
+    "FrameRecord",
+    "MessageRecord",
+    "CloseRecord",
+    "ErrorRecord",
+    "AnyRecord",
+    "Direction",
+    "Initiator",
+    "DIRECTIONS",
+    "INITIATORS",
+    "KINDS",
+    "PendingRecord",
+    "build",
+    "frame_payload",
+    "parse_frame",
+]
+
+Direction = Literal["in", "out"]
+Initiator = Literal["local", "remote"]
+
+DIRECTIONS = ("in", "out")
+INITIATORS = ("local", "remote")
+
+_set = object.__setattr__
+
+
+# ---------------------------------------------------------------------------- bytes of one frame
+def frame_payload(raw: bytes, header: Header | None) -> bytes | None:
+    """The unmasked payload of the frame at the start of ``raw``; None when it has not all arrived."""
+    end = None if header is None else header.frame_length
+    if end is None or len(raw) < end:
+        return None
+    payload = raw[end - header.length : end]  # type: ignore[union-attr, operator]
+    key = header.mask_key  # type: ignore[union-attr]
+    return payload if key is None else apply_mask(payload, key)
+
+
+def parse_frame(raw: bytes) -> Frame | None:
+    """The frame ``raw`` encodes, if it holds exactly one complete frame (no rule checked)."""
+    header = parse_header(raw)
+    if header is None or header.frame_length != len(raw):
+        return None
+    return Frame.decode(raw, payload=frame_payload(raw, header))
+
+
+# ---------------------------------------------------------------------------- records
+@dataclass(frozen=True, slots=True, repr=False)
+class Record:
+    """What every record has: a capture-wide sequence number, the connection and two clocks.
+
+    ``time`` is ``time.monotonic()`` (for intervals), ``wall`` is ``time.time()``
+    (for dates). ``conn`` is None for an error that belongs to no connection.
+    """
+
+    seq: int
+    conn: int | None
+    time: float
+    wall: float
+
+    kind: ClassVar[str] = "record"
+
+    def __repr__(self) -> str:
+        return describe(self)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of data the record holds: what the capture's ``max_bytes`` counts."""
+        return 0
+
+    def _text(self) -> str:
+        """What ``filter(text=...)`` searches when given a str."""
+        return ""
+
+    def _bytes(self) -> bytes:
+        """What ``filter(text=...)`` searches when given bytes."""
+        return self._text().encode()
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class OpenRecord(Record):
+    """An opening handshake (section 4): the raw request and response, and the HTTP status.
+
+    A refused upgrade (400, 403, 404, 426, 431, ...) is recorded too; only a
+    101 opens a WebSocket connection. ``request`` and ``response`` are exactly
+    the bytes that crossed the wire, credentials included: display them with
+    ``handshake()`` (redacted by default).
+    """
+
+    peer: tuple | str | None
+    request: bytes
+    response: bytes
+    status: int
+
+    kind: ClassVar[str] = "open"
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == 101
+
+    @property
+    def request_line(self) -> str:
+        """'GET /chat HTTP/1.1' (printable, at most 200 characters)."""
+        return _first_line(self.request)
+
+    @property
+    def status_line(self) -> str:
+        """'HTTP/1.1 101 Switching Protocols' (printable, at most 200 characters)."""
+        return _first_line(self.response)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.request) + len(self.response)
+
+    def redacted(self) -> OpenRecord:
+        """The same record with credential header values replaced (header names kept)."""
+        return OpenRecord(self.seq, self.conn, self.time, self.wall, self.peer,
+                          redact_head(self.request), redact_head(self.response), self.status)
+
+    def handshake(self, *, include_secrets: bool = False) -> str:
+        """Request and response as text, credentials redacted unless ``include_secrets``."""
+        rec = self if include_secrets else self.redacted()
+        return (rec.request.decode("latin-1") + rec.response.decode("latin-1")).replace("\r\n", "\n")
+
+    def _text(self) -> str:
+        return (self.request + self.response).decode("latin-1")
+
+    def _bytes(self) -> bytes:
+        return self.request + self.response
+
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False, init=False)
+class FrameRecord(Record):
+    """One frame as it crossed the wire at ``offset`` of its direction's byte stream.
+
+    ``raw`` is exact. ``error`` is the rule the frame broke (``raw`` then holds
+    the offending bytes as far as they had arrived). ``frame`` is the parsed
+    ``Frame``, None for a violation recorded without one; when none was given
+    it is decoded from ``raw`` on first access, so recording stays cheap.
+    ``dissect()`` labels every bit.
+    """
+
+    direction: Direction
+    offset: int
+    raw: bytes
+    error: ProtocolError | None
+    _frame: Frame | None
+
+    kind: ClassVar[str] = "frame"
+
+    def __init__(self, seq: int, conn: int | None, time: float, wall: float, direction: Direction, offset: int,
+                 raw: bytes, frame: Frame | None = None, error: ProtocolError | None = None) -> None:
+        # The slot descriptors' own setters: what object.__setattr__ ends up calling, for less.
+        _f_seq(self, seq)
+        _f_conn(self, conn)
+        _f_time(self, time)
+        _f_wall(self, wall)
+        _f_direction(self, direction)
+        _f_offset(self, offset)
+        _f_raw(self, raw)
+        _f_error(self, error)
+        _f_frame(self, frame)
+
+    @property
+    def frame(self) -> Frame | None:
+        frame = self._frame
+        if frame is None and self.error is None:
+            frame = parse_frame(self.raw)
+            if frame is not None:
+                _set(self, "_frame", frame)
+        return frame
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not FrameRecord:
+            return NotImplemented
+        return (
+            (self.seq, self.conn, self.time, self.wall, self.direction, self.offset, self.raw, self.error)
+            == (other.seq, other.conn, other.time, other.wall, other.direction, other.offset, other.raw,
+                other.error)
+            and self.frame == other.frame
+        )
+
+    __hash__ = Record.__hash__
+
+    @property
+    def sender(self) -> Literal["client", "server"]:
+        return "client" if self.direction == "in" else "server"
+
+    @property
+    def header(self) -> Header | None:
+        """The header fields of ``raw``, as far as the bytes go (None when there are none)."""
+        return parse_header(self.raw)
+
+    @property
+    def opcode(self) -> Opcode | int | None:
+        """The opcode (read from the first byte: no parsing needed)."""
+        if self._frame is not None:
+            return self._frame.opcode
+        return as_opcode(self.raw[0] & OPCODE_MASK) if self.raw else None
+
+    @property
+    def payload(self) -> bytes | None:
+        """The unmasked payload: None when the bytes end before the payload does."""
+        frame = self.frame
+        if frame is not None:
+            return frame.payload
+        return frame_payload(self.raw, self.header)
+
+    @property
+    def length(self) -> int | None:
+        """The payload length: the frame's, else what the header announces (None if cut before it)."""
+        frame = self.frame
+        if frame is not None:
+            return len(frame.payload)
+        header = self.header
+        return None if header is None else header.length
+
+    @property
+    def is_violation(self) -> bool:
+        return self.error is not None
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.raw)
+
+    def dissect(self, **kwargs: Any) -> Dissection:
+        """The full dissection of ``raw``: an "in" frame was sent by a client, so it is
+        read as a server reads it (masked frames required), an "out" frame as a client does.
+        ``kwargs`` go to :func:`wsexplore.protocol.dissector.dissect` (``deflate``, ``inflated``, ...)."""
+        return dissect(self.raw, role="server" if self.direction == "in" else "client", **kwargs)
+
+    def _payload_bytes(self) -> bytes:
+        payload = self.payload
+        return payload if payload is not None else b""
+
+    def _text(self) -> str:
+        return self._payload_bytes().decode("utf-8", "replace")
+
+    def _bytes(self) -> bytes:
+        return self._payload_bytes()
+
+
+@dataclass(frozen=True, slots=True, repr=False, init=False)
+class MessageRecord(Record):
+    """A whole message (section 5.4), reassembled from ``frames`` frames; text as str.
+
+    A message compressed with permessage-deflate (RFC 7692) holds its inflated
+    ``data`` and ``compressed_size``, the payload bytes of its frames (None for
+    a message that crossed the wire uncompressed). Its frames, recorded before
+    it, keep the compressed bytes. Compressed messages are recorded in both
+    directions, so that ``Capture.dissect`` can show what any compressed frame
+    inflates to.
+    """
+
+    direction: Direction
+    opcode: Opcode | int
+    data: str | bytes
+    frames: int = 1
+    compressed_size: int | None = None
+
+    kind: ClassVar[str] = "message"
+
+    def __init__(self, seq: int, conn: int | None, time: float, wall: float, direction: Direction,
+                 opcode: Opcode | int, data: str | bytes, frames: int = 1,
+                 compressed_size: int | None = None) -> None:
+        _m_seq(self, seq)
+        _m_conn(self, conn)
+        _m_time(self, time)
+        _m_wall(self, wall)
+        _m_direction(self, direction)
+        _m_opcode(self, as_opcode(opcode))
+        _m_data(self, data)
+        _m_frames(self, frames)
+        _m_compressed_size(self, compressed_size)
+
+    @property
+    def compressed(self) -> bool:
+        return self.compressed_size is not None
+
+    @property
+    def is_text(self) -> bool:
+        return isinstance(self.data, str)
+
+    @property
+    def nbytes(self) -> int:
+        return data_size(self.data)
+
+    def _text(self) -> str:
+        return self.data if isinstance(self.data, str) else self.data.decode("utf-8", "replace")
+
+    def _bytes(self) -> bytes:
+        return self.data.encode() if isinstance(self.data, str) else self.data
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class CloseRecord(Record):
+    """The end of a connection (section 7): the code and reason it closed with,
+    who sent the first close frame (or failed the connection), and whether both
+    close frames were exchanged (``clean``, section 7.1.4)."""
+
+    code: int | None
+    reason: str
+    initiator: Initiator
+    clean: bool
+
+    kind: ClassVar[str] = "close"
+
+    @property
+    def closed_by(self) -> Literal["server", "client"]:
+        """The side that closed first: "local" is the server, "remote" the client."""
+        return "server" if self.initiator == "local" else "client"
+
+    @property
+    def nbytes(self) -> int:
+        return utf8_size(self.reason)
+
+    def _text(self) -> str:
+        return self.reason
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ErrorRecord(Record):
+    """Something that went wrong outside a frame: a handshake error, a socket error,
+    a subscriber that raised. ``error`` keeps a ``ProtocolError`` when there is one."""
+
+    message: str
+    error: ProtocolError | None = None
+
+    kind: ClassVar[str] = "error"
+
+    @property
+    def nbytes(self) -> int:
+        return utf8_size(self.message)
+
+    def _text(self) -> str:
+        return self.message
+
+
+(_f_seq, _f_conn, _f_time, _f_wall, _f_direction, _f_offset, _f_raw, _f_error, _f_frame) = (
+    getattr(FrameRecord, name).__set__
+    for name in ("seq", "conn", "time", "wall", "direction", "offset", "raw", "error", "_frame")
+)
+
+(_m_seq, _m_conn, _m_time, _m_wall, _m_direction, _m_opcode, _m_data, _m_frames, _m_compressed_size) = (
+    getattr(MessageRecord, name).__set__
+    for name in ("seq", "conn", "time", "wall", "direction", "opcode", "data", "frames", "compressed_size")
+)
+
+AnyRecord = Union[OpenRecord, FrameRecord, MessageRecord, CloseRecord, ErrorRecord]
+KINDS: dict[str, type[Record]] = {
+    cls.kind: cls for cls in (OpenRecord, FrameRecord, MessageRecord, CloseRecord, ErrorRecord)
+}
+
+#: A record the live path has not built yet: its ``kind``, then its constructor's arguments in order.
+#: Only plain values (str, int, float, bytes, None): the garbage collector stops tracking such a
+#: tuple, where a record object (or a class, or an ``Opcode`` member) would be traversed at every
+#: full collection. ``build`` makes the record the first time someone reads it.
+PendingRecord = tuple
+
+
+def build(entry: Record | PendingRecord) -> Record:
+    """The record ``entry`` stands for (a record is returned as it is)."""
+    if type(entry) is tuple:
+        return KINDS[entry[0]](*entry[1:])
+    return entry  # type: ignore[return-value]
+
+
+def _first_line(data: bytes, limit: int = 200) -> str:
+    line = data.split(b"\n", 1)[0].rstrip(b"\r")[:limit].decode("latin-1")
+    return line if line.isprintable() else repr(line)[1:-1]

@@ -1,0 +1,348 @@
+"""The store: a bounded, ordered ``Capture`` of records, with subscribers and one way in.
+
+Every record enters through ``Capture._append``: the public appenders
+(``opened``, ``frame``, ``message``, ``closed``, ``error``), loading a file,
+and ``record_events``, which turns what a ``wsexplore.protocol.Connection``
+reported into records. The live server calls ``record_events`` once per read
+and once per send, and tests call it the same way, so a capture built by
+hand and one built by the server cannot differ.
+
+Appending stays O(1) and without dissection. With no subscriber to hand a
+record to, ``record_events`` appends a ``PendingRecord`` (the record's class
+and its arguments) that becomes a record the first time the capture is read.
+The store is bounded by record count and by bytes held; the oldest records
+are evicted first and every eviction is counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Iterable
+from time import monotonic
+from time import time as wall_clock
+from typing import IO
+
+from ..display import data_size, format_size, plural
+from ..protocol.errors import ProtocolError
+from ..protocol.events import ConnectionClosed, Event, FrameReceived, FrameSent, MessageReceived, ProtocolViolation
+from ..protocol.frames import Frame
+from ..protocol.opcodes import Opcode
+from .formats import jsonl
+from .query import Query
+from .records import (
+    DIRECTIONS,
+    INITIATORS,
+    CloseRecord,
+    Direction,
+    ErrorRecord,
+    FrameRecord,
+    Initiator,
+    MessageRecord,
+    OpenRecord,
+    PendingRecord,
+    Record,
+    build,
+)
+
+__all__ = ["Capture", "DEFAULT_MAX_RECORDS", "DEFAULT_MAX_BYTES"]
+
+log = logging.getLogger("wsexplore.capture")
+
+DEFAULT_MAX_RECORDS = 100_000
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+
+Subscriber = Callable[[Record], object]
+
+# The kind tags of pending records (see ``PendingRecord``).
+_FRAME = FrameRecord.kind
+_MESSAGE = MessageRecord.kind
+
+
+class Capture(Query):
+    """A bounded, ordered store of records that a live server appends to.
+
+    ``max_records`` and ``max_bytes`` bound it; when either is exceeded the
+    oldest records are evicted (the newest record is always kept) and counted
+    in ``dropped`` and ``dropped_bytes``. Subscribers are called synchronously
+    with each new record; one that raises is logged, detached, kept in
+    ``subscriber_errors`` and reported as an error record, and never disturbs
+    the caller.
+    """
+
+    def __init__(self, *, max_records: int = DEFAULT_MAX_RECORDS, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        if max_records < 1:
+            raise ValueError("max_records must be at least 1")
+        if max_bytes < 0:
+            raise ValueError("max_bytes must not be negative")
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        self._records: deque[Record | PendingRecord] = deque()
+        self._sizes: deque[int] = deque()
+        self._nbytes = 0
+        self._seq = 0
+        # How many of the newest entries may still be pending records (see ``_materialize``).
+        self._pending = 0
+        self._conns: dict[int, None] = {}
+        self._subscribers: tuple[Subscriber, ...] = ()
+        #: Records evicted so far, and the bytes they held.
+        self.dropped = 0
+        self.dropped_bytes = 0
+        #: ``(callback, exception)`` for each subscriber that raised and was detached.
+        self.subscriber_errors: list[tuple[Subscriber, Exception]] = []
+
+    def _items(self) -> deque[Record]:
+        if self._pending:
+            self._materialize()
+        return self._records  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def _materialize(self) -> None:
+        """Build the pending records (always among the newest entries), in place."""
+        records = self._records
+        k = min(self._pending, len(records))  # evictions may have taken some already
+        self._pending = 0
+        if not k:
+            return
+        tail = [records.pop() for _ in range(k)]
+        tail.reverse()
+        records.extend(map(build, tail))
+
+    @property
+    def connections(self) -> tuple[int, ...]:
+        """Every connection id seen, in order, including those whose records were evicted."""
+        return tuple(self._conns)
+
+    @property
+    def nbytes(self) -> int:
+        return self._nbytes
+
+    def _header(self) -> str:
+        dropped = f"{self.dropped} dropped"
+        if self.dropped:
+            dropped += f" ({format_size(self.dropped_bytes)})"
+        return (f"<Capture {plural(len(self._records), 'record')}, {plural(len(self._conns), 'connection')}, "
+                f"{format_size(self._nbytes)}, {dropped}>")
+
+    def __repr__(self) -> str:
+        return self._header()
+
+    # -- the one way in ----------------------------------------------------------
+    def _append(self, entry: Record | PendingRecord, conn: int | None, size: int) -> None:
+        """Store ``entry``, evict what the bounds no longer hold, hand the record to the subscribers.
+
+        While nobody subscribes, a pending record stays pending; a subscriber
+        gets a record, so it is built here first.
+        """
+        records = self._records
+        subscribers = self._subscribers
+        if subscribers:
+            if type(entry) is tuple:
+                entry = build(entry)
+            records.append(entry)
+            if self._pending:
+                self._pending += 1
+        else:
+            records.append(entry)
+            self._pending += 1  # one more entry that reading may have to build (records pass through)
+        self._sizes.append(size)
+        self._nbytes += size
+        conns = self._conns
+        if conn not in conns and conn is not None:
+            conns[conn] = None
+        if len(records) > self.max_records or self._nbytes > self.max_bytes:
+            self._evict()
+        if subscribers:
+            self._notify(entry)  # type: ignore[arg-type]
+
+    def _evict(self) -> None:
+        records, sizes = self._records, self._sizes
+        while len(records) > 1 and (len(records) > self.max_records or self._nbytes > self.max_bytes):
+            records.popleft()
+            size = sizes.popleft()
+            self._nbytes -= size
+            self.dropped += 1
+            self.dropped_bytes += size
+
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def record_events(self, conn: int, events: Iterable[Event], *, time: float | None = None,
+                      wall: float | None = None) -> None:
+        """Record what a ``Connection`` reported: frames both ways, messages, violations, the close.
+
+        The events of one read (or one send) arrived together and share one
+        ``time`` and ``wall`` clock reading (read now unless given). Ping,
+        pong and close-received events are not recorded on their own: the
+        frames that carried them are. A frame's ``Frame`` is decoded from its
+        raw bytes when first asked for. This runs for every frame the server
+        sees, so the common events are handled inline.
+        """
+        if time is None:
+            time = monotonic()
+        if wall is None:
+            wall = wall_clock()
+        append = self._append
+        for event in events:
+            kind = type(event)
+            if kind is FrameReceived or kind is FrameSent:
+                raw = event.raw
+                self._seq = seq = self._seq + 1
+                append((_FRAME, seq, conn, time, wall, "in" if kind is FrameReceived else "out", event.offset,
+                        raw, None, None), conn, len(raw))
+            elif kind is MessageReceived:
+                data = event.data
+                self._seq = seq = self._seq + 1
+                size = len(data) if type(data) is bytes or data.isascii() else data_size(data)
+                append((_MESSAGE, seq, conn, time, wall, "in", int(event.opcode), data, event.frames,
+                        event.compressed_size), conn, size)
+            elif kind is ProtocolViolation:
+                raw = bytes(event.raw)
+                append((_FRAME, self._next(), conn, time, wall, "in", event.offset, raw, None, event.error),
+                       conn, len(raw))
+            elif kind is ConnectionClosed:
+                self._add_close(conn, event.code, event.reason, event.initiator, event.clean,
+                                time, wall)
+
+    def _add_close(self, conn: int, code: int | None, reason: str, initiator: Initiator, clean: bool,
+                   time: float, wall: float) -> CloseRecord:
+        if initiator not in INITIATORS:
+            raise ValueError(f"initiator must be 'local' (the server) or 'remote' (the client), got {initiator!r}")
+        rec = CloseRecord(self._next(), conn, time, wall, None if code is None else int(code), reason, initiator,
+                          bool(clean))
+        self._append(rec, conn, rec.nbytes)
+        return rec
+
+    # -- appenders -----------------------------------------------------------------
+    def opened(self, conn: int, peer: tuple | str | None, request_raw: bytes, response_raw: bytes,
+               status: int) -> OpenRecord:
+        """An opening handshake, accepted (101) or refused (any other status)."""
+        address = peer if peer is None or isinstance(peer, str) else tuple(peer)
+        rec = OpenRecord(self._next(), conn, monotonic(), wall_clock(), address, bytes(request_raw),
+                         bytes(response_raw), int(status))
+        self._append(rec, conn, rec.nbytes)
+        return rec
+
+    def frame(self, conn: int, direction: Direction, offset: int, raw: bytes, frame: Frame | None = None,
+              error: ProtocolError | None = None) -> FrameRecord:
+        """A frame's exact bytes at ``offset`` of the ``direction`` stream; O(1), no dissection."""
+        _check_direction(direction)
+        rec = FrameRecord(self._next(), conn, monotonic(), wall_clock(), direction, offset,
+                          raw if type(raw) is bytes else bytes(raw), frame, error)
+        self._append(rec, conn, rec.nbytes)
+        return rec
+
+    def message(self, conn: int, direction: Direction, opcode: Opcode | int, data: str | bytes,
+                frames: int = 1, *, compressed_size: int | None = None) -> MessageRecord:
+        """A reassembled message (text as str, binary as bytes) and how many frames carried it.
+
+        ``compressed_size``: the message was compressed (permessage-deflate) into that many payload bytes.
+        """
+        _check_direction(direction)
+        if not isinstance(data, str) and type(data) is not bytes:
+            data = bytes(data)
+        rec = MessageRecord(self._next(), conn, monotonic(), wall_clock(), direction, opcode, data, frames,
+                            None if compressed_size is None else int(compressed_size))
+        self._append(rec, conn, rec.nbytes)
+        return rec
+
+    def closed(self, conn: int, code: int | None, reason: str, initiator: Initiator, clean: bool) -> CloseRecord:
+        """The connection ended; ``initiator`` "local" is the server, "remote" the client."""
+        return self._add_close(conn, code, reason, initiator, clean, monotonic(), wall_clock())
+
+    def error(self, conn: int | None, message: str | BaseException) -> ErrorRecord:
+        """An error; a ``ProtocolError`` is kept whole, any other exception as its text."""
+        error = message if isinstance(message, ProtocolError) else None
+        if isinstance(message, BaseException):
+            text = f"{type(message).__name__}: {message}"
+        else:
+            text = str(message)
+        rec = ErrorRecord(self._next(), conn, monotonic(), wall_clock(), text, error)
+        self._append(rec, conn, rec.nbytes)
+        return rec
+
+    # -- subscribers -----------------------------------------------------------------
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(record)`` for each new record; returns a function that unsubscribes."""
+        self._subscribers = (*self._subscribers, callback)
+
+        def unsubscribe() -> None:
+            self._detach(callback)
+
+        return unsubscribe
+
+    def _detach(self, callback: Subscriber) -> None:
+        subs = list(self._subscribers)
+        for i, cb in enumerate(subs):
+            if cb is callback:
+                del subs[i]
+                self._subscribers = tuple(subs)
+                return
+
+    def _notify(self, record: Record) -> None:
+        failed = None
+        for callback in self._subscribers:
+            try:
+                callback(record)
+            except Exception as exc:  # a broken view must never break the server
+                if failed is None:
+                    failed = []
+                failed.append((callback, exc))
+        if failed:
+            # Detached first, so that none of them sees its own report; reported only
+            # once every subscriber has seen this record, so that order holds.
+            for callback, _ in failed:
+                self._detach(callback)
+            for callback, exc in failed:
+                self.subscriber_errors.append((callback, exc))
+                name = getattr(callback, "__qualname__", type(callback).__qualname__)
+                log.error("capture subscriber %s raised on record #%d and was detached", name, record.seq,
+                          exc_info=exc)
+                self.error(None, f"subscriber {name} raised {type(exc).__name__}: {exc} "
+                                 f"on record #{record.seq} and was detached")
+
+    # -- files -----------------------------------------------------------------------
+    def save(self, path: str | os.PathLike | IO[str], *, include_secrets: bool = False) -> None:
+        """Write JSON Lines (:mod:`wsexplore.capture.formats.jsonl`): a header line, then one
+        object per record (bytes as base64). Credential header values are replaced unless
+        ``include_secrets``."""
+        state = jsonl.Saved(records=list(self._items()), last_seq=self._seq, dropped=self.dropped,
+                            dropped_bytes=self.dropped_bytes, max_records=self.max_records,
+                            max_bytes=self.max_bytes, connections=list(self._conns))
+        text = jsonl.dumps(state, include_secrets=include_secrets)
+        if isinstance(path, (str, os.PathLike)):
+            with open(path, "w", encoding="utf-8") as fp:
+                fp.write(text)
+        else:
+            path.write(text)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | IO[str], *, max_records: int | None = None,
+             max_bytes: int | None = None) -> Capture:
+        """A capture written by ``save``, for offline exploration (bounds from the file unless given)."""
+        if isinstance(path, (str, os.PathLike)):
+            with open(path, encoding="utf-8") as fp:
+                text = fp.read()
+        else:
+            text = path.read()
+        saved = jsonl.loads(text)
+        if max_bytes is None:
+            max_bytes = DEFAULT_MAX_BYTES if saved.max_bytes is None else saved.max_bytes
+        cap = cls(max_records=max_records or saved.max_records or DEFAULT_MAX_RECORDS, max_bytes=max_bytes)
+        cap.dropped = saved.dropped
+        cap.dropped_bytes = saved.dropped_bytes
+        for conn in saved.connections:
+            cap._conns[conn] = None
+        for record in saved.records:
+            cap._append(record, record.conn, record.nbytes)
+        cap._seq = max(saved.last_seq, saved.records[-1].seq if saved.records else 0)
+        return cap
+
+
+def _check_direction(direction: str) -> None:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be 'in' or 'out', got {direction!r}")
