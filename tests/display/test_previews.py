@@ -23,3 +23,12 @@ def test_sizes_count_utf8_bytes() -> None:
     assert data_size("发送数据") == 12 and data_size(b"\x00\x01") == 2
     assert (format_size(1023), format_size(1536), format_size(3 << 30)) == ("1023 B", "1.5 KiB", "3.0 GiB")
     assert (plural(1, "frame"), plural(2, "frame")) == ("1 frame", "2 frames")
+
+
+def test_quote_escapes_backslashes_so_typed_escapes_differ_from_escaped_bytes() -> None:
+    typed = "a\\x15"  # a peer typed a backslash, x, 1, 5
+    control = "a\x15"  # a peer sent the control byte 0x15
+    assert quote(typed) == '"a\\\\x15"'
+    assert quote(control) == '"a\\x15"'
+    assert quote(typed) != quote(control)
+    assert quote('say "hi"') == '"say \\"hi\\""'

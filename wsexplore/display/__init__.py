@@ -51,9 +51,14 @@ def escape(text: str) -> str:
 
 
 def quote(text: str, limit: int = 40) -> str:
-    """``"text"``, escaped, cut after ``limit`` characters (then followed by ``…``)."""
+    """``"text"``, escaped, cut after ``limit`` characters (then followed by ``…``).
+
+    A backslash and a double quote in the text are escaped too, so that ``\\x15`` typed
+    by a peer never reads like the escape of byte 0x15.
+    """
     cut = len(text) > limit
-    return '"' + escape(text[:limit] if cut else text).replace('"', '\\"') + '"' + (ELLIPSIS if cut else "")
+    shown = text[:limit] if cut else text
+    return '"' + escape(shown.replace("\\", "\\\\")).replace('"', '\\"') + '"' + (ELLIPSIS if cut else "")
 
 
 def hex_preview(data: bytes | bytearray | memoryview, limit: int = 16) -> str:
