@@ -101,24 +101,24 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _port(text: str) -> int:
+def _integer(text: str, low: int, high: int | None, what: str) -> int:
+    """An argparse type: ``text`` as an int from ``low`` to ``high`` (no upper bound when None)."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {value}")
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+    if value < low or (high is not None and value > high):
+        bound = f"{low}-{high}" if high is not None else f"at least {low}"
+        raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
     return value
+
+
+def _port(text: str) -> int:
+    return _integer(text, 0, 65535, "a port number")
 
 
 def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    return _integer(text, 1, None, "a number")
 
 
 def _read_input(args: argparse.Namespace, stdin: TextIO) -> bytes:
