@@ -623,3 +623,24 @@ def test_record_events_makes_the_same_records_whether_or_not_someone_subscribes(
     assert [r.kind for r in quiet] == ["frame", "message", "frame", "message", "frame", "frame", "close"]
     assert all((r.conn, r.time, r.wall) == (7, 1.5, 1_700_000_000.25) for r in quiet)
     assert quiet.nbytes == watched.nbytes == sum(r.nbytes for r in quiet)
+
+
+def test_open_record_says_how_its_bytes_arrived_and_keeps_it_through_json_lines() -> None:
+    cap = Capture()
+    request = b"GET /ws HTTP/1.1\r\nHost: up.example\r\nCookie: a=b\r\n\r\n"
+    received = b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:9\r\nCookie: a=b\r\n\r\n"
+    rec = cap.opened(1, ("127.0.0.1", 5), received, b"HTTP/1.1 101 Switching Protocols\r\n\r\n", 101,
+                     via="tap", note="Host set to the upstream's authority", forwarded_request=request)
+    assert rec.via == "tap" and not rec.reframed
+    assert "via tap" in repr(rec)
+    assert rec.nbytes == len(received) + len(rec.response) + len(request)
+    assert b"a=b" not in rec.redacted().forwarded_request
+    saved = io.StringIO()
+    cap.save(saved, include_secrets=True)
+    saved.seek(0)
+    again = Capture.load(saved)
+    assert again[0] == rec
+    proxied = cap.opened(2, None, received, b"", 101, via="jupyter-server-proxy")
+    assert proxied.reframed
+    with pytest.raises(ValueError, match="via must be one of"):
+        cap.opened(3, None, received, b"", 101, via="carrier pigeon")

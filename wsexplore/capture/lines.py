@@ -163,7 +163,8 @@ def _describe_open(r: OpenRecord) -> str:
     reason = r.status_line.split(" ", 2)[2:]
     status = f"{r.status} {reason[0]}" if reason else str(r.status)
     refused = "" if r.accepted else " (refused)"
-    return f"open {peer(r.peer)} {target} -> {status}{refused}"
+    via = f" via {r.via}" if r.via is not None else ""
+    return f"open {peer(r.peer)}{via} {target} -> {status}{refused}"
 
 
 def _describe_frame(r: FrameRecord) -> str:
@@ -260,7 +261,8 @@ def _header_values(raw: bytes, wanted: Iterable[str]) -> tuple[str, list[tuple[s
 def _format_open(r: OpenRecord) -> str:
     request_line, headers, hidden = _header_values(r.request, _SHOWN_HEADERS)
     status_line, response_headers, _ = _header_values(r.response, _SHOWN_RESPONSE_HEADERS)
-    parts = [f"handshake {escape(peer(r.peer))} {escape(request_line[:200]) or '(no request line)'}",
+    via = f" via {r.via}" if r.via is not None else ""
+    parts = [f"handshake {escape(peer(r.peer))}{via} {escape(request_line[:200]) or '(no request line)'}",
              f"-> {escape(status_line[:200]) or r.status}"]
     if not r.accepted:
         body = r.response.split(b"\r\n\r\n", 1)[1:] or [b""]

@@ -38,12 +38,26 @@ __all__ = [
     "Initiator",
     "DIRECTIONS",
     "INITIATORS",
+    "VIA",
+    "REFRAMING_VIA",
     "KINDS",
     "PendingRecord",
     "build",
     "frame_payload",
     "parse_frame",
 ]
+
+#: The paths bytes can take to a capture point (``OpenRecord.via``), and what each means for them.
+VIA: dict[str | None, str] = {
+    None: "direct: the capture point talked to the peer itself; the bytes are the peer's own",
+    "relay": ("through the Jupyter server's byte relay: the frames are the peer's own bytes; the request head "
+              "was re-serialised by the relay"),
+    "jupyter-server-proxy": ("through jupyter-server-proxy, which ends the WebSocket and opens its own: the "
+                             "handshake and every frame are the proxy's, not the peer's"),
+    "tap": "through a wsexplore tap: every byte after the handshake passed on unchanged",
+}
+#: Paths on which the frames recorded are a proxy's own, not the peer's.
+REFRAMING_VIA = frozenset({"jupyter-server-proxy"})
 
 Direction = Literal["in", "out"]
 Initiator = Literal["local", "remote"]
@@ -112,16 +126,37 @@ class OpenRecord(Record):
 
     A refused upgrade (400, 403, 404, 426, 431, ...) is recorded too; only a
     101 opens a WebSocket connection. ``request`` and ``response`` are exactly
-    the bytes that crossed the wire, credentials included: display them with
-    ``handshake()`` (redacted by default).
+    the bytes that crossed the wire at the capture point, credentials
+    included: display them with ``handshake()`` (redacted by default).
+
+    Where the bytes came from, when not straight from the peer:
+
+    * ``via`` names the path (see ``VIA``): None when the capture point talked
+      to the peer itself; ``"relay"`` for the Jupyter server's byte relay (the
+      frames are the peer's own bytes, the request head was re-serialised by
+      the relay); ``"jupyter-server-proxy"`` for a proxy that ends the
+      WebSocket and opens its own (handshake and frames are the proxy's, not
+      the peer's); ``"tap"`` for a ``wsexplore`` tap between a client and a
+      server (bytes passed on unchanged).
+    * ``note`` says in words what a hop changed or added.
+    * ``forwarded_request`` is the request as passed on, when that differs
+      from ``request`` (a tap sets the upstream's ``Host``).
     """
 
     peer: tuple | str | None
     request: bytes
     response: bytes
     status: int
+    via: str | None = None
+    note: str = ""
+    forwarded_request: bytes | None = None
 
     kind: ClassVar[str] = "open"
+
+    @property
+    def reframed(self) -> bool:
+        """True when a proxy re-framed the traffic: the frames are not the peer's own bytes."""
+        return self.via in REFRAMING_VIA
 
     @property
     def accepted(self) -> bool:
@@ -139,12 +174,14 @@ class OpenRecord(Record):
 
     @property
     def nbytes(self) -> int:
-        return len(self.request) + len(self.response)
+        return len(self.request) + len(self.response) + len(self.forwarded_request or b"")
 
     def redacted(self) -> OpenRecord:
         """The same record with credential header values replaced (header names kept)."""
+        forwarded = None if self.forwarded_request is None else redact_head(self.forwarded_request)
         return OpenRecord(self.seq, self.conn, self.time, self.wall, self.peer,
-                          redact_head(self.request), redact_head(self.response), self.status)
+                          redact_head(self.request), redact_head(self.response), self.status,
+                          self.via, self.note, forwarded)
 
     def handshake(self, *, include_secrets: bool = False) -> str:
         """Request and response as text, credentials redacted unless ``include_secrets``."""

@@ -40,6 +40,7 @@ from .records import (
     FrameRecord,
     Initiator,
     MessageRecord,
+    VIA,
     OpenRecord,
     PendingRecord,
     Record,
@@ -219,11 +220,19 @@ class Capture(Query):
 
     # -- appenders -----------------------------------------------------------------
     def opened(self, conn: int, peer: tuple | str | None, request_raw: bytes, response_raw: bytes,
-               status: int) -> OpenRecord:
-        """An opening handshake, accepted (101) or refused (any other status)."""
+               status: int, *, via: str | None = None, note: str = "",
+               forwarded_request: bytes | None = None) -> OpenRecord:
+        """An opening handshake, accepted (101) or refused (any other status).
+
+        ``via``, ``note`` and ``forwarded_request`` say how the bytes reached this capture point
+        (see ``OpenRecord``).
+        """
+        if via not in VIA:
+            raise ValueError(f"via must be one of {sorted(map(str, VIA))}, got {via!r}")
         address = peer if peer is None or isinstance(peer, str) else tuple(peer)
         rec = OpenRecord(self._next(), conn, monotonic(), wall_clock(), address, bytes(request_raw),
-                         bytes(response_raw), int(status))
+                         bytes(response_raw), int(status), via, str(note),
+                         None if forwarded_request is None else bytes(forwarded_request))
         self._append(rec, conn, rec.nbytes)
         return rec
 

@@ -180,6 +180,12 @@ def record_to_json(r: Record, include_secrets: bool) -> dict[str, Any]:
         shown = r if include_secrets else r.redacted()
         d.update(peer=_jsonable(r.peer), request=_b64(shown.request), response=_b64(shown.response),
                  status=r.status)
+        if r.via is not None:
+            d["via"] = r.via
+        if r.note:
+            d["note"] = r.note
+        if shown.forwarded_request is not None:
+            d["forwarded_request"] = _b64(shown.forwarded_request)
     elif isinstance(r, MessageRecord):
         d.update(direction=r.direction, opcode=int(r.opcode), frames=r.frames)
         if r.compressed_size is not None:
@@ -207,7 +213,9 @@ def record_from_json(d: dict[str, Any]) -> Record:
         return FrameRecord(*common, d["direction"], d["offset"], raw,
                            _frame_from_json(d.get("frame"), raw, error is not None), error)
     if kind == "open":
-        return OpenRecord(*common, _unjson(d["peer"]), _unb64(d["request"]), _unb64(d["response"]), d["status"])
+        forwarded = d.get("forwarded_request")
+        return OpenRecord(*common, _unjson(d["peer"]), _unb64(d["request"]), _unb64(d["response"]), d["status"],
+                          d.get("via"), d.get("note", ""), None if forwarded is None else _unb64(forwarded))
     if kind == "message":
         data = d["text"] if "text" in d else _unb64(d["data"])
         return MessageRecord(*common, d["direction"], d["opcode"], data, d["frames"],
