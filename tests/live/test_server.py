@@ -496,14 +496,14 @@ async def test_eof_in_the_middle_of_a_frame_is_recorded(server) -> None:
 
 # ---------------------------------------------------------------------------- HTTP on the same port
 async def test_http_serves_the_client_page(server) -> None:
-    status, headers, body, _ = await http(server, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, headers, body, _ = await http(server, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert status == 200
     assert headers["content-type"].startswith("text/html")
     assert int(headers["content-length"]) == len(body)
     assert b"wsexplore" in body
-    status, headers, body, _ = await http(server, b"GET /client.js HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, headers, body, _ = await http(server, b"GET /client.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert status == 200 and "javascript" in headers["content-type"] and body
-    status, _, body, _ = await http(server, b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, body, _ = await http(server, b"GET /nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert status == 404 and b"/nothing" in body
     assert not server.capture.filter(kind="open")  # page requests are not WebSocket handshakes
 
@@ -511,7 +511,7 @@ async def test_http_serves_the_client_page(server) -> None:
 async def test_post_api_ping_pings_every_connection(server) -> None:
     async with ws_connect(server) as ws:
         await eventually(lambda: len(server.connections) == 1)
-        status, _, body, _ = await http(server, b"POST /api/ping HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        status, _, body, _ = await http(server, b"POST /api/ping HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")
         assert status == 200 and body == b"pinged 1 connection(s)\n"
         conn = next(iter(server.connections))
         await eventually(lambda: any(f.opcode == Opcode.PONG for f in wire_frames(server, conn, "in")))
@@ -533,7 +533,7 @@ async def test_post_api_ping_refuses_other_web_sites(server) -> None:
 
 async def test_page_requests_do_not_use_up_connection_ids(server) -> None:
     for _ in range(3):
-        status, *_ = await http(server, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, *_ = await http(server, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert status == 200
     async with ws_connect(server):
         await eventually(lambda: len(server.connections) == 1)
@@ -583,7 +583,7 @@ async def test_origin_allow_list(make_server) -> None:
 
 async def test_connection_dropped_mid_handshake_is_recorded(server) -> None:
     reader, writer = await raw_connect(server)
-    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     await writer.drain()
     writer.write_eof()
     assert await read_to_eof(reader) == b""

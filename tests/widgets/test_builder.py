@@ -177,7 +177,7 @@ async def test_send_sends_the_frame_as_built() -> None:
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", server.port), 10)
         writer.write(
-            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
         await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
         conn = await asyncio.wait_for(connected, 10)

@@ -2,6 +2,7 @@
 
 * ``server``: ``Server`` and ``ServerConnection``; every handshake, frame and close
   goes to a :class:`wsexplore.capture.Capture` through ``Capture.record_events``;
+* ``access``: who may use the server (the Host and Origin checks);
 * ``api``: the tiny HTTP API beside the WebSocket endpoint (``POST /api/ping``),
   its rules and the client that calls it;
 * ``handlers``: ready-made connection handlers (``echo``, ``demo``);

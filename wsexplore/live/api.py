@@ -1,22 +1,18 @@
 """The server's small HTTP API, ``POST /api/ping``: the endpoint's rules and the client that calls it.
 
 A browser page cannot send a WebSocket ping (the API has none), so the server
-pings every open connection when asked (RFC 6455 section 5.5.2). Only a page
-served by this server (or from an allowed origin), or a client that is not a
-browser page at all (no ``Origin``), may ask: another web site open in the
-same browser must not. The notebook's ``BrowserClient`` asks from the kernel,
-which always reaches the server on its own machine.
+pings every open connection when asked (RFC 6455 section 5.5.2). Who may ask
+is decided by the server's access rules (:mod:`wsexplore.live.access`), the
+same as for a handshake: another web site open in the same browser may not.
+The notebook's ``BrowserClient`` asks from the kernel, which always reaches
+the server on its own machine.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Collection
-
-from ..protocol.handshake import Request
-
-__all__ = ["PING_PATH", "WILDCARD_HOSTS", "foreign_origin", "ping_answer", "request_ping", "request_ping_blocking"]
+__all__ = ["PING_PATH", "WILDCARD_HOSTS", "ping_answer", "request_ping", "request_ping_blocking"]
 
 PING_PATH = "/api/ping"
 #: Listening addresses that mean "every interface": a client dials loopback instead.
@@ -25,20 +21,6 @@ _TIMEOUT = 5.0
 
 
 # ---------------------------------------------------------------------------- the endpoint
-def foreign_origin(request: Request, origins: Collection[str | None] | None) -> str | None:
-    """Why ``request`` may not act on this server, or None: only pages served from this
-    server (or from ``origins``) may, so another web site open in the same browser cannot."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return None  # not sent by a browser page (curl, scripts)
-    if origins is not None and origin in origins:
-        return None
-    host = request.headers.get("Host", "")
-    if origin.split("://", 1)[-1].rstrip("/") == host:
-        return None
-    return f"origin {origin} may not ping this server (served as {host})"
-
-
 def ping_answer(count: int) -> str:
     """The body of the endpoint's 200 answer."""
     return f"pinged {count} connection(s)\n"

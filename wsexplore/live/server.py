@@ -20,6 +20,23 @@ Flow control, so that one peer that stops reading cannot hurt the others:
   window closes and the peer's own writes block;
 * closing never waits forever: the TCP connection is dropped ``close_timeout``
   seconds after the close handshake started without finishing.
+
+Safe by default (``access``, and the limits below):
+
+* every request must name a loopback ``Host`` while the server listens on
+  loopback (DNS rebinding), and browser pages of other sites are refused
+  (``Origin``); refusals are recorded like any refused handshake;
+* fair under load: the bytes of one read are fed to the protocol a slice per
+  turn of the event loop (a slice is sized to report about
+  ``_EVENTS_PER_TURN`` events, at most ``_SLICE_MAX`` bytes unless it only
+  completes a frame in progress), and reading pauses meanwhile, so a flooding
+  peer delays the others by one slice of work;
+* memory: a peer that stops inside a frame or message for ``idle_timeout``
+  seconds is failed with 1008, and the bytes held for unfinished messages,
+  inflation and unprocessed reads are counted across connections: the
+  connection that takes the total past ``max_buffered`` is failed with 1013
+  (try again later), since its message is not too big in itself (that is
+  1009) but the server is short of the memory it set aside, for now.
 """
 
 from __future__ import annotations
@@ -33,6 +50,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from importlib import resources
 
 from ..capture import Capture
+from ..display import format_size
 from ..protocol import handshake
 from ..protocol.connection import DEFAULT_MAX_SIZE, Connection, InvalidState, State
 from ..protocol.deflate import DeflateConfig, PerMessageDeflate
@@ -40,6 +58,7 @@ from ..protocol.errors import HandshakeError
 from ..protocol.events import ConnectionClosed, Event, FrameReceived, FrameSent, MessageReceived, PongReceived
 from ..protocol.frames import Frame
 from . import api
+from .access import AccessPolicy
 from .handlers import echo
 
 __all__ = ["Server", "ServerConnection", "ConnectionClosedError", "Handler"]
@@ -58,6 +77,15 @@ _WS_PATHS = frozenset({"/", "/ws"})
 _MAX_QUEUED_MESSAGES = 64
 _MAX_QUEUED_BYTES = 1024 * 1024
 _BACKLOG = 1024
+# Fairness: the bytes of a read are fed a slice per event-loop turn. A slice is sized from the
+# bytes per event of the one before, to report about _EVENTS_PER_TURN events (some 50 small
+# messages), between _SLICE_MIN and _SLICE_MAX bytes; the rest of a frame in progress is fed
+# in one go whatever its size, as it completes one frame at most.
+_EVENTS_PER_TURN = 100
+_SLICE_MIN = 256
+_SLICE_MAX = 16 * 1024
+# A stalled peer is noticed by counting reads, checked this many times per idle_timeout.
+_IDLE_CHECKS = 4
 
 
 class ConnectionClosedError(Exception):
@@ -144,8 +172,12 @@ class ServerConnection:
             finally:
                 self._waiter = None
         message = self._messages.popleft()
-        self._queued -= len(message)
+        size = len(message)
+        self._queued -= size
         proto = self._proto
+        if proto._held:
+            proto._held -= size
+            self.server._buffered -= size
         if proto._paused_by_handler and (
             len(self._messages) <= _MAX_QUEUED_MESSAGES // 2 and self._queued <= _MAX_QUEUED_BYTES // 2
         ):
@@ -274,9 +306,25 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.ws: ServerConnection | None = None
         self.remote: tuple = ("?", 0)
-        self._request = bytearray()
-        self._request_line_seen = False  # the request line is complete (and was valid)
+        self._request = bytearray()  # the bytes of the head so far, for the record of a refused one
+        self._parser = handshake.RequestParser()
         self._answered = False  # an HTTP response was written (upgrade or refusal)
+        #: True for a connection that came through the Jupyter server's byte relay: the Jupyter
+        #: server already checked its user and its page's origin, so ``access`` lets it in as it is.
+        self.relayed = False
+        # Fairness: the rest of a read still to feed (a slice per turn), and the slice size.
+        self._backlog: memoryview | None = None
+        self._backlog_pos = 0
+        self._slice = _SLICE_MAX // 4
+        self._drain_handle: asyncio.Handle | None = None
+        self._peer_eof = False  # the peer ended its side (handled once the backlog is fed)
+        # Memory: bytes this connection holds, as last added to the server's total.
+        self._held = 0
+        # Stall detection: reads so far, the count at the last check, and checks without one.
+        self._reads = 0
+        self._idle_reads = -1
+        self._idle_quiet = 0
+        self._idle_timer: asyncio.TimerHandle | None = None
         self._handshake_timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._paused_writing: asyncio.Future | None = None
@@ -308,35 +356,163 @@ class _Protocol(asyncio.Protocol):
             if not self._answered:
                 self._receive_request(data)
             return  # bytes after our HTTP answer are read and dropped, so closing sends no RST
-        if len(data) < 65536:
+        if self._backlog is not None:  # not expected while reading is paused; kept in order all the same
+            self._backlog = memoryview(bytes(self._backlog[self._backlog_pos:]) + data)
+            self._backlog_pos = 0
+            return
+        if len(data) <= self._slice or len(data) <= ws.protocol.bytes_needed:
             # The capture keeps the bytes of a read that held one frame: a copy, not the socket's
             # read buffer, which is allocated at the full read size (with glibc an mmap, shrunk to
             # a page), so that a kept 32 B frame holds 32 B and not a mapped page.
-            data = bytes(memoryview(data))
-        self._handle(ws, ws.protocol.receive_data(data))
+            self._feed(ws, bytes(memoryview(data)) if len(data) < 65536 else data)
+            return
+        # More than a turn's work: feed it a slice per turn and read nothing more meanwhile.
+        self._backlog = memoryview(data)
+        self._backlog_pos = 0
+        if self._account(ws):
+            self._over_budget(ws)
+            return
+        self._drain()
+
+    def _drain(self) -> None:
+        """Feed the next slice of the backlog; come back next turn for the rest (see ``_update_reading``)."""
+        self._drain_handle = None
+        ws, backlog = self.ws, self._backlog
+        if ws is None or backlog is None or self._lost:
+            return
+        if self._paused_by_handler or self._paused_writing is not None:
+            self._update_reading()  # reading stays paused; the next slice comes once they caught up
+            return
+        start = self._backlog_pos
+        end = min(start + max(self._slice, ws.protocol.bytes_needed), len(backlog))
+        chunk = bytes(backlog[start:end])
+        if end == len(backlog):
+            self._backlog = None
+            self._backlog_pos = 0
+        else:
+            self._backlog_pos = end
+        self._feed(ws, chunk)
+        if self._backlog is not None:
+            self._update_reading()  # schedules the next slice unless the handler or the peer is behind
+        elif self._peer_eof:
+            self._end_of_stream(ws)
+        else:
+            self._update_reading()
+
+    def _feed(self, ws: ServerConnection, data: bytes) -> None:
+        """Hand bytes to the protocol, record and act on what they carried, count what is held."""
+        self._reads += 1
+        events = ws.protocol.receive_data(data)
+        count = len(events)
+        # The next slice: about _EVENTS_PER_TURN events at these bytes per event (grown when none came).
+        if count:
+            self._slice = min(_SLICE_MAX, max(_SLICE_MIN, len(data) * _EVENTS_PER_TURN // count))
+        elif self._slice < _SLICE_MAX:
+            self._slice = min(_SLICE_MAX, self._slice * 2)
+        self._handle(ws, events)
+        if self._account(ws):
+            self._over_budget(ws)
+
+    def _account(self, ws: ServerConnection) -> bool:
+        """Bring the server's count of bytes held up to date; True when this connection took it past
+        ``max_buffered``. Held: the frame and message in progress (inflated), messages waiting for
+        the handler, and the rest of a read not fed yet."""
+        held = ws.protocol.buffered + ws._queued
+        if self._backlog is not None:
+            held += len(self._backlog) - self._backlog_pos
+        grown = held - self._held
+        if not grown:
+            return False
+        self._held = held
+        server = self.server
+        server._buffered += grown
+        return grown > 0 and server._buffered > server.max_buffered
+
+    def _release(self) -> None:
+        """This connection holds nothing more for the server's count."""
+        self.server._buffered -= self._held
+        self._held = 0
+
+    def _over_budget(self, ws: ServerConnection) -> None:
+        server = self.server
+        total, limit = server._buffered, server.max_buffered
+        self._give_up(ws, 1013, f"server busy: {format_size(total)} held for unfinished messages (max "
+                                f"{format_size(limit)}); try again later",
+                      f"max_buffered={limit} reached: {total} bytes held across connections for unfinished "
+                      f"messages, inflation and unread input, {self._held} of them by this connection; "
+                      "it is closed with 1013 (try again later)")
+
+    def _give_up(self, ws: ServerConnection, code: int, reason: str, why: str) -> None:
+        """Fail the connection for a reason of the server's (a limit, a stall), saying why in the capture."""
+        if ws.closed:
+            return
+        self.capture.error(self.conn_id, why)
+        self._backlog = None
+        self._handle(ws, ws.protocol.fail(code, reason))
+        self._account(ws)
+
+    def _idle_check(self) -> None:
+        """Fail a peer that sent nothing for ``idle_timeout`` while inside a frame or message."""
+        self._idle_timer = None
+        ws = self.ws
+        if ws is None or ws.closed or self._lost:
+            return
+        waiting_for_peer = ws.protocol.incomplete and not (
+            self._paused_by_handler or self._paused_writing is not None or self._backlog is not None)
+        if self._reads == self._idle_reads and waiting_for_peer:
+            self._idle_quiet += 1
+        else:
+            self._idle_quiet = 0
+            self._idle_reads = self._reads
+        timeout = self.server.idle_timeout
+        assert timeout is not None
+        if self._idle_quiet >= _IDLE_CHECKS:
+            held = ws.protocol.buffered
+            self._give_up(ws, 1008, f"no data for {timeout:g} s inside a frame or message",
+                          f"the peer sent nothing for idle_timeout={timeout:g}s in the middle of a frame or "
+                          f"message ({held} bytes of it held); closed with 1008")
+            return
+        self._idle_timer = asyncio.get_running_loop().call_later(timeout / _IDLE_CHECKS, self._idle_check)
 
     def eof_received(self) -> bool | None:
+        self._peer_eof = True
         ws = self.ws
         if ws is not None and not ws.closed:
+            if self._backlog is not None:
+                return True  # the transport stays open until the bytes read before the end are fed
             self._handle(ws, ws.protocol.receive_eof())
         return None  # close our side too
+
+    def _end_of_stream(self, ws: ServerConnection) -> None:
+        """The peer's end of stream, once every byte before it was fed: close TCP, record the end."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+        if not ws.closed:
+            self._handle(ws, ws.protocol.receive_eof())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         self.server._protocols.discard(self)
-        for timer in (self._handshake_timer, self._close_timer):
+        for timer in (self._handshake_timer, self._close_timer, self._idle_timer, self._drain_handle):
             if timer is not None:
                 timer.cancel()
-        self._handshake_timer = self._close_timer = None
+        self._handshake_timer = self._close_timer = self._idle_timer = self._drain_handle = None
         ws = self.ws
         if ws is None:
             if not self._answered and self._request:
                 self.capture.error(self.conn_id, f"connection closed by the peer after {len(self._request)} bytes"
                                                  " of an incomplete handshake")
         elif not ws.closed:
-            if exc is not None:
+            backlog = self._backlog
+            if backlog is not None:  # what was read before the end still counts
+                self._backlog = None
+                self._handle(ws, ws.protocol.receive_data(bytes(backlog[self._backlog_pos:])))
+            if exc is not None and not ws.closed:
                 self.capture.error(self.conn_id, exc)
             self._handle(ws, ws.protocol.receive_eof())
+        self._backlog = None
+        self._release()
         waiter = self._paused_writing
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -364,14 +540,22 @@ class _Protocol(asyncio.Protocol):
             await asyncio.shield(waiter)
 
     def _update_reading(self) -> None:
-        """Read while shutting down (to see the peer's EOF), else unless writes or the handler are behind."""
+        """Read while shutting down (to see the peer's EOF), else unless writes or the handler are
+        behind or a backlog is being fed; feed the backlog's next slice next turn when nothing is behind."""
         transport = self.transport
         if transport is None or self._lost or transport.is_closing():
             return
-        want = self._closing or not (self._paused_by_handler or self._paused_writing is not None)
+        behind = self._paused_by_handler or self._paused_writing is not None
+        if self._backlog is not None:
+            want = False
+            if not behind and self._drain_handle is None:
+                self._drain_handle = asyncio.get_running_loop().call_soon(self._drain)
+        else:
+            want = self._closing or not behind
         if want != transport.is_reading():
             if want:
                 transport.resume_reading()
+                self._idle_quiet = 0  # the peer gets a whole idle_timeout from now on
             else:
                 transport.pause_reading()
 
@@ -396,10 +580,14 @@ class _Protocol(asyncio.Protocol):
         if transport is None or self._lost or self._closing:
             return
         self._closing = True
+        self._backlog = None
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None
         if transport.is_closing():
+            return
+        if self._peer_eof:
+            transport.close()  # the peer's side is closed already: nothing to wait for
             return
         if transport.can_write_eof():
             transport.write_eof()
@@ -430,28 +618,26 @@ class _Protocol(asyncio.Protocol):
             self.transport.close()
 
     def _receive_request(self, data: bytes) -> None:
-        buf = self._request
-        after_cr = buf[-1:] == b"\r"
-        buf += data
-        if (self._request_line_seen and not after_cr and b"\n" not in data and b"\r" not in data
-                and len(buf) < handshake.DEFAULT_MAX_HEADER_BYTES):
-            # No line completed and no CR to judge: the verdict cannot have changed. Skipping the
-            # re-parse keeps a head sent one byte at a time linear instead of quadratic.
-            return
+        """Feed the request head parser (linear in the bytes, however they are split); act on the head."""
+        self._request += data
         try:
-            parsed = handshake.parse_request(buf)
+            request = self._parser.feed(data)
         except HandshakeError as exc:
-            self._reject(bytes(buf), exc)
+            self._reject(bytes(self._request), exc)
             return
-        if parsed is None:
-            self._request_line_seen = b"\n" in buf
+        if request is None:
             return
-        request, consumed = parsed
-        rest = bytes(self._request[consumed:])
-        raw_request = bytes(self._request[:consumed])
+        rest = self._parser.rest
+        raw_request = request.raw
         self._request = bytearray()
         path = request.path.split("?", 1)[0]
-        if request.headers.get("Upgrade") is None:
+        upgrade = request.headers.get("Upgrade") is not None
+        refused = self.server.access.refusal(request, relayed=self.relayed,
+                                             check_origin=upgrade or path == api.PING_PATH)
+        if refused is not None:
+            self._reject(raw_request, refused)
+            return
+        if not upgrade:
             self._serve_http(request, path)
             return
         if path not in _WS_PATHS:
@@ -459,7 +645,7 @@ class _Protocol(asyncio.Protocol):
                                                      status=404))
             return
         try:
-            accepted = handshake.validate_request(request, origins=self.server.origins)
+            accepted = handshake.validate_request(request)
         except HandshakeError as exc:
             self._reject(raw_request, exc)
             return
@@ -483,13 +669,17 @@ class _Protocol(asyncio.Protocol):
         ws = ServerConnection(self.server, self, self.conn_id, self.remote, request, accepted, deflate)
         self.ws = ws
         self.server.connections[self.conn_id] = ws
-        task = asyncio.get_running_loop().create_task(self._run_handler(ws))
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._run_handler(ws))
         self.server._tasks.add(task)
         task.add_done_callback(self.server._tasks.discard)
+        if self.server.idle_timeout:
+            self._idle_timer = loop.call_later(self.server.idle_timeout / _IDLE_CHECKS, self._idle_check)
         if rest:
-            self._handle(ws, ws.protocol.receive_data(rest))
+            self.data_received(rest)
 
     def _reject(self, raw_request: bytes, exc: HandshakeError) -> None:
+        """Refuse a request (a handshake, or a plain request the access rules refuse), recorded with its status."""
         response = handshake.reject_response(exc)
         self.capture.opened(self.conn_id, self.remote, raw_request, response, exc.status)
         self.capture.error(self.conn_id, exc)
@@ -501,11 +691,7 @@ class _Protocol(asyncio.Protocol):
             name, ctype = _STATIC[path]
             response = _http_response(200, "OK", _static(name), ctype)
         elif method == "POST" and path == api.PING_PATH:
-            refusal = api.foreign_origin(request, self.server.origins)
-            if refusal:
-                response = _http_response(403, "Forbidden", f"{refusal}\n".encode())
-            else:
-                response = _http_response(200, "OK", api.ping_answer(self.server._ping_all()).encode())
+            response = _http_response(200, "OK", api.ping_answer(self.server._ping_all()).encode())
         else:
             response = _http_response(404, "Not Found", f"nothing at {path}\n".encode())
         if method == "HEAD":
@@ -583,10 +769,22 @@ class Server:
     running on the current loop (a notebook cell can start it and end);
     ``await server.stop()`` closes every connection with 1001 (going away).
     ``async with Server(...) as server:`` does both. ``handler`` is called with
-    each ``ServerConnection`` (``handlers.echo`` by default). ``origins`` lists
-    the allowed ``Origin`` values (None allows any). ``ping_interval`` pings
-    every connection that often. ``write_limit`` is the per-connection write
-    buffer above which sends wait for the peer.
+    each ``ServerConnection`` (``handlers.echo`` by default). ``ping_interval``
+    pings every connection that often. ``write_limit`` is the per-connection
+    write buffer above which sends wait for the peer.
+
+    Who may connect (``access``, an :class:`~wsexplore.live.access.AccessPolicy`):
+    browser pages of this server, of ``localhost``/``127.0.0.1``/``[::1]`` (a
+    local notebook) and of the ``origins`` listed, plus every client that
+    sends no ``Origin``; ``origins="*"`` allows any page. While listening on
+    loopback, only loopback names and the ``hosts`` listed are served as
+    ``Host`` (DNS rebinding). Refusals are 403 and 421, recorded.
+
+    Limits: ``idle_timeout`` seconds without a byte inside a frame or message
+    fail the connection with 1008 (None: never); ``max_buffered`` bounds the
+    bytes held across connections for unfinished messages, inflation and
+    unread input (default four times ``max_message_size``): the connection
+    that takes the total past it is failed with 1013 (try again later).
 
     ``compression="deflate"`` accepts a client's permessage-deflate offer
     (RFC 7692; every Chromium handshake makes one) and compresses messages;
@@ -604,11 +802,14 @@ class Server:
         max_message_size: int = DEFAULT_MAX_SIZE,
         handshake_timeout: float = 10,
         close_timeout: float = 5,
-        origins: Iterable[str | None] | None = None,
+        origins: Iterable[str | None] | str | None = None,
+        hosts: Iterable[str] = (),
         ping_interval: float | None = None,
         capture: Capture | None = None,
         write_limit: int = 64 * 1024,
         compression: str | DeflateConfig | None = None,
+        idle_timeout: float | None = 30,
+        max_buffered: int | None = None,
     ) -> None:
         if compression == "deflate":
             self._deflate: DeflateConfig | None = DeflateConfig()
@@ -623,7 +824,14 @@ class Server:
         self.max_message_size = max_message_size
         self.handshake_timeout = handshake_timeout
         self.close_timeout = close_timeout
-        self.origins = None if origins is None else ([origins] if isinstance(origins, str) else list(origins))
+        any_origin = origins == "*"
+        listed = () if origins is None or any_origin else ([origins] if isinstance(origins, str) else origins)
+        # None in a list of origins allows requests without one, which are always allowed now.
+        self.access = AccessPolicy(host, origins=[o for o in listed if o is not None], hosts=hosts,
+                                   any_origin=any_origin)
+        self.idle_timeout = idle_timeout if idle_timeout else None
+        self.max_buffered = 4 * max_message_size if max_buffered is None else max_buffered
+        self._buffered = 0  # bytes held across connections (see _Protocol._account)
         self.ping_interval = ping_interval
         self.capture = capture if capture is not None else Capture()
         self.write_limit = write_limit

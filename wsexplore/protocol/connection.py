@@ -189,6 +189,30 @@ class Connection:
     def bytes_sent(self) -> int:
         return self._out_offset
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held for what has not been reported yet: the frame still arriving (and the text
+        already decoded from it) and the message in progress (its inflated size when compressed).
+
+        A server adds this up across connections to bound the memory that peers can pin by
+        starting frames and messages they do not finish.
+        """
+        held = len(self._buf) + self._partial_fed
+        return held + (self._inflated if self._msg_compressed else self._msg_size)
+
+    @property
+    def incomplete(self) -> bool:
+        """True while a frame has partly arrived or a fragmented message is in progress (section 5.4)."""
+        return bool(self._buf) or self._msg_opcode is not None
+
+    @property
+    def bytes_needed(self) -> int:
+        """Bytes still missing from the frame in progress before it can be read (0 between frames).
+
+        Feeding fewer than this completes no frame, so it costs a copy and nothing more.
+        """
+        return max(self._need - len(self._buf), 0) if self._buf else 0
+
     # ------------------------------------------------------------------ receiving
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the peer; return what happened, in order."""
@@ -546,6 +570,32 @@ class Connection:
         self._need = 0
         self._drop_message()
         events.append(ConnectionClosed(err.close_code, reason, "local", False))
+        return events
+
+    def fail(self, code: int, reason: str = "") -> list[Event]:
+        """Fail the connection for a reason of this side's own, not a rule the peer broke (section 7.1.7).
+
+        For a limit of the endpoint's (1013 when it is short of memory for now) or a peer that
+        stalls inside a frame: the close frame goes out while we may still send, what was held
+        for the frame and message in progress is dropped, and nothing more is read. Returns the
+        events: ``FrameSent`` for the close frame, then ``ConnectionClosed`` (not clean).
+        """
+        if not close_code_allowed(code):
+            raise ValueError(f"close code {code} may not be sent (section 7.4)")
+        if not allows(self.state, Trigger.FAIL):
+            return []
+        events: list[Event] = []
+        reason = _truncate_utf8(reason, _MAX_CLOSE_REASON)
+        if self.state in _SENDING:
+            self._emit(Frame(Opcode.CLOSE, encode_close_payload(code, reason)), events)
+            self.close_sent = (code, reason)
+        self.state = next_state(self.state, Trigger.FAIL)
+        self._buf = b""
+        self._need = 0
+        self._drop_message()
+        self._partial_fed = 0
+        self._partial_decoder, self._partial_parts = None, []
+        events.append(ConnectionClosed(code, reason, "local", False))
         return events
 
     def receive_eof(self) -> list[Event]:

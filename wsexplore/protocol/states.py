@@ -27,7 +27,7 @@ class Trigger(Enum):
     SEND_CLOSE = "send a close"  # we start the closing handshake
     RECEIVE = "receive"  # bytes from the peer
     RECEIVE_CLOSE = "receive a close"  # the peer's close frame
-    FAIL = "fail"  # the peer broke a rule: we close with its code (section 7.1.7)
+    FAIL = "fail"  # the peer broke a rule, or we give up on it (a limit, a stall): section 7.1.7
     EOF = "see the end of the stream"  # the transport ended
 
 
