@@ -22,6 +22,8 @@ from wsexplore.capture import (
     OpenRecord,
     Records,
 )
+from wsexplore.capture.records import MESSAGE_COST, memory_cost
+from wsexplore.display import format_size
 from wsexplore.protocol.connection import Connection
 from wsexplore.protocol.errors import FramingError, HandshakeError, InvalidUTF8, TruncatedFrame
 from wsexplore.protocol.frames import Frame
@@ -194,20 +196,34 @@ def test_eviction_by_record_count_is_counted_and_shown():
     assert cap.connections == (1,)
 
 
-def test_eviction_by_bytes_keeps_the_newest_record():
-    cap = Capture(max_bytes=100)
+def test_eviction_by_memory_keeps_the_newest_record():
+    cost30 = memory_cost(MessageRecord(1, 1, 0.0, 0.0, "in", Opcode.BINARY, b"a" * 30))
+    assert cost30 > 30 + 100  # the record's objects count too, not only its 30 bytes of data
+    cap = Capture(max_bytes=3 * cost30)
     payloads = [b"a" * 30, b"b" * 30, b"c" * 30]
     for p in payloads:
         cap.message(1, "in", Opcode.BINARY, p)
     assert [r.data for r in cap] == payloads and cap.nbytes == 90 and cap.dropped == 0
-    cap.message(2, "in", Opcode.BINARY, b"d" * 50)  # 140 B: the two oldest go
+    assert cap.memory == 3 * cost30
+    cap.message(2, "in", Opcode.BINARY, b"d" * 50)  # 20 B more than the room left by one: the two oldest go
     assert [r.data[:1] for r in cap] == [b"c", b"d"]
     assert (cap.dropped, cap.dropped_bytes, cap.nbytes) == (2, 60, 80)
-    cap.message(2, "in", Opcode.TEXT, "é" * 200)  # 400 B on its own: kept alone
-    assert len(cap) == 1 and cap.nbytes == 400 and cap[0].data == "é" * 200
+    assert cap.memory == cost30 + memory_cost(cap[1]) <= cap.max_bytes
+    big = "é" * (3 * cost30)  # more than the bound on its own: kept alone
+    cap.message(2, "in", Opcode.TEXT, big)
+    assert len(cap) == 1 and cap.nbytes == 2 * len(big) and cap[0].data == big
     assert (cap.dropped, cap.dropped_bytes) == (4, 140)
-    assert repr(cap) == "<Capture 1 record, 2 connections, 400 B, 4 dropped (140 B)>"
+    assert repr(cap) == f"<Capture 1 record, 2 connections, {format_size(2 * len(big))}, 4 dropped (140 B)>"
     assert cap.connections == (1, 2)  # ids seen, even once evicted
+
+
+def test_text_counts_the_memory_its_characters_take_not_its_utf8_size():
+    # One character outside the BMP makes Python keep every character in 4 bytes.
+    cap = Capture()
+    text = "a" * 1000 + "\U0001f600"
+    cap.message(1, "in", Opcode.TEXT, text)
+    assert cap.nbytes == 1004  # the UTF-8 size: the data
+    assert cap.memory >= 4 * 1001 + MESSAGE_COST  # what it takes
 
 
 def test_frames_count_their_wire_bytes_and_decode_their_frame_on_demand():
@@ -219,7 +235,7 @@ def test_frames_count_their_wire_bytes_and_decode_their_frame_on_demand():
     assert cap.nbytes == 18 + 18 + 4
     assert given._frame is frame and lazy._frame is None and lazy.opcode == Opcode.TEXT
     assert lazy._frame is None  # the opcode came from the first byte
-    assert lazy.frame == frame and lazy._frame is lazy.frame  # decoded once, then kept
+    assert lazy.frame == frame and lazy._frame is lazy.frame  # decoded once, then kept (a small frame)
     assert violation.frame is None and violation.payload == b"hi"
     assert cap.frame(1, "in", 0, CHROMIUM_TEXT[:5]).frame is None  # incomplete bytes: no Frame
 

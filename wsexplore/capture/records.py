@@ -13,6 +13,7 @@ looks. The one-line text of a record (its ``repr``) is written by
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Union
 
@@ -45,6 +46,11 @@ __all__ = [
     "build",
     "frame_payload",
     "parse_frame",
+    "FRAME_CACHE_LIMIT",
+    "FRAME_COST",
+    "SMALL_FRAME_COST",
+    "MESSAGE_COST",
+    "memory_cost",
 ]
 
 #: The paths bytes can take to a capture point (``OpenRecord.via``), and what each means for them.
@@ -229,10 +235,13 @@ class FrameRecord(Record):
 
     @property
     def frame(self) -> Frame | None:
+        """The parsed frame; one decoded from ``raw`` is kept only for a small frame (up to
+        ``FRAME_CACHE_LIMIT`` bytes), so that reading a capture never doubles what it holds."""
         frame = self._frame
         if frame is None and self.error is None:
-            frame = parse_frame(self.raw)
-            if frame is not None:
+            raw = self.raw
+            frame = parse_frame(raw)
+            if frame is not None and len(raw) <= FRAME_CACHE_LIMIT:
                 _set(self, "_frame", frame)
         return frame
 
@@ -416,6 +425,60 @@ AnyRecord = Union[OpenRecord, FrameRecord, MessageRecord, CloseRecord, ErrorReco
 KINDS: dict[str, type[Record]] = {
     cls.kind: cls for cls in (OpenRecord, FrameRecord, MessageRecord, CloseRecord, ErrorRecord)
 }
+
+# ---------------------------------------------------------------------------- memory
+# What a capture's max_bytes counts: a record's data plus what holding it costs in Python objects
+# (the record or its pending tuple, whichever is larger, its clock floats and integers, the header
+# of its bytes or str object, and the store's two deque slots with the size kept for it). Worked
+# out with sys.getsizeof, so it follows the running Python. A small frame may keep its decoded
+# Frame (see FrameRecord.frame): its cost counts that too, whether or not it is ever read.
+
+#: Frames up to this many bytes keep their decoded ``Frame`` once read.
+FRAME_CACHE_LIMIT = 256
+
+_INT = sys.getsizeof(1 << 40)
+_FLOAT = sys.getsizeof(0.5)
+_SLOTS = 2 * 8 + _INT  # the record's slot in the store's deque, and its size in the other one
+_BYTES = sys.getsizeof(b"")
+
+
+def _fixed_cost(cls: type, fields: int, ints: int) -> int:
+    instance_or_tuple = max(cls.__basicsize__ + 16, sys.getsizeof((None,) * (fields + 1)))
+    return instance_or_tuple + 2 * _FLOAT + ints * _INT + _SLOTS
+
+
+#: Bytes a frame record costs beyond its raw bytes (``len(raw)`` more).
+FRAME_COST = _fixed_cost(FrameRecord, 9, 2) + _BYTES
+#: ... and a frame of at most ``FRAME_CACHE_LIMIT`` bytes, which may keep its ``Frame``
+#: (the object, its payload's bytes object and its masking key): ``2 * len(raw)`` more.
+SMALL_FRAME_COST = FRAME_COST + Frame.__basicsize__ + 16 + _BYTES + sys.getsizeof(b"1234")
+#: Bytes a message record costs beyond ``sys.getsizeof(data)``.
+MESSAGE_COST = _fixed_cost(MessageRecord, 9, 1)
+_OPEN_COST = _fixed_cost(OpenRecord, 11, 1) + sys.getsizeof(("", 0, 0, 0)) + 2 * _INT + 49 + 10
+_CLOSE_COST = _fixed_cost(CloseRecord, 8, 2)
+_ERROR_COST = _fixed_cost(ErrorRecord, 6, 0)
+# A ProtocolError kept whole: the exception, its attribute dict and a few short strings.
+_EXCEPTION_COST = 1024
+
+
+def memory_cost(record: Record) -> int:
+    """What holding ``record`` in a capture costs in memory, as ``Capture.max_bytes`` counts it."""
+    if isinstance(record, FrameRecord):
+        n = len(record.raw)
+        return n + (n + SMALL_FRAME_COST if n <= FRAME_CACHE_LIMIT else FRAME_COST) + (
+            _EXCEPTION_COST if record.error is not None else 0)
+    if isinstance(record, MessageRecord):
+        return sys.getsizeof(record.data) + MESSAGE_COST
+    if isinstance(record, OpenRecord):
+        return (_OPEN_COST + sys.getsizeof(record.request) + sys.getsizeof(record.response)
+                + sys.getsizeof(record.note) + (0 if record.forwarded_request is None
+                                                else sys.getsizeof(record.forwarded_request)))
+    if isinstance(record, CloseRecord):
+        return _CLOSE_COST + sys.getsizeof(record.reason)
+    if isinstance(record, ErrorRecord):
+        return _ERROR_COST + sys.getsizeof(record.message) + (_EXCEPTION_COST if record.error is not None else 0)
+    raise TypeError(f"not a record: {type(record).__name__}")
+
 
 #: A record the live path has not built yet: its ``kind``, then its constructor's arguments in order.
 #: Only plain values (str, int, float, bytes, None): the garbage collector stops tracking such a

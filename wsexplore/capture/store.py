@@ -10,14 +10,17 @@ hand and one built by the server cannot differ.
 Appending stays O(1) and without dissection. With no subscriber to hand a
 record to, ``record_events`` appends a ``PendingRecord`` (the record's class
 and its arguments) that becomes a record the first time the capture is read.
-The store is bounded by record count and by bytes held; the oldest records
-are evicted first and every eviction is counted.
+The store is bounded by record count and by the memory its records take
+(``max_bytes``): each record counts its data plus what holding it costs in
+Python objects (``records.memory_cost``), so ``max_bytes=256 MiB`` holds about
+256 MiB. The oldest records are evicted first and every eviction is counted.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable
 from time import monotonic
@@ -41,10 +44,15 @@ from .records import (
     Initiator,
     MessageRecord,
     VIA,
+    FRAME_CACHE_LIMIT,
+    FRAME_COST,
+    MESSAGE_COST,
+    SMALL_FRAME_COST,
     OpenRecord,
     PendingRecord,
     Record,
     build,
+    memory_cost,
 )
 
 __all__ = ["Capture", "DEFAULT_MAX_RECORDS", "DEFAULT_MAX_BYTES"]
@@ -66,7 +74,9 @@ class Capture(Query):
 
     ``max_records`` and ``max_bytes`` bound it; when either is exceeded the
     oldest records are evicted (the newest record is always kept) and counted
-    in ``dropped`` and ``dropped_bytes``. Subscribers are called synchronously
+    in ``dropped`` and ``dropped_bytes``. ``max_bytes`` bounds ``memory``, the
+    bytes the records take in memory (data and Python objects); ``nbytes`` is
+    their data alone (wire bytes, message data, texts). Subscribers are called synchronously
     with each new record; one that raises is logged, detached, kept in
     ``subscriber_errors`` and reported as an error record, and never disturbs
     the caller.
@@ -80,8 +90,9 @@ class Capture(Query):
         self.max_records = max_records
         self.max_bytes = max_bytes
         self._records: deque[Record | PendingRecord] = deque()
-        self._sizes: deque[int] = deque()
+        self._costs: deque[int] = deque()  # memory_cost of each record, in order
         self._nbytes = 0
+        self._memory = 0
         self._seq = 0
         # How many of the newest entries may still be pending records (see ``_materialize``).
         self._pending = 0
@@ -119,7 +130,13 @@ class Capture(Query):
 
     @property
     def nbytes(self) -> int:
+        """Bytes of data the records hold: raw frames and handshakes, message data, texts."""
         return self._nbytes
+
+    @property
+    def memory(self) -> int:
+        """Bytes of memory the records take, data and Python objects: what ``max_bytes`` bounds."""
+        return self._memory
 
     def _header(self) -> str:
         dropped = f"{self.dropped} dropped"
@@ -132,8 +149,9 @@ class Capture(Query):
         return self._header()
 
     # -- the one way in ----------------------------------------------------------
-    def _append(self, entry: Record | PendingRecord, conn: int | None, size: int) -> None:
-        """Store ``entry``, evict what the bounds no longer hold, hand the record to the subscribers.
+    def _append(self, entry: Record | PendingRecord, conn: int | None, size: int, cost: int) -> None:
+        """Store ``entry`` (``size`` bytes of data, ``cost`` bytes of memory), evict what the bounds
+        no longer hold, hand the record to the subscribers.
 
         While nobody subscribes, a pending record stays pending; a subscriber
         gets a record, so it is built here first.
@@ -149,21 +167,22 @@ class Capture(Query):
         else:
             records.append(entry)
             self._pending += 1  # one more entry that reading may have to build (records pass through)
-        self._sizes.append(size)
+        self._costs.append(cost)
         self._nbytes += size
+        self._memory += cost
         conns = self._conns
         if conn not in conns and conn is not None:
             conns[conn] = None
-        if len(records) > self.max_records or self._nbytes > self.max_bytes:
+        if len(records) > self.max_records or self._memory > self.max_bytes:
             self._evict()
         if subscribers:
             self._notify(entry)  # type: ignore[arg-type]
 
     def _evict(self) -> None:
-        records, sizes = self._records, self._sizes
-        while len(records) > 1 and (len(records) > self.max_records or self._nbytes > self.max_bytes):
-            records.popleft()
-            size = sizes.popleft()
+        records, costs = self._records, self._costs
+        while len(records) > 1 and (len(records) > self.max_records or self._memory > self.max_bytes):
+            size = _data_size(records.popleft())
+            self._memory -= costs.popleft()
             self._nbytes -= size
             self.dropped += 1
             self.dropped_bytes += size
@@ -192,19 +211,26 @@ class Capture(Query):
             kind = type(event)
             if kind is FrameReceived or kind is FrameSent:
                 raw = event.raw
+                n = len(raw)
                 self._seq = seq = self._seq + 1
                 append((_FRAME, seq, conn, time, wall, "in" if kind is FrameReceived else "out", event.offset,
-                        raw, None, None), conn, len(raw))
+                        raw, None, None), conn, n,
+                       n + (n + SMALL_FRAME_COST if n <= FRAME_CACHE_LIMIT else FRAME_COST))
             elif kind is MessageReceived:
                 data = event.data
                 self._seq = seq = self._seq + 1
-                size = len(data) if type(data) is bytes or data.isascii() else data_size(data)
+                if type(data) is bytes:
+                    size = len(data)
+                    cost = size + _BYTES_COST
+                else:
+                    size = len(data) if data.isascii() else data_size(data)
+                    cost = getsizeof(data) + MESSAGE_COST
                 append((_MESSAGE, seq, conn, time, wall, "in", int(event.opcode), data, event.frames,
-                        event.compressed_size), conn, size)
+                        event.compressed_size), conn, size, cost)
             elif kind is ProtocolViolation:
                 raw = bytes(event.raw)
-                append((_FRAME, self._next(), conn, time, wall, "in", event.offset, raw, None, event.error),
-                       conn, len(raw))
+                rec = FrameRecord(self._next(), conn, time, wall, "in", event.offset, raw, None, event.error)
+                append(rec, conn, len(raw), memory_cost(rec))
             elif kind is ConnectionClosed:
                 self._add_close(conn, event.code, event.reason, event.initiator, event.clean,
                                 time, wall)
@@ -215,7 +241,7 @@ class Capture(Query):
             raise ValueError(f"initiator must be 'local' (the server) or 'remote' (the client), got {initiator!r}")
         rec = CloseRecord(self._next(), conn, time, wall, None if code is None else int(code), reason, initiator,
                           bool(clean))
-        self._append(rec, conn, rec.nbytes)
+        self._append(rec, conn, rec.nbytes, memory_cost(rec))
         return rec
 
     # -- appenders -----------------------------------------------------------------
@@ -233,7 +259,7 @@ class Capture(Query):
         rec = OpenRecord(self._next(), conn, monotonic(), wall_clock(), address, bytes(request_raw),
                          bytes(response_raw), int(status), via, str(note),
                          None if forwarded_request is None else bytes(forwarded_request))
-        self._append(rec, conn, rec.nbytes)
+        self._append(rec, conn, rec.nbytes, memory_cost(rec))
         return rec
 
     def frame(self, conn: int, direction: Direction, offset: int, raw: bytes, frame: Frame | None = None,
@@ -242,7 +268,7 @@ class Capture(Query):
         _check_direction(direction)
         rec = FrameRecord(self._next(), conn, monotonic(), wall_clock(), direction, offset,
                           raw if type(raw) is bytes else bytes(raw), frame, error)
-        self._append(rec, conn, rec.nbytes)
+        self._append(rec, conn, rec.nbytes, memory_cost(rec))
         return rec
 
     def message(self, conn: int, direction: Direction, opcode: Opcode | int, data: str | bytes,
@@ -256,7 +282,7 @@ class Capture(Query):
             data = bytes(data)
         rec = MessageRecord(self._next(), conn, monotonic(), wall_clock(), direction, opcode, data, frames,
                             None if compressed_size is None else int(compressed_size))
-        self._append(rec, conn, rec.nbytes)
+        self._append(rec, conn, rec.nbytes, memory_cost(rec))
         return rec
 
     def closed(self, conn: int, code: int | None, reason: str, initiator: Initiator, clean: bool) -> CloseRecord:
@@ -271,7 +297,7 @@ class Capture(Query):
         else:
             text = str(message)
         rec = ErrorRecord(self._next(), conn, monotonic(), wall_clock(), text, error)
-        self._append(rec, conn, rec.nbytes)
+        self._append(rec, conn, rec.nbytes, memory_cost(rec))
         return rec
 
     # -- subscribers -----------------------------------------------------------------
@@ -347,9 +373,21 @@ class Capture(Query):
         for conn in saved.connections:
             cap._conns[conn] = None
         for record in saved.records:
-            cap._append(record, record.conn, record.nbytes)
+            cap._append(record, record.conn, record.nbytes, memory_cost(record))
         cap._seq = max(saved.last_seq, saved.records[-1].seq if saved.records else 0)
         return cap
+
+
+getsizeof = sys.getsizeof
+_BYTES_COST = MESSAGE_COST + sys.getsizeof(b"")
+
+
+def _data_size(entry: Record | PendingRecord) -> int:
+    """The data bytes of a stored entry (what ``nbytes`` counted for it)."""
+    if type(entry) is tuple:
+        data = entry[7]  # a frame's raw bytes, or a message's data
+        return len(data) if type(data) is bytes or data.isascii() else data_size(data)
+    return entry.nbytes  # type: ignore[union-attr]
 
 
 def _check_direction(direction: str) -> None:
