@@ -33,6 +33,7 @@ from ..protocol.events import ConnectionClosed, Event, FrameReceived, FrameSent,
 from ..protocol.frames import Frame
 from ..protocol.opcodes import Opcode
 from .formats import jsonl
+from .formats.fields import CaptureFileError
 from .query import Query
 from .records import (
     DIRECTIONS,
@@ -358,10 +359,21 @@ class Capture(Query):
     @classmethod
     def load(cls, path: str | os.PathLike | IO[str], *, max_records: int | None = None,
              max_bytes: int | None = None) -> Capture:
-        """A capture written by ``save``, for offline exploration (bounds from the file unless given)."""
+        """A capture written by ``save``, for offline exploration (bounds from the file unless given).
+
+        Parsing only: nothing named in the file is imported or run, every field is type-checked,
+        and any file that is not a capture raises one ``CaptureFileError`` (a ``ValueError``)
+        naming the line and the field; a capture that loads is safe for every view.
+        """
         if isinstance(path, (str, os.PathLike)):
-            with open(path, encoding="utf-8") as fp:
-                text = fp.read()
+            with open(path, "rb") as fp:
+                data = fp.read()
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line = data.count(b"\n", 0, exc.start) + 1
+                raise CaptureFileError(line, None, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                                                   f"{exc.start})") from None
         else:
             text = path.read()
         saved = jsonl.loads(text)

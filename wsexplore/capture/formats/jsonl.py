@@ -2,7 +2,9 @@
 
 Lossless: bytes are base64, a frame's ``Frame`` is written only when it is
 not what its raw bytes decode to, and a ``ProtocolError`` keeps its class and
-attributes. The handshake's credentials (Cookie, Authorization,
+attributes. Loading is parsing, never executing: an error's class is looked up
+in ``ERROR_TYPES``, a fixed table of this package's exceptions, every field is
+type-checked (:mod:`.fields`), and a file that loads is safe for every view. The handshake's credentials (Cookie, Authorization,
 Proxy-Authorization, Set-Cookie) are redacted unless ``include_secrets``, in
 the raw handshakes and in the headers an error carries.
 """
@@ -10,17 +12,38 @@ the raw handshakes and in the headers an error carries.
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...protocol.errors import ProtocolError
+from ...protocol.deflate import CompressionError
+from ...protocol.errors import (
+    FramingError,
+    HandshakeError,
+    InvalidCloseCode,
+    InvalidUTF8,
+    MessageTooBig,
+    ProtocolError,
+    TruncatedFrame,
+)
 from ...protocol.frames import Frame
-from ..records import CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord, Record, parse_frame
+from ..records import (
+    DIRECTIONS,
+    INITIATORS,
+    KINDS,
+    VIA,
+    CloseRecord,
+    ErrorRecord,
+    FrameRecord,
+    MessageRecord,
+    OpenRecord,
+    Record,
+    parse_frame,
+)
 from ..redact import redact_headers
+from .fields import MAX_INT, CaptureFileError, Fields, json_type
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Saved", "dumps", "loads"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "ERROR_TYPES", "CaptureFileError", "Saved", "dumps", "loads"]
 
 FORMAT = "wsexplore-capture"
 FORMAT_VERSION = 1
@@ -59,28 +82,78 @@ def dumps(saved: Saved, *, include_secrets: bool = False) -> str:
 
 
 def loads(text: str) -> Saved:
-    """What ``dumps`` wrote; ValueError names what is wrong (not a capture, version, truncation, line)."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
-        raise ValueError("empty file: not a wsexplore capture")
-    header = json.loads(lines[0])
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ValueError("not a wsexplore capture (the first line is not its header)")
-    if header.get("version") != FORMAT_VERSION:
-        raise ValueError(f"capture format version {header.get('version')} is not supported "
-                         f"(this version reads {FORMAT_VERSION})")
-    if header.get("records", len(lines) - 1) != len(lines) - 1:
-        raise ValueError(f"truncated capture: the header announces {header['records']} records, "
-                         f"the file holds {len(lines) - 1}")
-    records = []
-    for number, line in enumerate(lines[1:], 2):
-        try:
-            records.append(record_from_json(json.loads(line)))
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise ValueError(f"line {number}: not a capture record ({exc})") from exc
-    return Saved(records=records, last_seq=header.get("next_seq", 0), dropped=header.get("dropped", 0),
-                 dropped_bytes=header.get("dropped_bytes", 0), max_records=header.get("max_records"),
-                 max_bytes=header.get("max_bytes"), connections=list(header.get("connections", ())))
+    """What ``dumps`` wrote. Parsing only: every value is type-checked and nothing named in the file
+    is imported or called. Any other text raises one ``CaptureFileError`` (a ValueError) naming
+    the line and the field: not a capture, its version, truncation, a bad record."""
+    lines = text.split("\n")
+    numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
+    if not numbered:
+        raise CaptureFileError(None, None, "empty file: not a wsexplore capture")
+    first, header_line = numbered[0]
+    header = _json(header_line, first)
+    if type(header) is not dict or header.get("format") != FORMAT:
+        raise CaptureFileError(first, None, "not a wsexplore capture (the first line is not its header)")
+    saved = _read_header(Fields(header, first))
+    announced = saved.records
+    if announced != len(numbered) - 1:
+        raise CaptureFileError(None, None, f"truncated capture: the header announces {announced} records, "
+                                           f"the file holds {len(numbered) - 1}")
+    records: list[Record] = []
+    for number, line in numbered[1:]:
+        record = record_from_json(_json(line, number), number)
+        if records and record.seq <= records[-1].seq:
+            raise CaptureFileError(number, "seq", f"{record.seq} does not follow the record before "
+                                                  f"(seq {records[-1].seq}): records are in order")
+        records.append(record)
+    return Saved(records=records, last_seq=saved.last_seq, dropped=saved.dropped,
+                 dropped_bytes=saved.dropped_bytes, max_records=saved.max_records, max_bytes=saved.max_bytes,
+                 connections=saved.connections)
+
+
+def _json(line: str, number: int) -> Any:
+    try:
+        return json.loads(line)
+    except RecursionError:
+        raise CaptureFileError(number, None, "not JSON this reader takes: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer of too many digits
+        raise CaptureFileError(number, None, f"not JSON ({exc})") from None
+
+
+@dataclass
+class _Header:
+    """The header line: how many records follow and the state of the capture they came from."""
+
+    records: int
+    last_seq: int
+    dropped: int
+    dropped_bytes: int
+    max_records: int | None
+    max_bytes: int | None
+    connections: list[int]
+
+
+def _read_header(f: Fields) -> _Header:
+    f.choice("format", (FORMAT,))
+    version = f.raw("version", default=None)
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise f.fail("version", f"capture format version {version!r} is not supported "
+                                f"(this version reads {FORMAT_VERSION})")
+    header = _Header(
+        records=f.integer("records"),
+        last_seq=f.integer("next_seq", default=0),
+        dropped=f.integer("dropped", default=0),
+        dropped_bytes=f.integer("dropped_bytes", default=0),
+        max_records=f.integer("max_records", low=1, nullable=True, default=None),
+        max_bytes=f.integer("max_bytes", nullable=True, default=None),
+        connections=f.array("connections", default=[]),
+    )
+    for i, conn in enumerate(header.connections):
+        if type(conn) is not int or not 0 <= conn <= MAX_INT:
+            raise f.fail(f"connections[{i}]", f"expected a connection id (an integer from 0), got "
+                                              f"{json_type(conn)}")
+    f.flag("secrets", default=False)
+    f.done()
+    return header
 
 
 # ---------------------------------------------------------------------------- values
@@ -102,18 +175,32 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def _unjson(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_unjson(v) for v in value)
-    if isinstance(value, dict) and set(value) == {"base64"}:
-        return _unb64(value["base64"])
-    return value
+# The exception classes a file may name, and the attributes each keeps: a fixed table of this
+# package's own classes. A name that is not in it is refused; nothing is ever imported by name.
+ERROR_TYPES: dict[str, type[ProtocolError]] = {
+    f"{cls.__module__}:{cls.__qualname__}": cls
+    for cls in (ProtocolError, FramingError, InvalidCloseCode, InvalidUTF8, MessageTooBig, TruncatedFrame,
+                HandshakeError, CompressionError)
+}
+_COMMON_ATTRS = ("message", "field", "bit_offset", "rfc", "close_code")
+_EXTRA_ATTRS: dict[type, tuple[str, ...]] = {
+    HandshakeError: ("status", "header", "headers"),
+    TruncatedFrame: ("missing",),
+}
+
+
+def _attrs_of(cls: type) -> tuple[str, ...]:
+    return _COMMON_ATTRS + next((extra for base, extra in _EXTRA_ATTRS.items() if issubclass(cls, base)), ())
 
 
 def _error_to_json(err: ProtocolError, include_secrets: bool) -> dict[str, Any]:
     cls = type(err)
+    known = next((c for c in cls.__mro__ if c in ERROR_TYPES.values()), ProtocolError)
     attrs: dict[str, Any] = {}
-    for name, value in vars(err).items():
+    for name in _attrs_of(known):
+        if name not in vars(err):
+            continue  # a class default (close_code), or never set
+        value = getattr(err, name)
         if name == "headers" and not include_secrets:
             value = redact_headers(value)
         try:
@@ -121,27 +208,45 @@ def _error_to_json(err: ProtocolError, include_secrets: bool) -> dict[str, Any]:
         except TypeError:
             continue
     attrs.setdefault("message", str(err))
-    return {"type": f"{cls.__module__}:{cls.__qualname__}", "attrs": attrs}
+    return {"type": f"{known.__module__}:{known.__qualname__}", "attrs": attrs}
 
 
-def _error_from_json(data: dict[str, Any]) -> ProtocolError:
-    """The same exception class with the same attributes (classes outside wsexplore are not imported)."""
-    module, _, qualname = data["type"].partition(":")
-    cls: type = ProtocolError
-    if module == "wsexplore" or module.startswith("wsexplore."):
-        try:
-            obj: Any = importlib.import_module(module)
-            for part in qualname.split("."):
-                obj = getattr(obj, part)
-        except (ImportError, AttributeError):
-            obj = None
-        if isinstance(obj, type) and issubclass(obj, ProtocolError):
-            cls = obj
-    attrs = {name: _unjson(value) for name, value in data["attrs"].items()}
+def _error_from_json(f: Fields) -> ProtocolError:
+    """The same exception class (from ``ERROR_TYPES``) with the same attributes, each type-checked."""
+    name = f.text("type")
+    cls = ERROR_TYPES.get(name)
+    if cls is None:
+        raise f.fail("type", f"{name[:80]!r} is not one of this package's errors ({', '.join(ERROR_TYPES)})")
+    a = f.object("attrs")
+    assert a is not None
+    values: dict[str, Any] = {
+        "message": a.text("message"),
+        "field": a.text("field", nullable=True, default=None),
+        "bit_offset": a.integer("bit_offset", nullable=True, default=None),
+        "rfc": a.text("rfc", nullable=True, default=None),
+    }
+    if a.has("close_code"):
+        values["close_code"] = a.integer("close_code", high=65535)
+    if issubclass(cls, HandshakeError):
+        values["status"] = a.integer("status", low=100, high=599, default=400)
+        values["header"] = a.text("header", nullable=True, default=None)
+        values["headers"] = _header_pairs(a, "headers")
+    if issubclass(cls, TruncatedFrame):
+        values["missing"] = a.integer("missing", default=1)
+    a.done()
+    f.done()
     err = cls.__new__(cls)
-    Exception.__init__(err, attrs["message"])
-    err.__dict__.update(attrs)
+    Exception.__init__(err, values["message"])
+    err.__dict__.update(values)
     return err
+
+
+def _header_pairs(f: Fields, field: str) -> tuple[tuple[str, str], ...]:
+    pairs = f.array(field, default=[])
+    for i, pair in enumerate(pairs):
+        if type(pair) is not list or len(pair) != 2 or not all(type(v) is str for v in pair):
+            raise f.fail(f"{field}[{i}]", f"expected a [name, value] pair of strings, got {json_type(pair)}")
+    return tuple((name, value) for name, value in pairs)
 
 
 def _frame_to_json(rec: FrameRecord) -> bool | dict[str, Any] | None:
@@ -154,7 +259,8 @@ def _frame_to_json(rec: FrameRecord) -> bool | dict[str, Any] | None:
             "rsv2": f.rsv2, "rsv3": f.rsv3, "mask_key": f.mask_key.hex() if f.mask_key is not None else None}
 
 
-def _frame_from_json(value: Any, raw: bytes, has_error: bool) -> Frame | None:
+def _frame_from_json(f: Fields, raw: bytes, has_error: bool) -> Frame | None:
+    value = f.raw("frame", default=None)
     if value is None:
         return None
     if value is True:
@@ -162,11 +268,24 @@ def _frame_from_json(value: Any, raw: bytes, has_error: bool) -> Frame | None:
             return None  # decoded from raw on first access
         frame = parse_frame(raw)
         if frame is None:
-            raise ValueError("the raw bytes of a parsed frame do not hold one complete frame")
+            raise f.fail("frame", "the raw bytes of a parsed frame do not hold one complete frame")
         return frame
-    return Frame(value["opcode"], _unb64(value["payload"]), fin=value["fin"], rsv1=value["rsv1"],
-                 rsv2=value["rsv2"], rsv3=value["rsv3"],
-                 mask_key=bytes.fromhex(value["mask_key"]) if value["mask_key"] is not None else None)
+    g = f.object("frame")
+    assert g is not None
+    opcode = g.integer("opcode", high=15)
+    payload = g.base64("payload")
+    flags = [g.flag(name) for name in ("fin", "rsv1", "rsv2", "rsv3")]
+    key_hex = g.text("mask_key", nullable=True)
+    g.done()
+    key = None
+    if key_hex is not None:
+        if len(key_hex) != 8 or not all(c in "0123456789abcdefABCDEF" for c in key_hex):
+            raise g.fail("mask_key", f"expected 4 bytes as 8 hex digits, got {key_hex[:20]!r}")
+        key = bytes.fromhex(key_hex)
+    try:
+        return Frame(opcode, payload, fin=flags[0], rsv1=flags[1], rsv2=flags[2], rsv3=flags[3], mask_key=key)
+    except (TypeError, ValueError) as exc:
+        raise f.fail("frame", f"not a frame: {exc}") from None
 
 
 # ---------------------------------------------------------------------------- records
@@ -203,26 +322,59 @@ def record_to_json(r: Record, include_secrets: bool) -> dict[str, Any]:
     return d
 
 
-def record_from_json(d: dict[str, Any]) -> Record:
-    """The record ``record_to_json`` wrote."""
-    kind = d["kind"]
-    common = (d["seq"], d["conn"], d["time"], d["wall"])
+# Where a record's clocks may be: any finite monotonic time; a wall clock from 1970 to year 9999.
+_MAX_WALL = 253402300799.0
+_MAX_TIME = 1e15
+
+
+def record_from_json(d: Any, line: int | None = None) -> Record:
+    """The record ``record_to_json`` wrote; ``CaptureFileError`` names the field that is not."""
+    f = Fields(d, line)
+    kind = f.choice("kind", tuple(KINDS))
+    common = (f.integer("seq"), f.integer("conn", nullable=True), f.number("time", low=-_MAX_TIME, high=_MAX_TIME),
+              f.number("wall", low=0, high=_MAX_WALL))
+    record: Record
     if kind == "frame":
-        raw = _unb64(d["raw"])
-        error = None if d.get("error") is None else _error_from_json(d["error"])
-        return FrameRecord(*common, d["direction"], d["offset"], raw,
-                           _frame_from_json(d.get("frame"), raw, error is not None), error)
-    if kind == "open":
-        forwarded = d.get("forwarded_request")
-        return OpenRecord(*common, _unjson(d["peer"]), _unb64(d["request"]), _unb64(d["response"]), d["status"],
-                          d.get("via"), d.get("note", ""), None if forwarded is None else _unb64(forwarded))
-    if kind == "message":
-        data = d["text"] if "text" in d else _unb64(d["data"])
-        return MessageRecord(*common, d["direction"], d["opcode"], data, d["frames"],
-                             d.get("compressed_size"))
-    if kind == "close":
-        return CloseRecord(*common, d["code"], d["reason"], d["initiator"], d["clean"])
-    if kind == "error":
-        error = None if d.get("error") is None else _error_from_json(d["error"])
-        return ErrorRecord(*common, d["message"], error)
-    raise ValueError(f"unknown record kind {kind!r}")
+        direction = f.choice("direction", DIRECTIONS)
+        offset = f.integer("offset")
+        raw = f.base64("raw")
+        e = f.object("error", nullable=True, default=None)
+        error = None if e is None else _error_from_json(e)
+        record = FrameRecord(*common, direction, offset, raw, _frame_from_json(f, raw, error is not None), error)
+    elif kind == "open":
+        peer = _peer(f)
+        request, response = f.base64("request"), f.base64("response")
+        status = f.integer("status", low=100, high=999)
+        via = f.choice("via", tuple(VIA), default=None)
+        note = f.text("note", default="")
+        forwarded = f.base64("forwarded_request", nullable=True, default=None)
+        record = OpenRecord(*common, peer, request, response, status, via, note, forwarded)
+    elif kind == "message":
+        direction = f.choice("direction", DIRECTIONS)
+        opcode = f.integer("opcode", high=15)
+        frames = f.integer("frames")
+        compressed = f.integer("compressed_size", nullable=True, default=None)
+        if f.has("text") == f.has("data"):
+            raise f.fail(None, "a message has either 'text' (a string) or 'data' (base64), and not both")
+        data = f.text("text") if f.has("text") else f.base64("data")
+        record = MessageRecord(*common, direction, opcode, data, frames, compressed)
+    elif kind == "close":
+        record = CloseRecord(*common, f.integer("code", high=65535, nullable=True), f.text("reason"),
+                             f.choice("initiator", INITIATORS), f.flag("clean"))
+    else:
+        message = f.text("message")
+        e = f.object("error", nullable=True, default=None)
+        record = ErrorRecord(*common, message, None if e is None else _error_from_json(e))
+    f.done()
+    return record
+
+
+def _peer(f: Fields) -> tuple | str | None:
+    """An address: null, a string, or [host, port] / [host, port, flowinfo, scope_id] (IPv6)."""
+    value = f.raw("peer", default=None)
+    if value is None or type(value) is str:
+        return value
+    if (type(value) is list and len(value) in (2, 4) and type(value[0]) is str
+            and all(type(v) is int and 0 <= v <= 0xFFFFFFFF for v in value[1:]) and value[1] <= 65535):
+        return tuple(value)
+    raise f.fail("peer", f"expected null, a string or [host, port], got {json_type(value)}")
