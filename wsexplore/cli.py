@@ -97,6 +97,21 @@ def _build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--compression", choices=("none", "deflate"), default="none",
                      help="'deflate' accepts a client's permessage-deflate offer (RFC 7692), so compressed "
                           "frames (RSV1=1) can be watched; default none")
+    pages = srv.add_mutually_exclusive_group()
+    pages.add_argument("--origins", nargs="+", metavar="ORIGIN", type=_origin, default=[],
+                       help="also let browser pages of these origins connect (e.g. http://localhost:3000); "
+                            "by default only this server's own page, pages on localhost/127.0.0.1/[::1] "
+                            "(a local notebook) and clients that send no Origin may; others get 403")
+    pages.add_argument("--allow-any-origin", action="store_true",
+                       help="let a page of any web site connect (not safe: any site you visit can then use "
+                            "this server)")
+    srv.add_argument("--allowed-host", action="append", metavar="NAME", type=_host, default=[],
+                     help="also serve requests sent to this host name (the Host header); while listening on "
+                          "loopback only loopback names are served, against DNS rebinding (421 otherwise); "
+                          "repeat for more names")
+    srv.add_argument("--idle-timeout", type=_seconds, metavar="SECONDS", default=30.0,
+                     help="close a connection whose peer sends nothing for this long in the middle of a frame "
+                          "or message, with 1008 (default 30; 0 never)")
     srv.set_defaults(run=_serve)
     return parser
 
@@ -119,6 +134,33 @@ def _port(text: str) -> int:
 
 def _positive(text: str) -> int:
     return _integer(text, 1, None, "a number")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
+    return value
+
+
+def _origin(text: str) -> str:
+    from .live.access import normalize_origin
+
+    if normalize_origin(text) is None:
+        raise argparse.ArgumentTypeError(f"not an origin: {text!r} (expected scheme://host[:port], "
+                                         "e.g. http://localhost:3000)")
+    return text
+
+
+def _host(text: str) -> str:
+    from .live.access import split_host
+
+    if split_host(text) is None:
+        raise argparse.ArgumentTypeError(f"not a host name: {text!r}")
+    return text
 
 
 def _read_input(args: argparse.Namespace, stdin: TextIO) -> bytes:
@@ -189,6 +231,9 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
     options: dict = {} if args.max_message_size is None else {"max_message_size": args.max_message_size}
     if args.compression == "deflate":
         options["compression"] = "deflate"
+    options["origins"] = "*" if args.allow_any_origin else args.origins
+    options["hosts"] = args.allowed_host
+    options["idle_timeout"] = args.idle_timeout or None
     server = Server(args.host, args.port, HANDLERS[args.handler], **options)
     try:
         await server.start()
@@ -220,6 +265,8 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
     print(f"wsexplore serve: {args.handler} handler listening on {args.host or '*'}:{server.port}{where}", file=out)
     print(f"  open the client page:  http://{shown}:{server.port}/", file=out)
     print(f"  WebSocket clients:     ws://{shown}:{server.port}/", file=out)
+    for line in server.access.describe():
+        print(f"  {line}", file=out)
     saving = f"; the capture is saved to {args.save}" if args.save else ""
     print(f"Ctrl-C to stop{saving}.", file=out, flush=True)
     try:

@@ -1,4 +1,4 @@
-"""Fixtures for live tests: servers on 127.0.0.1, port 0, always stopped."""
+"""Fixtures for live tests: servers on 127.0.0.1, port 0, always stopped; capture points for the probes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pytest
 
 from wsexplore.capture import Capture
 from wsexplore.live.server import Server
+
+from .probes import Target, TargetFactory
 
 MakeServer = Callable[..., Awaitable[Server]]
 
@@ -37,3 +39,19 @@ async def make_server() -> AsyncIterator[MakeServer]:
 async def server(make_server: MakeServer) -> Server:
     """An echo server."""
     return await make_server()
+
+
+# Every capture point the hostile-peer probes (probes.py) run against: a factory a name.
+# The tap and the Jupyter relay join here when they exist.
+TARGETS = ["server"]
+
+
+@pytest.fixture(params=TARGETS)
+async def make_target(request: pytest.FixtureRequest, make_server: MakeServer) -> TargetFactory:
+    """``await make_target(**options)``: a started capture point (see probes.Target)."""
+
+    async def server(**options) -> Target:
+        started = await make_server(**options)
+        return Target(started.port, started.capture, thing=started)
+
+    return {"server": server}[request.param]

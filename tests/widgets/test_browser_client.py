@@ -122,6 +122,31 @@ async def test_a_running_server_gives_its_port() -> None:
         client.close()
 
 
+async def test_the_notebook_page_it_runs_in_may_use_the_server() -> None:
+    """A page of another origin is refused, until a BrowserClient reports that it is its notebook page;
+    through jupyter-server-proxy the page's Host reaches the server too, so that name is served."""
+    async with Server("127.0.0.1", 0) as server:
+        async def status(origin: str, host: str) -> int:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write((f"GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                          f"Origin: {origin}\r\n\r\n").encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            writer.transport.abort()
+            return int(head.split(b" ")[1])
+
+        hub = "https://hub.example.org"
+        assert await status(hub, "hub.example.org") == 421
+        assert await status(hub, f"127.0.0.1:{server.port}") == 403
+        client = BrowserClient(server)
+        client.set_state({"page_url": f"{hub}/user/alice/lab/tree/x.ipynb", "base_url": "/user/alice/"})
+        assert client.mode == "proxy"
+        assert await status(hub, "hub.example.org") == 101
+        assert await status(hub, f"127.0.0.1:{server.port}") == 101
+        assert await status("https://other.example.org", f"127.0.0.1:{server.port}") == 403
+        client.close()
+
+
 def test_a_server_not_started_or_a_wrong_type_is_refused() -> None:
     with pytest.raises(ValueError, match="start the server"):
         BrowserClient(Server("127.0.0.1", 0))

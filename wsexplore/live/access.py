@@ -133,7 +133,10 @@ class AccessPolicy:
             self.allow_origin(origin)
         for host in hosts:
             self.allow_host(host)
-        self.check_host = is_loopback_host(bind_host) or bool(self._hosts)
+        # Listening on loopback: only loopback names are this server's. Elsewhere the names the
+        # user gave, loopback ones, and IP addresses (which no other site's page can send as Host).
+        self.loopback_only = is_loopback_host(bind_host)
+        self.check_host = self.loopback_only or bool(self._hosts)
 
     # -- what is allowed ------------------------------------------------------------
     def allow_origin(self, origin: str) -> None:
@@ -172,13 +175,16 @@ class AccessPolicy:
         if split is None:
             return HandshakeError(f"malformed Host header {values[0]!r}", status=400, header="Host",
                                   rfc="RFC 9112 section 3.2")
-        if not self.check_host or self._trusted_host(split[0], by_name_only=True):
+        if not self.check_host or self._trusted_host(split[0], by_name_only=self.loopback_only):
             return None
         return HandshakeError(
-            f"this server answers to loopback names only (localhost, 127.0.0.1, [::1]), not Host "
-            f"{values[0]!r}: a page whose DNS name points here (DNS rebinding) may not use it; "
-            "allow the name with --allowed-host (Server(hosts=...))",
-            status=421, header="Host", rfc="RFC 9110 section 7.4")
+            f"Host {values[0]!r} is not a name this server answers to ({self._served()}): a page whose DNS "
+            "name points here (DNS rebinding) may not use it; allow the name with --allowed-host "
+            "(Server(hosts=...))", status=421, header="Host", rfc="RFC 9110 section 7.4")
+
+    def _served(self) -> str:
+        names = ["localhost", "127.0.0.1", "[::1]"] + ([] if self.loopback_only else ["IP addresses"])
+        return ", ".join(names + list(self.hosts))
 
     def _trusted_host(self, host: str, *, by_name_only: bool = False) -> bool:
         if is_loopback_host(host) or host in self._hosts:
@@ -239,8 +245,7 @@ class AccessPolicy:
             pages = (f"browser pages: this server's own page, pages on localhost/127.0.0.1/[::1]{extra}; "
                      "others get 403 (clients without Origin: allowed)")
         if self.check_host:
-            names = "".join(f", {h}" for h in self.hosts)
-            hosts = f"Host names served: localhost, 127.0.0.1, [::1]{names}; others get 421 (DNS rebinding)"
+            hosts = f"Host names served: {self._served()}; others get 421 (DNS rebinding)"
         else:
             hosts = ("Host names served: any (not listening on loopback); name them with --allowed-host to "
                      "check them")

@@ -15,7 +15,12 @@ and base URL, then uses ``url``):
   relays the messages, so the server sees the proxy's frames, not the
   browser's, and messages over 10 MiB fail on that leg.
 
-``url=`` overrides the choice. Browsers cannot send pings (the WebSocket API
+``url=`` overrides the choice. A server refuses pages of other sites
+(:mod:`wsexplore.live.access`); pages on this machine are allowed, and a
+``BrowserClient`` made with a ``Server`` tells it its own page's origin once
+the page reports it (and, through the proxy, which copies the page's
+``Host``, that host name), so the notebook page may connect from wherever it
+is served. Browsers cannot send pings (the WebSocket API
 has none), so the ping control asks the server to ping every open connection
 (``POST /api/ping``, :mod:`wsexplore.live.api`). The kernel sends that
 request, not the page: the kernel always reaches the server on its own
@@ -162,11 +167,24 @@ class BrowserClient(anywidget.AnyWidget):
     def _resolve(self) -> None:
         url, mode = resolve_url(self.port, page_url=self.page_url, base_url=self.base_url, host=self.host,
                                 override=self.override or None)
+        self._allow_page(mode)
         with self.hold_sync():
             self.url = url
             self.mode = mode
             self.note = _note(mode, url, self.port)
             self.resolved_for = self.page_url
+
+    def _allow_page(self, mode: str) -> None:
+        """Let the notebook page that hosts this client use the server (see the module docstring)."""
+        page = urlsplit(self.page_url) if self.page_url else None
+        if self.server is None or page is None or page.scheme not in ("http", "https") or not page.hostname:
+            return
+        try:
+            self.server.access.allow_origin(f"{page.scheme}://{page.netloc}")
+            if mode == "proxy":  # jupyter-server-proxy passes the page's Host header on
+                self.server.access.allow_host(page.netloc)
+        except ValueError:
+            pass  # not an origin a page can have: nothing to allow
 
     # -- driving the page from Python ------------------------------------------------
     def _act(self, action: str, buffers: list[bytes] | None = None, **args: Any) -> None:
