@@ -318,6 +318,7 @@ class _Protocol(asyncio.Protocol):
         self._slice = _SLICE_MAX // 4
         self._drain_handle: asyncio.Handle | None = None
         self._peer_eof = False  # the peer ended its side (handled once the backlog is fed)
+        self._lost_error: Exception | None = None  # why the connection was lost, recorded after the backlog
         # Memory: bytes this connection holds, as last added to the server's total.
         self._held = 0
         # Stall detection: reads so far, the count at the last check, and checks without one.
@@ -378,9 +379,9 @@ class _Protocol(asyncio.Protocol):
         """Feed the next slice of the backlog; come back next turn for the rest (see ``_update_reading``)."""
         self._drain_handle = None
         ws, backlog = self.ws, self._backlog
-        if ws is None or backlog is None or self._lost:
+        if ws is None or backlog is None:
             return
-        if self._paused_by_handler or self._paused_writing is not None:
+        if not self._lost and (self._paused_by_handler or self._paused_writing is not None):
             self._update_reading()  # reading stays paused; the next slice comes once they caught up
             return
         start = self._backlog_pos
@@ -392,8 +393,15 @@ class _Protocol(asyncio.Protocol):
         else:
             self._backlog_pos = end
         self._feed(ws, chunk)
+        if ws.closed:
+            self._backlog = None
         if self._backlog is not None:
-            self._update_reading()  # schedules the next slice unless the handler or the peer is behind
+            if self._lost:  # the connection is gone: nobody to wait for, one slice a turn all the same
+                self._drain_handle = asyncio.get_running_loop().call_soon(self._drain)
+            else:
+                self._update_reading()  # schedules the next slice unless the handler or the peer is behind
+        elif self._lost:
+            self._end_after_loss(ws)
         elif self._peer_eof:
             self._end_of_stream(ws)
         else:
@@ -494,23 +502,36 @@ class _Protocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         self.server._protocols.discard(self)
-        for timer in (self._handshake_timer, self._close_timer, self._idle_timer, self._drain_handle):
+        for timer in (self._handshake_timer, self._close_timer, self._idle_timer):
             if timer is not None:
                 timer.cancel()
-        self._handshake_timer = self._close_timer = self._idle_timer = self._drain_handle = None
+        self._handshake_timer = self._close_timer = self._idle_timer = None
         ws = self.ws
         if ws is None:
             if not self._answered and self._request:
                 self.capture.error(self.conn_id, f"connection closed by the peer after {len(self._request)} bytes"
                                                  " of an incomplete handshake")
+        elif not ws.closed and self._backlog is not None:
+            # What was read before the end still counts: fed a slice a turn as before, then the end.
+            self._lost_error = exc
+            if self._drain_handle is None:
+                self._drain_handle = asyncio.get_running_loop().call_soon(self._drain)
+            return
         elif not ws.closed:
-            backlog = self._backlog
-            if backlog is not None:  # what was read before the end still counts
-                self._backlog = None
-                self._handle(ws, ws.protocol.receive_data(bytes(backlog[self._backlog_pos:])))
-            if exc is not None and not ws.closed:
-                self.capture.error(self.conn_id, exc)
+            self._lost_error = exc
+            self._end_after_loss(ws)
+            return
+        self._finish_lost()
+
+    def _end_after_loss(self, ws: ServerConnection) -> None:
+        """Record the end of a connection that was lost, once every byte read before it was fed."""
+        if not ws.closed:
+            if self._lost_error is not None:
+                self.capture.error(self.conn_id, self._lost_error)
             self._handle(ws, ws.protocol.receive_eof())
+        self._finish_lost()
+
+    def _finish_lost(self) -> None:
         self._backlog = None
         self._release()
         waiter = self._paused_writing
@@ -866,6 +887,12 @@ class Server:
     @property
     def serving(self) -> bool:
         return self._server is not None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held now across connections for unfinished messages, inflation, messages waiting for
+        their handler and input not fed yet: what ``max_buffered`` bounds."""
+        return self._buffered
 
     async def start(self) -> Server:
         """Listen; returns as soon as the socket is bound (port 0 picks a free one)."""
