@@ -50,8 +50,8 @@ TARGETS = ["server"]
 async def make_target(request: pytest.FixtureRequest, make_server: MakeServer) -> TargetFactory:
     """``await make_target(**options)``: a started capture point (see probes.Target)."""
 
-    async def server(**options) -> Target:
-        started = await make_server(**options)
+    async def server(handler=None, **options) -> Target:
+        started = await make_server(handler, **options)
         return Target(started.port, started.capture, thing=started)
 
     return {"server": server}[request.param]
