@@ -122,6 +122,8 @@ def record_row(record: Record, t0: float, *, message: MessageRecord | None = Non
             row["inflated"] = size
             row["preview"] = (f"deflate {length} B{part} → {opcode_name(message.opcode)} {size} B "
                               f"{data_preview(message.data)}")
+        if record.injected:
+            row["preview"] = f"[injected] {row['preview']}"
         if record.error is not None:
             row["err"] = f"{type(record.error).__name__}: {escape(str(record.error))}"
     elif isinstance(record, MessageRecord):
