@@ -45,7 +45,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import secrets
+import socket
 import ssl
 import warnings
 from collections import deque
@@ -442,8 +444,7 @@ class TappedConnection:
                                    f"{exc.verify_message or exc}")
             return
         except OSError as exc:  # refused, unreachable, no such host, a TLS failure
-            why = exc.strerror if exc.strerror and not isinstance(exc, ssl.SSLError) else f"{type(exc).__name__}: {exc}"
-            self._bad_gateway(502, f"cannot reach the upstream {up.url}: {why}")
+            self._bad_gateway(502, f"cannot reach the upstream {up.url}: {_why(exc)}")
             return
         if self.state != "connecting" or self._client.lost:
             leg.abort()
@@ -732,6 +733,17 @@ class TappedConnection:
         waiter = item[2]
         if not waiter.done():
             waiter.set_exception(InjectionError(why))
+
+
+def _why(exc: OSError) -> str:
+    """A connection failure in words: asyncio's own message hides the errno's text."""
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed: {exc}"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host name: {exc.strerror}"
+    if exc.errno:
+        return f"{os.strerror(exc.errno)} ({exc.strerror or exc})"
+    return exc.strerror or str(exc)
 
 
 def _receiver(direction: Direction) -> str:
