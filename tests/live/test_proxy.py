@@ -292,10 +292,10 @@ async def test_origin_is_replaced_only_when_asked(make_proxy) -> None:
 
     upstream = await RawUpstream(accept).start()
     plain = await make_proxy(upstream.url)
-    async with connect(plain.url, origin="http://page.example"):
+    async with connect(plain.url, origin="http://page.example", close_timeout=0.1):
         pass
     rewriting = await make_proxy(upstream.url, origin="https://app.example")
-    async with connect(rewriting.url, origin="http://page.example"):
+    async with connect(rewriting.url, origin="http://page.example", close_timeout=0.1):
         pass
     assert b"Origin: http://page.example\r\n" in upstream.requests[0]
     assert b"Origin: https://app.example\r\n" in upstream.requests[1]
