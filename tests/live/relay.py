@@ -77,11 +77,20 @@ class RawUpstream:
     ``requests`` keeps each request head as it arrived (as the tap forwarded it).
     """
 
-    def __init__(self, handler: RawHandler) -> None:
-        self.handler = handler
+    def __init__(self, handler: RawHandler | None = None) -> None:
+        self.handler = handler if handler is not None else self._accept_and_record
         self.requests: list[bytes] = []
-        self.received = bytearray()
+        self.received = bytearray()  # what the default handler read after its 101
+        self.finished = asyncio.Event()  # ... until the end of the stream
         self.server: asyncio.base_events.Server | None = None
+
+    async def _accept_and_record(self, head: bytes, reader: asyncio.StreamReader,
+                                 writer: asyncio.StreamWriter) -> None:
+        writer.write(accept_101(head))
+        await writer.drain()
+        while data := await reader.read(65536):
+            self.received.extend(data)
+        self.finished.set()
 
     async def start(self) -> RawUpstream:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)

@@ -77,6 +77,16 @@ def closed(records: list) -> bool:
     return any(isinstance(r, CloseRecord) for r in records)
 
 
+async def raw_client(proxy: Proxy) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A socket that has done the opening handshake through the tap; frames are up to the test."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    request, _ = handshake.client_request("127.0.0.1", proxy.port)
+    writer.write(request)
+    answer = await reader.readuntil(b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 101"), answer
+    return reader, writer
+
+
 def head_and_rest(stream: bytes) -> tuple[bytes, bytes]:
     end = stream.index(b"\r\n\r\n") + 4
     return stream[:end], stream[end:]
@@ -366,22 +376,9 @@ async def test_inject_between_whole_frames_both_ways(echo_server, make_proxy) ->
 
 
 async def test_inject_waits_for_the_end_of_a_frame_in_progress(make_proxy) -> None:
-    got = bytearray()
-    done = asyncio.Event()
-
-    async def record(head, reader, writer) -> None:
-        writer.write(accept_101(head))
-        await writer.drain()
-        while data := await reader.read(65536):
-            got.extend(data)
-        done.set()
-
-    upstream = await RawUpstream(record).start()
+    upstream = await RawUpstream().start()  # accepts, then records what it reads
     proxy = await make_proxy(upstream.url)
-    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-    request, _ = handshake.client_request("127.0.0.1", proxy.port)
-    writer.write(request)
-    await reader.readuntil(b"\r\n\r\n")
+    reader, writer = await raw_client(proxy)
     big = Frame(Opcode.BINARY, os.urandom(1000), mask_key=KEY).encode()
     writer.write(big[:300])
     await writer.drain()
@@ -400,8 +397,8 @@ async def test_inject_waits_for_the_end_of_a_frame_in_progress(make_proxy) -> No
     writer.write(big[300:] + tail)  # the end of the frame and the next frame, in one write
     assert await asyncio.wait_for(injecting, 5) == ping
     writer.close()
-    await asyncio.wait_for(done.wait(), 5)
-    assert bytes(got) == big + ping + tail  # cut at the frame boundary, nothing else changed
+    await asyncio.wait_for(upstream.finished.wait(), 5)
+    assert bytes(upstream.received) == big + ping + tail  # cut at the frame boundary, nothing else changed
     records = await settle(proxy.capture, closed)
     frames = [r for r in records if isinstance(r, FrameRecord)]
     assert [(f.offset, f.injected) for f in frames] == [(0, False), (len(big), True), (len(big) + len(ping), False)]
@@ -411,10 +408,7 @@ async def test_inject_waits_for_the_end_of_a_frame_in_progress(make_proxy) -> No
 async def test_injection_is_refused_once_the_stream_cannot_be_parsed(echo_server, make_proxy) -> None:
     port = await echo_server()
     proxy = await make_proxy(f"ws://127.0.0.1:{port}/")
-    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-    request, _ = handshake.client_request("127.0.0.1", proxy.port)
-    writer.write(request)
-    await reader.readuntil(b"\r\n\r\n")
+    reader, writer = await raw_client(proxy)
     conn = await _only_connection(proxy)
     writer.write(b"\x81\x02no")  # unmasked: the observer of the client's bytes stops parsing
     await reader.read(100)  # the server's 1002
@@ -523,3 +517,30 @@ async def test_stop_closes_tapped_connections_and_records_it(echo_server, make_p
     assert any(isinstance(r, ErrorRecord) and "the tap stopped" in r.message for r in records)
     close = next(r for r in records if isinstance(r, CloseRecord))
     assert close.code == 1006 and not close.clean
+
+
+async def test_frames_sent_with_the_request_follow_it_and_are_captured(make_proxy) -> None:
+    upstream = await RawUpstream().start()  # accepts, then records what it reads
+    proxy = await make_proxy(upstream.url)
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    request, _ = handshake.client_request("127.0.0.1", proxy.port)
+    early = Frame(Opcode.TEXT, b"too early", mask_key=KEY).encode()
+    writer.write(request + early)  # before the answer: the tap passes it on after the request, in order
+    await reader.readuntil(b"\r\n\r\n")
+    writer.close()
+    await asyncio.wait_for(upstream.finished.wait(), 5)
+    assert bytes(upstream.received) == early
+    records = await settle(proxy.capture, closed)
+    frame = next(r for r in records if isinstance(r, FrameRecord))
+    assert (frame.direction, frame.offset, frame.raw) == ("in", 0, early)
+    await upstream.stop()
+
+
+async def test_a_client_that_never_finishes_its_request_is_dropped(make_proxy) -> None:
+    proxy = await make_proxy("ws://127.0.0.1:9/", handshake_timeout=0.3)
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # no empty line: the head never ends
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # dropped, nothing said
+    writer.close()
+    records = await settle(proxy.capture, lambda rs: bool(rs))
+    assert "no complete request within handshake_timeout=0.3s" in records[0].message
