@@ -295,6 +295,8 @@ def record_to_json(r: Record, include_secrets: bool) -> dict[str, Any]:
     if isinstance(r, FrameRecord):
         d.update(direction=r.direction, offset=r.offset, raw=_b64(r.raw), frame=_frame_to_json(r),
                  error=None if r.error is None else _error_to_json(r.error, include_secrets))
+        if r.injected:
+            d["injected"] = True
     elif isinstance(r, OpenRecord):
         shown = r if include_secrets else r.redacted()
         d.update(peer=_jsonable(r.peer), request=_b64(shown.request), response=_b64(shown.response),
@@ -340,7 +342,8 @@ def record_from_json(d: Any, line: int | None = None) -> Record:
         raw = f.base64("raw")
         e = f.object("error", nullable=True, default=None)
         error = None if e is None else _error_from_json(e)
-        record = FrameRecord(*common, direction, offset, raw, _frame_from_json(f, raw, error is not None), error)
+        record = FrameRecord(*common, direction, offset, raw, _frame_from_json(f, raw, error is not None), error,
+                             f.flag("injected", default=False))
     elif kind == "open":
         peer = _peer(f)
         request, response = f.base64("request"), f.base64("response")
