@@ -98,18 +98,7 @@ def _build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--compression", choices=("none", "deflate"), default="none",
                      help="'deflate' accepts a client's permessage-deflate offer (RFC 7692), so compressed "
                           "frames (RSV1=1) can be watched; default none")
-    pages = srv.add_mutually_exclusive_group()
-    pages.add_argument("--origins", nargs="+", metavar="ORIGIN", type=_origin, default=[],
-                       help="also let browser pages of these origins connect (e.g. http://localhost:3000); "
-                            "by default only this server's own page, pages on localhost/127.0.0.1/[::1] "
-                            "(a local notebook) and clients that send no Origin may; others get 403")
-    pages.add_argument("--allow-any-origin", action="store_true",
-                       help="let a page of any web site connect (not safe: any site you visit can then use "
-                            "this server)")
-    srv.add_argument("--allowed-host", action="append", metavar="NAME", type=_host, default=[],
-                     help="also serve requests sent to this host name (the Host header); while listening on "
-                          "loopback only loopback names are served, against DNS rebinding (421 otherwise); "
-                          "repeat for more names")
+    _add_access_arguments(srv)
     srv.add_argument("--idle-timeout", type=_seconds, metavar="SECONDS", default=30.0,
                      help="close a connection whose peer sends nothing for this long in the middle of a frame "
                           "or message, with 1008 (default 30; 0 never)")
@@ -141,7 +130,28 @@ def _add_proxy_parser(sub: argparse._SubParsersAction) -> None:
     tap.add_argument("--max-message-size", type=_positive, metavar="N", default=None,
                      help="largest frame or message the tap dissects, in bytes; past it that direction is passed "
                           "on unparsed")
+    _add_access_arguments(tap)
     tap.set_defaults(run=_proxy)
+
+
+def _add_access_arguments(command: argparse.ArgumentParser) -> None:
+    """Who may connect (``wsexplore.live.access``): the same flags for ``serve`` and ``proxy``."""
+    pages = command.add_mutually_exclusive_group()
+    pages.add_argument("--origins", nargs="+", metavar="ORIGIN", type=_origin, default=[],
+                       help="also let browser pages of these origins connect (e.g. http://localhost:3000); "
+                            "by default only this server's own page, pages on localhost/127.0.0.1/[::1] "
+                            "(a local notebook) and clients that send no Origin may; others get 403")
+    pages.add_argument("--allow-any-origin", action="store_true",
+                       help="let a page of any web site connect (not safe: any site you visit can then use "
+                            "this server)")
+    command.add_argument("--allowed-host", action="append", metavar="NAME", type=_host, default=[],
+                         help="also serve requests sent to this host name (the Host header); while listening on "
+                              "loopback only loopback names are served, against DNS rebinding (421 otherwise); "
+                              "repeat for more names")
+
+
+def _access_options(args: argparse.Namespace) -> dict:
+    return {"origins": "*" if args.allow_any_origin else args.origins, "hosts": args.allowed_host}
 
 
 def _integer(text: str, low: int, high: int | None, what: str) -> int:
@@ -259,8 +269,7 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
     options: dict = {} if args.max_message_size is None else {"max_message_size": args.max_message_size}
     if args.compression == "deflate":
         options["compression"] = "deflate"
-    options["origins"] = "*" if args.allow_any_origin else args.origins
-    options["hosts"] = args.allowed_host
+    options.update(_access_options(args))
     options["idle_timeout"] = args.idle_timeout or None
     server = Server(args.host, args.port, HANDLERS[args.handler], **options)
     try:
@@ -328,7 +337,8 @@ def _proxy(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) ->
         print(f"wsexplore proxy: cannot save to {args.save}: no directory "
               f"{os.path.dirname(os.path.abspath(args.save))}", file=err)
         return 2
-    options: dict = {"cafile": args.cafile, "verify": not args.insecure, "origin": args.origin}
+    options: dict = {"cafile": args.cafile, "verify": not args.insecure, "origin": args.origin,
+                     **_access_options(args)}
     if args.max_message_size is not None:
         options["max_message_size"] = args.max_message_size
     try:
@@ -361,6 +371,8 @@ async def _proxy_async(proxy, args: argparse.Namespace, out: TextIO, err: TextIO
     print(f"wsexplore proxy: listening on {args.host or '*'}:{proxy.port}{where}, passing connections on to "
           f"{proxy.upstream.url}", file=out)
     print(f"  WebSocket clients:     ws://{shown}:{proxy.port}{proxy.upstream.path}", file=out)
+    for line in proxy.access.describe():
+        print(f"  {line}", file=out)
     if proxy.upstream.secure:
         loud = "WARNING: " if args.insecure else ""
         print(f"  {loud}{proxy.tls_description()}", file=out)

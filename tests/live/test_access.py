@@ -109,8 +109,8 @@ async def test_origins_adds_pages_and_star_allows_any(make_target) -> None:
     assert await status_of(anyone, upgrade_request(anyone, origin="http://evil.example")) == 101
 
 
-async def test_api_ping_follows_the_same_origin_rule(make_target) -> None:
-    target = await make_target()
+async def test_api_ping_follows_the_same_origin_rule(make_server_target) -> None:
+    target = await make_server_target()
     evil = await exchange(target, http_request(target, "POST", "/api/ping", origin="http://evil.example"))
     assert evil.status == 403
     assert len(refusals(target, 403)) == 1
@@ -142,15 +142,21 @@ async def test_a_dns_rebound_page_gets_421_for_every_request_and_it_is_recorded(
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]", "127.0.0.7", "app.localhost", "LOCALHOST."])
 async def test_loopback_names_are_served(make_target, host: str) -> None:
     target = await make_target()
-    response = await exchange(target, http_request(target, host=f"{host}:{target.port}"))
-    assert response.status == 200 and b"wsexplore" in response.body
+    assert await status_of(target, upgrade_request(target, host=f"{host}:{target.port}")) == 101
+
+
+async def test_the_client_page_is_served_under_loopback_names_only(make_server_target) -> None:
+    target = await make_server_target()
+    page = await exchange(target, http_request(target, host=f"localhost:{target.port}"))
+    assert page.status == 200 and b"wsexplore" in page.body
+    assert (await exchange(target, http_request(target, host=f"evil.example:{target.port}"))).status == 421
 
 
 async def test_hosts_names_more_names_to_serve_and_a_missing_host_is_400(make_target) -> None:
     target = await make_target(hosts=["my.box"])
-    assert (await exchange(target, http_request(target, host=f"my.box:{target.port}"))).status == 200
-    assert (await exchange(target, http_request(target, host="other.box"))).status == 421
-    missing = await exchange(target, b"GET / HTTP/1.1\r\n\r\n")
+    assert await status_of(target, upgrade_request(target, host=f"my.box:{target.port}")) == 101
+    assert (await exchange(target, upgrade_request(target, host="other.box"))).status == 421
+    missing = await exchange(target, upgrade_request(target).replace(f"Host: {target.authority}\r\n".encode(), b""))
     assert missing.status == 400 and b"Host" in missing.body
 
 

@@ -39,9 +39,9 @@ def ended(target, conn: int) -> tuple[list[ErrorRecord], CloseRecord]:
 
 # ---------------------------------------------------------------------------- idle inside a frame
 @pytest.mark.parametrize("where", ["inside a frame", "between two fragments of a message"])
-async def test_a_peer_stalled_inside_a_frame_or_message_is_closed_with_1008_and_recorded(make_target,
+async def test_a_peer_stalled_inside_a_frame_or_message_is_closed_with_1008_and_recorded(make_server_target,
                                                                                       where: str) -> None:
-    target = await make_target(idle_timeout=0.3)
+    target = await make_server_target(idle_timeout=0.3)
     if where == "inside a frame":
         reader, writer = await stall_inside_frame(target, payload=4096, sent=1000)
     else:
@@ -59,8 +59,8 @@ async def test_a_peer_stalled_inside_a_frame_or_message_is_closed_with_1008_and_
     assert (close.code, close.initiator, close.clean) == (1008, "local", False)
 
 
-async def test_a_peer_idle_between_messages_is_not_closed(make_target) -> None:
-    target = await make_target(idle_timeout=0.2)
+async def test_a_peer_idle_between_messages_is_not_closed(make_server_target) -> None:
+    target = await make_server_target(idle_timeout=0.2)
     async with connect(target.url, compression=None, open_timeout=T) as ws:
         await ws.send("one")
         assert await asyncio.wait_for(ws.recv(), T) == "one"
@@ -70,8 +70,8 @@ async def test_a_peer_idle_between_messages_is_not_closed(make_target) -> None:
     assert not target.capture.filter(kind="error")
 
 
-async def test_a_slow_but_steady_peer_is_not_idle(make_target) -> None:
-    target = await make_target(idle_timeout=0.3)
+async def test_a_slow_but_steady_peer_is_not_idle(make_server_target) -> None:
+    target = await make_server_target(idle_timeout=0.3)
     reader, writer = await open_websocket(target)
     frame = client_frame(Opcode.BINARY, bytes(range(12)))
     try:
@@ -83,8 +83,8 @@ async def test_a_slow_but_steady_peer_is_not_idle(make_target) -> None:
         writer.transport.abort()
 
 
-async def test_idle_timeout_none_leaves_a_stalled_peer_alone(make_target) -> None:
-    target = await make_target(idle_timeout=None)
+async def test_idle_timeout_none_leaves_a_stalled_peer_alone(make_server_target) -> None:
+    target = await make_server_target(idle_timeout=None)
     reader, writer = await stall_inside_frame(target, payload=100, sent=10)
     try:
         with pytest.raises(asyncio.TimeoutError):
@@ -94,8 +94,8 @@ async def test_idle_timeout_none_leaves_a_stalled_peer_alone(make_target) -> Non
 
 
 # ---------------------------------------------------------------------------- bytes held across connections
-async def test_unfinished_messages_across_connections_are_bounded_and_the_one_over_gets_1013(make_target) -> None:
-    target = await make_target(max_buffered=1 << 20, max_message_size=4 << 20)
+async def test_unfinished_messages_across_connections_are_bounded_and_the_one_over_gets_1013(make_server_target) -> None:
+    target = await make_server_target(max_buffered=1 << 20, max_message_size=4 << 20)
     server = target.thing
     size = 900_000  # each message fits the budget alone, not two begun at once
     first, first_writer = await stall_inside_frame(target, payload=size, sent=700_000)
@@ -122,8 +122,8 @@ def _deflated(data: bytes, compressor) -> bytes:
     return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
 
 
-async def test_inflation_counts_what_the_server_holds_not_what_was_sent(make_target) -> None:
-    target = await make_target(compression="deflate", max_buffered=1 << 20, max_message_size=8 << 20)
+async def test_inflation_counts_what_the_server_holds_not_what_was_sent(make_server_target) -> None:
+    target = await make_server_target(compression="deflate", max_buffered=1 << 20, max_message_size=8 << 20)
     reader, writer = await open_websocket(target, extra="Sec-WebSocket-Extensions: permessage-deflate\r\n")
     compressor = zlib.compressobj(wbits=-15)
     part = bytes(700_000)  # some 700 bytes once deflated
@@ -139,11 +139,11 @@ async def test_inflation_counts_what_the_server_holds_not_what_was_sent(make_tar
     assert target.thing.buffered == 0
 
 
-async def test_messages_a_handler_does_not_take_count_too(make_target) -> None:
+async def test_messages_a_handler_does_not_take_count_too(make_server_target) -> None:
     async def never_reads(conn) -> None:
         await conn.wait_closed()
 
-    target = await make_target(never_reads, max_buffered=1 << 20)
+    target = await make_server_target(never_reads, max_buffered=1 << 20)
     reader, writer = await open_websocket(target)
     try:
         for _ in range(5):
@@ -154,8 +154,8 @@ async def test_messages_a_handler_does_not_take_count_too(make_target) -> None:
     assert code == 1013
 
 
-async def test_the_default_budget_is_four_largest_messages(make_target) -> None:
-    target = await make_target(max_message_size=1000)
+async def test_the_default_budget_is_four_largest_messages(make_server_target) -> None:
+    target = await make_server_target(max_message_size=1000)
     assert target.thing.max_buffered == 4000
     reader, writer = await open_websocket(target)
     try:

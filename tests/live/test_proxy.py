@@ -288,7 +288,7 @@ async def test_a_plain_http_request_is_told_this_is_a_websocket_tap(echo_server,
     port = await echo_server()
     proxy = await make_proxy(f"ws://127.0.0.1:{port}/")
     reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     answer = await asyncio.wait_for(reader.read(), 5)
     writer.close()
     assert answer.startswith(b"HTTP/1.1 426 Upgrade Required") and b"only WebSocket upgrade requests" in answer
@@ -301,10 +301,10 @@ async def test_origin_is_replaced_only_when_asked(make_proxy) -> None:
         await reader.read()
 
     upstream = await RawUpstream(accept).start()
-    plain = await make_proxy(upstream.url)
+    plain = await make_proxy(upstream.url, origins=["http://page.example"])  # a page the tap lets in
     async with connect(plain.url, origin="http://page.example", close_timeout=0.1):
         pass
-    rewriting = await make_proxy(upstream.url, origin="https://app.example")
+    rewriting = await make_proxy(upstream.url, origin="https://app.example", origins=["http://page.example"])
     async with connect(rewriting.url, origin="http://page.example", close_timeout=0.1):
         pass
     assert b"Origin: http://page.example\r\n" in upstream.requests[0]

@@ -37,7 +37,11 @@ conversation between a real client and a real server:
   in each observer up to ``max_message_size``).
 
 The upstream is fixed when the tap is made: a client cannot choose where its
-bytes go, so the tap is no open proxy. It listens on 127.0.0.1 by default.
+bytes go, so the tap is no open proxy. It listens on 127.0.0.1 by default, and
+judges who may use it as a ``Server`` does (``access``, see
+:mod:`wsexplore.live.access`): pages of other sites get 403 and, on loopback,
+Host names that are not loopback ones get 421, recorded, before anything is
+passed on.
 """
 
 from __future__ import annotations
@@ -45,10 +49,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import warnings
+from collections.abc import Iterable
 
 from ..capture import Capture
 from ..protocol.connection import DEFAULT_MAX_SIZE
 from ..protocol.frames import Frame
+from .access import AccessPolicy
 from .tap import _TOWARD, InjectionError, Side, TappedConnection, _Leg
 from .upstream import Upstream, rewrite_request, upstream_tls
 
@@ -97,7 +103,8 @@ class Proxy:
     servers that check it. ``max_message_size`` bounds what the observers
     reassemble (a larger frame or message is recorded as too big, and that
     direction passes on unparsed). ``write_limit`` is each side's write buffer
-    above which the other side stops being read.
+    above which the other side stops being read. ``origins`` and ``hosts``
+    say who may use the tap, as for a ``Server``.
     """
 
     def __init__(
@@ -115,6 +122,8 @@ class Proxy:
         handshake_timeout: float = 10,
         close_timeout: float = 5,
         write_limit: int = 64 * 1024,
+        origins: Iterable[str] | str | None = None,
+        hosts: Iterable[str] = (),
     ) -> None:
         self.upstream = Upstream.parse(upstream)
         if not self.upstream.secure and (cafile is not None or not verify):
@@ -130,6 +139,9 @@ class Proxy:
         self.handshake_timeout = handshake_timeout
         self.close_timeout = close_timeout
         self.write_limit = write_limit
+        any_origin = origins == "*"
+        listed = () if origins is None or any_origin else ([origins] if isinstance(origins, str) else origins)
+        self.access = AccessPolicy(host, origins=listed, hosts=hosts, any_origin=any_origin)
         self._tls = upstream_tls(cafile=cafile, verify=verify) if self.upstream.secure else None
         if self.upstream.secure and not verify:
             warnings.warn(f"wsexplore tap: TLS to {self.upstream.url} WITHOUT certificate verification: anyone on "

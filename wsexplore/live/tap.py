@@ -305,7 +305,16 @@ class TappedConnection:
         self.request = request
         self._raw_request = request.raw
         self._early = self._parser.rest
-        if request.headers.get("Upgrade") is None:
+        upgrade = request.headers.get("Upgrade") is not None
+        refused = self.proxy.access.refusal(request, check_origin=upgrade)
+        if refused is not None:  # a page of another site, or a rebound Host: nothing is passed on
+            response = handshake.reject_response(refused)
+            self.capture.opened(self.id, self.client, request.raw, response, refused.status, via="tap",
+                                note="refused by the tap: not a client it serves")
+            self.capture.error(self.id, refused)
+            self._refuse(response)
+            return
+        if not upgrade:
             # Not an upgrade: nothing for the tap to pass on (not recorded, as a Server does not record page loads).
             self._refuse(_refusal(426, f"this is a WebSocket tap in front of {self.proxy.upstream.url}: only "
                                        "WebSocket upgrade requests are passed on", (("Upgrade", "websocket"),)))
