@@ -11,11 +11,13 @@ about them. Where things live:
   compressed frame inflates to);
 * ``lines``: a record as one line of text (its ``repr`` and the terminal's line);
 * ``redact``: credentials out of recorded HTTP heads;
-* ``formats/``: files (``jsonl``, the capture's own).
+* ``formats/``: files (``jsonl``, the capture's own; ``fields``, the type-checked reading
+  every reader uses, whose ``CaptureFileError`` names the line and field of a bad file).
 """
 
 from __future__ import annotations
 
+from .formats.fields import CaptureFileError
 from .formats.jsonl import FORMAT, FORMAT_VERSION
 from .query import Query, Records
 from .records import (
@@ -44,6 +46,7 @@ __all__ = [
     "AnyRecord",
     "Direction",
     "Initiator",
+    "CaptureFileError",
     "FORMAT",
     "FORMAT_VERSION",
     "DEFAULT_MAX_RECORDS",
