@@ -86,6 +86,17 @@ def parse_response(raw: bytes) -> Response:
     return Response(status, headers, body, raw)
 
 
+async def eventually(predicate: Callable[[], object], timeout: float = T, what: str = "condition") -> None:
+    """Poll ``predicate`` until it holds (in this task: no helper task that would show in
+    ``asyncio.all_tasks()``); fails the test after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
 async def connect(target: Target) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.wait_for(asyncio.open_connection(target.host, target.port), T)
 

@@ -17,18 +17,11 @@ from websockets.asyncio.client import connect
 from wsexplore.capture import CloseRecord, ErrorRecord
 from wsexplore.protocol.opcodes import Opcode
 
-from .probes import T, client_frame, open_websocket, read_close, read_frame, stall_inside_frame
+from .probes import T, client_frame, eventually, open_websocket, read_close, read_frame, stall_inside_frame
 
 pytestmark = pytest.mark.timeout(60)
 
 
-async def eventually(predicate, what: str, timeout: float = T) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def ended(target, conn: int) -> tuple[list[ErrorRecord], CloseRecord]:
@@ -53,7 +46,7 @@ async def test_a_peer_stalled_inside_a_frame_or_message_is_closed_with_1008_and_
         writer.transport.abort()
     assert code == 1008 and "no data for 0.3 s" in reason
     conn = target.capture.connections[-1]
-    await eventually(lambda: target.capture.filter(kind="close", conn=conn), "the close record")
+    await eventually(lambda: target.capture.filter(kind="close", conn=conn), what="the close record")
     errors, close = ended(target, conn)
     assert any("idle_timeout=0.3s" in e.message for e in errors)
     assert (close.code, close.initiator, close.clean) == (1008, "local", False)
@@ -99,7 +92,7 @@ async def test_unfinished_messages_across_connections_are_bounded_and_the_one_ov
     server = target.thing
     size = 900_000  # each message fits the budget alone, not two begun at once
     first, first_writer = await stall_inside_frame(target, payload=size, sent=700_000)
-    await eventually(lambda: server.buffered >= 700_000, "the first peer's bytes to be held")
+    await eventually(lambda: server.buffered >= 700_000, what="the first peer's bytes to be held")
     second, second_writer = await stall_inside_frame(target, payload=size, sent=500_000)
     try:
         code, reason = await read_close(second)
@@ -115,7 +108,7 @@ async def test_unfinished_messages_across_connections_are_bounded_and_the_one_ov
     finally:
         first_writer.transport.abort()
         second_writer.transport.abort()
-    await eventually(lambda: server.buffered == 0, "every held byte to be released")
+    await eventually(lambda: server.buffered == 0, what="every held byte to be released")
 
 
 def _deflated(data: bytes, compressor) -> bytes:

@@ -17,7 +17,7 @@ from wsexplore.capture import Capture, FrameRecord
 from wsexplore.live import server as server_module
 from wsexplore.protocol.handshake import RequestParser, head
 
-from .probes import T, flood, send_in_pieces, tiny_frames, upgrade_request
+from .probes import T, eventually, flood, send_in_pieces, tiny_frames, upgrade_request
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -25,13 +25,6 @@ TINY = 6  # bytes in the smallest masked frame: 2 of header, 4 of masking key
 MONITOR_ROUND_TRIPS = 20
 
 
-async def eventually(predicate, what: str, timeout: float = T) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
 
 
 # ---------------------------------------------------------------------------- a flood and a monitor
@@ -44,7 +37,7 @@ async def test_a_flood_is_fed_in_bounded_slices_interleaved_with_another_connect
         flood(target, stop, chunk=tiny_frames(20_000), started=started))  # 120 KB a write
     try:
         await asyncio.wait_for(started.wait(), T)
-        await eventually(lambda: len(capture) > 5_000, "the flood to be under way")
+        await eventually(lambda: len(capture) > 5_000, what="the flood to be under way")
         async with connect(target.url, compression=None, open_timeout=T) as monitor:
             for i in range(MONITOR_ROUND_TRIPS):
                 await monitor.send(f"m{i}")
@@ -130,7 +123,7 @@ async def test_a_head_sent_in_pieces_costs_work_linear_in_its_bytes(make_target,
     monkeypatch.setattr(RequestParser, "feed", counting_feed)
 
     async def delivered(count: int) -> None:  # each piece is a read of its own
-        await eventually(lambda: max(fed.values(), default=0) >= count, f"read {count}")
+        await eventually(lambda: max(fed.values(), default=0) >= count, what=f"read {count}")
 
     request, pieces = _head_pieces(target, 7800, cut)
     response = await send_in_pieces(target, request, pieces, delivered)

@@ -24,6 +24,8 @@ from wsexplore.protocol.frames import Frame
 from wsexplore.protocol.handshake import accept_key
 from wsexplore.protocol.opcodes import Opcode
 
+from .probes import eventually
+
 pytestmark = pytest.mark.timeout(60)
 
 T = 10  # seconds: the bound on any single network wait
@@ -112,16 +114,6 @@ async def http(server: Server, request: bytes) -> tuple[int, dict[str, str], byt
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return status, headers, body, raw
-
-
-async def eventually(predicate, timeout: float = T, what: str = "condition") -> None:
-    """Poll ``predicate`` (in this task: no helper task that would show in ``asyncio.all_tasks()``)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def records(server: Server, conn: int, kind: type) -> list:
