@@ -262,6 +262,7 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) ->
 
 
 async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .display import format_size
     from .live.console import ConsolePrinter
     from .live.handlers import HANDLERS
     from .live.server import Server
@@ -304,6 +305,10 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
     print(f"  WebSocket clients:     ws://{shown}:{server.port}/", file=out)
     for line in server.access.describe():
         print(f"  {line}", file=out)
+    idle = (f"a peer silent for {server.idle_timeout:g} s inside a frame or message gets 1008"
+            if server.idle_timeout else "no idle timeout")
+    print(f"  limits: {idle}; past {format_size(server.max_buffered)} held across connections for unfinished "
+          "messages, 1013", file=out)
     saving = f"; the capture is saved to {args.save}" if args.save else ""
     print(f"Ctrl-C to stop{saving}.", file=out, flush=True)
     try:
