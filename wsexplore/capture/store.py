@@ -173,11 +173,15 @@ class Capture(Query):
         return self._seq
 
     def record_events(self, conn: int, events: Iterable[Event], *, time: float | None = None,
-                      wall: float | None = None) -> None:
+                      wall: float | None = None, received: Direction = "in") -> None:
         """Record what a ``Connection`` reported: frames both ways, messages, violations, the close.
 
         The events of one read (or one send) arrived together and share one
-        ``time`` and ``wall`` clock reading (read now unless given). Ping,
+        ``time`` and ``wall`` clock reading (read now unless given: a file
+        reader gives the capture's). ``received`` is the direction of what the
+        connection received: "in" for a server's ``Connection``, "out" for a
+        client's, as a reader that watches both directions of a recording
+        uses one of each; what it sent goes the other way. Ping,
         pong and close-received events are not recorded on their own: the
         frames that carried them are. A frame's ``Frame`` is decoded from its
         raw bytes when first asked for. This runs for every frame the server
@@ -187,23 +191,26 @@ class Capture(Query):
             time = monotonic()
         if wall is None:
             wall = wall_clock()
+        if received not in DIRECTIONS:
+            raise ValueError(f"received must be 'in' or 'out', got {received!r}")
+        sent = "out" if received == "in" else "in"
         append = self._append
         for event in events:
             kind = type(event)
             if kind is FrameReceived or kind is FrameSent:
                 raw = event.raw
                 self._seq = seq = self._seq + 1
-                append((_FRAME, seq, conn, time, wall, "in" if kind is FrameReceived else "out", event.offset,
+                append((_FRAME, seq, conn, time, wall, received if kind is FrameReceived else sent, event.offset,
                         raw, None, None), conn, len(raw))
             elif kind is MessageReceived:
                 data = event.data
                 self._seq = seq = self._seq + 1
                 size = len(data) if type(data) is bytes or data.isascii() else data_size(data)
-                append((_MESSAGE, seq, conn, time, wall, "in", int(event.opcode), data, event.frames,
+                append((_MESSAGE, seq, conn, time, wall, received, int(event.opcode), data, event.frames,
                         event.compressed_size), conn, size)
             elif kind is ProtocolViolation:
                 raw = bytes(event.raw)
-                append((_FRAME, self._next(), conn, time, wall, "in", event.offset, raw, None, event.error),
+                append((_FRAME, self._next(), conn, time, wall, received, event.offset, raw, None, event.error),
                        conn, len(raw))
             elif kind is ConnectionClosed:
                 self._add_close(conn, event.code, event.reason, event.initiator, event.clean,
@@ -221,16 +228,18 @@ class Capture(Query):
     # -- appenders -----------------------------------------------------------------
     def opened(self, conn: int, peer: tuple | str | None, request_raw: bytes, response_raw: bytes,
                status: int, *, via: str | None = None, note: str = "",
-               forwarded_request: bytes | None = None) -> OpenRecord:
-        """An opening handshake, accepted (101) or refused (any other status).
+               forwarded_request: bytes | None = None, time: float | None = None,
+               wall: float | None = None) -> OpenRecord:
+        """An opening handshake, accepted (101) or refused (any other status; 0: not captured).
 
         ``via``, ``note`` and ``forwarded_request`` say how the bytes reached this capture point
-        (see ``OpenRecord``).
+        (see ``OpenRecord``). ``time`` and ``wall`` are read now unless given (a file's times).
         """
         if via not in VIA:
             raise ValueError(f"via must be one of {sorted(map(str, VIA))}, got {via!r}")
         address = peer if peer is None or isinstance(peer, str) else tuple(peer)
-        rec = OpenRecord(self._next(), conn, monotonic(), wall_clock(), address, bytes(request_raw),
+        rec = OpenRecord(self._next(), conn, monotonic() if time is None else time,
+                         wall_clock() if wall is None else wall, address, bytes(request_raw),
                          bytes(response_raw), int(status), via, str(note),
                          None if forwarded_request is None else bytes(forwarded_request))
         self._append(rec, conn, rec.nbytes)
@@ -263,14 +272,17 @@ class Capture(Query):
         """The connection ended; ``initiator`` "local" is the server, "remote" the client."""
         return self._add_close(conn, code, reason, initiator, clean, monotonic(), wall_clock())
 
-    def error(self, conn: int | None, message: str | BaseException) -> ErrorRecord:
-        """An error; a ``ProtocolError`` is kept whole, any other exception as its text."""
+    def error(self, conn: int | None, message: str | BaseException, *, time: float | None = None,
+              wall: float | None = None) -> ErrorRecord:
+        """An error; a ``ProtocolError`` is kept whole, any other exception as its text.
+        ``time`` and ``wall`` are read now unless given (a file's times)."""
         error = message if isinstance(message, ProtocolError) else None
         if isinstance(message, BaseException):
             text = f"{type(message).__name__}: {message}"
         else:
             text = str(message)
-        rec = ErrorRecord(self._next(), conn, monotonic(), wall_clock(), text, error)
+        rec = ErrorRecord(self._next(), conn, monotonic() if time is None else time,
+                          wall_clock() if wall is None else wall, text, error)
         self._append(rec, conn, rec.nbytes)
         return rec
 
