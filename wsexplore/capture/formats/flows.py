@@ -47,8 +47,7 @@ from .tls import describe_tls, looks_like_tls
 __all__ = ["FlowTable", "ReadOptions"]
 
 Endpoint = tuple[str, int]
-# "picked-up": the first segment seen carried data without a SYN; its first bytes decide what follows.
-State = Literal["new", "picked-up", "http", "websocket", "mid-stream", "tls", "other", "done"]
+State = Literal["new", "http", "websocket", "mid-stream", "tls", "other", "done"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +137,7 @@ class Flow:
         self.options = table.options
         self.endpoints = (first, second)
         self.client: Endpoint | None = None
+        self.syn_seen = False  # without a SYN, the connection was picked up mid-stream
         self.state: State = "new"
         self.conn: int | None = None
         self.streams: dict[Endpoint, Stream] = {}
@@ -176,6 +176,7 @@ class Flow:
         if self.state == "done":
             return
         if seg.syn:
+            self.syn_seen = True
             if not seg.has_ack:
                 self.client = sender
             elif self.client is None:
@@ -184,13 +185,11 @@ class Flow:
         if stream is None:
             stream = self.streams[sender] = Stream(seg.seq if seg.syn else None,
                                                    max_pending=self.options.max_pending)
-            if not seg.syn and self.state == "new" and (seg.payload or seg.fin):
-                self.state = "picked-up"
         if self.state in ("tls", "other"):  # not read: only the end matters
             if seg.rst or seg.fin:
                 self._tcp_end("rst" if seg.rst else "fin", sender, time)
             return
-        items = stream.add(seg.seq, seg.payload, syn=seg.syn, fin=seg.fin)
+        items = stream.add(seg.seq, seg.payload, syn=seg.syn, fin=seg.fin, missing=seg.missing)
         if items:
             self._deliver(sender, items, time)
         if seg.has_ack:
@@ -244,7 +243,7 @@ class Flow:
             self._http(sender, offset, data, time)
             return
         # new, or picked up mid-stream: the first bytes say what this flow is
-        mid = state == "picked-up"
+        mid = not self.syn_seen
         if self.client is None and _http_request_start(data):
             self.client = sender
         if self.client == sender and offset == 0 and _http_request_start(data):
@@ -356,7 +355,7 @@ class Flow:
             base = self.request_end if sender == self.client else self.response_end
             follower.gap(gap.offset - base, gap.size, gap.seq, time)
             return
-        if self.state in ("http", "new", "picked-up"):
+        if self.state in ("http", "new"):
             # The handshake (or the first bytes) were cut: read the rest as a connection picked up mid-stream.
             self.request = self.response = None
             self.early = []

@@ -91,7 +91,9 @@ class Follower:
         self.buf = bytearray()  # WALK and HUNT: bytes not read yet, from buf_start
         self.buf_start = 0
         self.skip_to = 0  # WALK: bytes before this offset are not read (the rest of a frame that broke a rule)
-        self.segment_ends: list[int] = []  # HUNT: stream offsets where captured segments ended
+        # WALK and HUNT: (end offset, capture time) of each captured piece in ``buf``: where segments
+        # ended (a boundary search uses them) and when each frame's last byte was captured.
+        self.pieces: list[tuple[int, float]] = []
         self.hunt_from = 0
         self.lost: list[_Lost] = []  # HUNT: what the boundary search is making up for
         self.after_close = 0
@@ -150,8 +152,8 @@ class Follower:
             if not self.buf:
                 self.buf_start = offset
             self.buf += data
+            self.pieces.append((self.fed, time))
             if mode == "HUNT":
-                self.segment_ends.append(self.fed)
                 self._hunt(time)
             else:
                 self._walk(time)
@@ -265,7 +267,7 @@ class Follower:
             if rest:
                 self.buf_start = resume
                 self.buf += rest
-                self.segment_ends.append(self.fed)
+                self.pieces.append((self.fed, time))
                 self._hunt(time)
             return
         resume = violation.offset + frame_length  # type: ignore[operator]
@@ -278,6 +280,7 @@ class Follower:
         if resume < offset + len(data):
             self.buf_start = max(resume, offset)
             self.buf += data[self.buf_start - offset:]
+            self.pieces.append((self.fed, time))
             self._walk(time)
         else:
             self.buf_start = resume
@@ -307,8 +310,6 @@ class Follower:
             if not buf:
                 return
         pos = 0
-        records: list = []
-        closes: list[bytes] = []
         while True:
             header = parse_header(buf, pos)
             if header is None or not header.complete:
@@ -323,41 +324,70 @@ class Follower:
                 err = ProtocolError(f"frame of {size} bytes exceeds max_frame_size={self.flow.options.max_frame_size}",
                                     field="Payload length", bit_offset=9, rfc="10.4", close_code=1009)
             if err is not None:
-                records.append(ProtocolViolation(err, bytes(buf[pos:pos + min(size, len(buf) - pos)]), offset))
-                self._flush(records, closes, time)
+                raw = bytes(buf[pos:pos + min(size, len(buf) - pos)])
+                self._record([ProtocolViolation(err, raw, offset)], self._time_at(offset + len(raw), time))
                 self.lost.append(_Lost("resync", offset + 1, 0, None, "", time))
                 del buf[:pos + 1]
                 self.buf_start = offset + 1
+                self._drop_pieces()
                 self.mode = "HUNT"
-                self.segment_ends = [e for e in self.segment_ends if e > self.buf_start]
                 self.hunt_from = 0
                 self._hunt(time)
                 return
             if pos + size > len(buf):
                 break
             if header.opcode in _MESSAGE_START and self._can_feed(header.b0):
-                self._flush(records, closes, time)
                 rest = bytes(buf[pos:])
+                pieces = self.pieces
                 self.buf = bytearray()
+                self.pieces = []
                 self.mode = "FEED"
                 self.base = offset
                 self.conn = self._connection()
-                self._feed_connection(rest, offset, time)
+                # Piece by piece, so that each frame keeps the time its last byte was captured
+                # (and a piece after a violation or a close goes where the new mode says).
+                start, stop = offset, offset + len(rest)
+                for end, at in pieces:
+                    if end > start:
+                        self.feed(start, rest[start - offset:end - offset], at)
+                        start = end
+                if start < stop:
+                    self.feed(start, rest[start - offset:], time)
                 return
             raw = bytes(buf[pos:pos + size])
-            records.append(FrameReceived(raw, offset))
             self.frame_end = offset + size
             pos += size
+            self._record([FrameReceived(raw, offset)], self._time_at(self.frame_end, time))
             if header.opcode == Opcode.CLOSE:
-                closes.append(raw)
-                self._flush(records, closes, time)
+                self.flow.close_frame(self.direction or "in", raw, self._time_at(self.frame_end, time))
                 self.after_close += len(buf) - pos
                 self.buf = bytearray()
+                self.pieces = []
                 self.mode = "CLOSED"
                 return
         del buf[:pos]
         self.buf_start += pos
-        self._flush(records, closes, time)
+        self._drop_pieces()
+
+    def _time_at(self, end: int, default: float) -> float:
+        """When the byte before stream offset ``end`` was captured (the piece that held it)."""
+        for piece_end, at in self.pieces:
+            if piece_end >= end:
+                return at
+        return default
+
+    def _drop_pieces(self) -> None:
+        """Forget the pieces wholly before ``buf_start`` (already read or skipped)."""
+        pieces = self.pieces
+        keep = 0
+        while keep < len(pieces) and pieces[keep][0] <= self.buf_start:
+            keep += 1
+        if keep:
+            del pieces[:keep]
+
+    def _record(self, events: list, time: float) -> None:
+        flow = self.flow
+        flow.capture.record_events(flow.conn, events, time=time, wall=time, received=self.direction or "in")
 
     def _can_feed(self, b0: int) -> bool:
         """Whether a message starting with this first byte can be read by a ``Connection`` (and inflated)."""
@@ -367,27 +397,18 @@ class Follower:
             return not b0 & RSV1_MASK and self.inflating
         return True
 
-    def _flush(self, records: list, closes: list[bytes], time: float) -> None:
-        if records:
-            flow = self.flow
-            flow.capture.record_events(flow.conn, records, time=time, wall=time, received=self.direction or "in")
-            records.clear()
-        for raw in closes:
-            self.flow.close_frame(self.direction or "in", raw, time)
-        closes.clear()
-
     # -- HUNT -----------------------------------------------------------------------------
     def _start_hunt(self, offset: int) -> None:
         self.mode = "HUNT"
         self.conn = None
         self.buf = bytearray()
         self.buf_start = offset
-        self.segment_ends = []
+        self.pieces = []
         self.hunt_from = 0
 
     def _hunt(self, time: float) -> None:
         proof, resume = find_boundary(
-            self.buf, self.hunt_from, segment_ends=[e - self.buf_start for e in self.segment_ends],
+            self.buf, self.hunt_from, segment_ends=[end - self.buf_start for end, _ in self.pieces],
             ended=self.ended, masking=self.masking, rsv_allowed=self._rsv_allowed(),
             max_frame=min(HUNT_MAX_FRAME, self.flow.options.max_frame_size))
         if proof is None:
@@ -395,14 +416,14 @@ class Follower:
             if resume:
                 del self.buf[:resume]
                 self.buf_start += resume
-                self.segment_ends = [e for e in self.segment_ends if e > self.buf_start]
+                self._drop_pieces()
             self.hunt_from = 0
             if self.flow.hunt_budget_spent(self):
                 self.mode = "DROP"  # not WebSocket as far as the budget goes: stop reading
             return
         del self.buf[:proof.offset]
         self.buf_start += proof.offset
-        self.segment_ends = []
+        self._drop_pieces()
         if self.direction is None:
             self.flow.roles_found(self, proof)
         if proof.rsv1 and not self.deflate_known:

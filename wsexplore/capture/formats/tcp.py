@@ -100,8 +100,13 @@ class Stream:
         return self._pending_bytes
 
     # -- segments in ----------------------------------------------------------------
-    def add(self, seq: int, data: bytes, *, syn: bool = False, fin: bool = False) -> list[Data | Gap]:
-        """A segment; what can be read now, in order (bytes, and holes declared missing)."""
+    def add(self, seq: int, data: bytes, *, syn: bool = False, fin: bool = False,
+            missing: int = 0) -> list[Data | Gap]:
+        """A segment; what can be read now, in order (bytes, and holes declared missing).
+
+        ``missing`` payload bytes followed ``data`` on the wire but were cut off by the capture's
+        snapshot length: when the segment is read in order they are declared missing at once.
+        """
         if self.ended:
             return []
         if self.base is None:
@@ -109,7 +114,7 @@ class Stream:
         start = self.offset_of((seq + 1) % SEQ_MOD if syn else seq)
         out: list[Data | Gap] = []
         if fin and self.fin is None:
-            self.fin = start + len(data)
+            self.fin = start + len(data) + missing
         if data:
             end = start + len(data)
             if end <= self.delivered:
@@ -118,6 +123,8 @@ class Stream:
                 cut = self.delivered - start
                 self.duplicate_bytes += cut
                 self._deliver(Data(self.delivered, data[cut:]), out)
+                if missing:
+                    self._gap(missing, out)
                 self._drain(out)
             else:
                 heapq.heappush(self._pending, (start, self._order, data))
