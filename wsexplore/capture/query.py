@@ -207,7 +207,16 @@ class Query:
             return record.dissect()
         return record.dissect(deflate=params, inflated=self.inflated_message(record))
 
-    # -- text and HTML -------------------------------------------------------------
+    # -- text, tables and HTML ------------------------------------------------------
+    def to_pandas(self) -> Any:
+        """A pandas DataFrame, one row per record, typed columns (see :mod:`wsexplore.capture.table`).
+
+        pandas is optional: without it this raises ImportError saying how to install it.
+        """
+        from .table import to_pandas
+
+        return to_pandas(self._items())
+
     def summary(self) -> str:
         """One line per connection: handshake status, frames and bytes each way, messages, close."""
         table = SummaryTable()
