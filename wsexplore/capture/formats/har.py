@@ -49,16 +49,17 @@ def _type_name(value: Any) -> str:
 
 
 def _get(obj: dict, key: str, kind: type | tuple[type, ...], path: str, *, required: bool = True) -> Any:
+    """``obj[key]`` checked to be of ``kind``; ``path`` names ``obj`` in the error ("" for the top)."""
     if key not in obj:
         if required:
-            raise ValueError(f"{path}: no {key!r}")
+            raise ValueError(f"{path or 'the file'}: no {key!r}")
         return None
     value = obj[key]
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool) and bool not in (
             kind if isinstance(kind, tuple) else (kind,))):
         wanted = " or ".join(_type_name(k()) if k is not float else "a number"
                              for k in (kind if isinstance(kind, tuple) else (kind,)))
-        raise ValueError(f"{path}.{key}: must be {wanted}, got {_type_name(value)}")
+        raise ValueError(f"{f'{path}.{key}' if path else key}: must be {wanted}, got {_type_name(value)}")
     return value
 
 
@@ -76,8 +77,8 @@ def read(text: str, capture: Capture) -> int:
     except json.JSONDecodeError as exc:
         raise ValueError(f"line {exc.lineno}, column {exc.colno}: not JSON ({exc.msg})") from None
     if not isinstance(doc, dict):
-        raise ValueError(f"$: a HAR file is a JSON object, got {_type_name(doc)}")
-    log = _get(doc, "log", dict, "$")
+        raise ValueError(f"a HAR file is a JSON object, got {_type_name(doc)}")
+    log = _get(doc, "log", dict, "")
     entries = _get(log, "entries", list, "log")
     creator = _creator(log)
     conn = max(capture.connections, default=0)
