@@ -109,6 +109,14 @@ class Stream:
         """
         if self.ended:
             return []
+        base = self.base
+        if base is not None and data and not (self._pending or syn or fin or missing):
+            # The common case, in order: the next bytes, nothing waiting.
+            rel = (seq - base) % SEQ_MOD
+            start = rel + (self.delivered - rel + _HALF) // SEQ_MOD * SEQ_MOD
+            if start == self.delivered:
+                self.delivered = start + len(data)
+                return [Data(start, data)]
         if self.base is None:
             self.base = (seq + 1) % SEQ_MOD if syn else seq
         start = self.offset_of((seq + 1) % SEQ_MOD if syn else seq)
@@ -137,8 +145,11 @@ class Stream:
         return out
 
     def ack(self, ack: int) -> list[Data | Gap]:
-        """The other side acknowledged up to ``ack``: a hole before it was lost by the capture."""
-        if self.base is None or self.ended:
+        """The other side acknowledged up to ``ack``: a hole before it was lost by the capture.
+
+        Only an ACK seen while bytes wait behind a hole counts (it is the one that decides).
+        """
+        if not self._pending or self.base is None or self.ended:
             return []
         offset = self.offset_of(ack)
         if offset > self.acked:
