@@ -7,7 +7,6 @@ unedited recording: what could be read must be the same frames, what could not m
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import dpkt

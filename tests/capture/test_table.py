@@ -10,7 +10,6 @@ from wsexplore.capture import Capture
 from wsexplore.capture.table import COLUMNS
 from wsexplore.protocol.connection import Connection
 from wsexplore.protocol.errors import FramingError
-from wsexplore.protocol.frames import Frame
 
 
 def capture() -> Capture:

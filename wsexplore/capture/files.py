@@ -53,7 +53,7 @@ def detect(head: bytes) -> Kind | None:
     except ValueError:
         header = None
     if isinstance(header, dict):
-        if header.get("format") == jsonl.FORMAT:
+        if "format" in header:  # a JSON Lines header: the jsonl reader says what is wrong with it
             return "jsonl"
         if "log" in header:
             return "har"

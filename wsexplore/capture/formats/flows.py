@@ -25,10 +25,9 @@ still open when the capture ends gets no close record.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-from ...display import plural
 from ...protocol.connection import DEFAULT_MAX_SIZE
 from ...protocol.deflate import find_params
 from ...protocol.errors import ProtocolError
@@ -45,6 +44,9 @@ from .tcp import DEFAULT_MAX_PENDING, Data, Gap, Stream
 from .tls import describe_tls, looks_like_tls
 
 __all__ = ["FlowTable", "ReadOptions"]
+
+_SYN, _FIN, _RST, _ACK = 0x02, 0x01, 0x04, 0x10
+_SYN_FIN_RST = _SYN | _FIN | _RST
 
 Endpoint = tuple[str, int]
 State = Literal["new", "http", "websocket", "mid-stream", "tls", "other", "done"]
@@ -79,7 +81,6 @@ class Counts:
     other: int = 0
     gaps: int = 0
     duplicate_bytes: int = 0
-    kinds: dict[str, int] = field(default_factory=dict)
 
 
 def _show(endpoint: Endpoint) -> str:
@@ -165,23 +166,36 @@ class Flow:
         assert self.client is not None
         return self.endpoints[1] if self.endpoints[0] == self.client else self.endpoints[0]
 
-    def _direction(self, sender: Endpoint) -> Literal["in", "out"]:
-        return "in" if sender == self.client else "out"
-
     # -- segments -------------------------------------------------------------------------
     def segment(self, seg: Segment) -> None:
         time = self.last_time = seg.time
-        sender: Endpoint = (seg.src, seg.sport)
-        receiver: Endpoint = (seg.dst, seg.dport)
-        if self.state == "done":
+        state = self.state
+        if state == "done":
             return
+        sender: Endpoint = (seg.src, seg.sport)
+        flags = seg.flags
+        stream = self.streams.get(sender)
+        if (stream is not None and not flags & _SYN_FIN_RST and stream.fin is None and state != "tls"
+                and state != "other"):
+            # Most segments: data (or a bare ACK) on a connection being read; nothing starts or ends.
+            items = stream.add(seg.seq, seg.payload, missing=seg.missing)
+            if items:
+                self._deliver(sender, items, time)
+            if flags & _ACK:
+                receiver = (seg.dst, seg.dport)
+                other = self.streams.get(receiver)
+                if other is not None and other.pending_bytes:
+                    items = other.ack(seg.ack)
+                    if items:
+                        self._deliver(receiver, items, time)
+            return
+        receiver: Endpoint = (seg.dst, seg.dport)
         if seg.syn:
             self.syn_seen = True
             if not seg.has_ack:
                 self.client = sender
             elif self.client is None:
                 self.client = receiver
-        stream = self.streams.get(sender)
         if stream is None:
             stream = self.streams[sender] = Stream(seg.seq if seg.syn else None,
                                                    max_pending=self.options.max_pending)

@@ -110,7 +110,7 @@ class Stream:
         if self.ended:
             return []
         base = self.base
-        if base is not None and data and not (self._pending or syn or fin or missing):
+        if base is not None and data and not (self._pending or syn or fin or missing) and self.fin is None:
             # The common case, in order: the next bytes, nothing waiting.
             rel = (seq - base) % SEQ_MOD
             start = rel + (self.delivered - rel + _HALF) // SEQ_MOD * SEQ_MOD
