@@ -65,7 +65,8 @@ class Recorder:
         deadline = time.monotonic() + 15
         while not (self.path.exists() and self.path.stat().st_size >= 24):  # a pcap or pcapng header is written
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.argv[0]} stopped: {self.process.stderr.read().decode()}")  # type: ignore[union-attr]
+                stderr = self.process.stderr.read().decode()  # type: ignore[union-attr]
+                raise RuntimeError(f"{self.argv[0]} stopped: {stderr}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.argv[0]} did not start capturing")
             time.sleep(0.05)
@@ -233,8 +234,9 @@ Frame = tuple[str, int, int, int, int, bytes]
 
 def tshark_frames(path: Path, server_port: int) -> dict[int, list[Frame]]:
     """Wireshark's reading of ``path``: the WebSocket frames of each TCP connection, by client port."""
-    out = subprocess.run(["tshark", "-r", str(path), "-Y", "websocket", "-T", "json", "-x", "--no-duplicate-keys"], check=True,
-                         capture_output=True, text=True).stdout
+    # --no-duplicate-keys: several WebSocket frames in one packet become a list, not repeated keys.
+    out = subprocess.run(["tshark", "-r", str(path), "-Y", "websocket", "-T", "json", "-x", "--no-duplicate-keys"],
+                         check=True, capture_output=True, text=True).stdout
     frames: dict[int, list[Frame]] = {}
     for packet in json.loads(out or "[]"):
         layers = packet["_source"]["layers"]

@@ -14,20 +14,8 @@ import pytest
 
 from wsexplore.capture import Capture, ErrorRecord, OpenRecord
 
-from .recordings import Frame, Traffic, editcap, load, mergecap, our_frames, packet_numbers, record, tshark_fields, \
-    tshark_frames
-
-
-@pytest.fixture(scope="module")
-def plain(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Traffic]:
-    path = tmp_path_factory.mktemp("edits") / "plain.pcapng"
-    return path, record(path)
-
-
-@pytest.fixture(scope="module")
-def deflate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Traffic]:
-    path = tmp_path_factory.mktemp("edits-deflate") / "deflate.pcapng"
-    return path, record(path, compression="deflate", conversations=("full",))
+from .recordings import (Frame, Traffic, editcap, load, mergecap, our_frames, packet_numbers, tshark_fields,
+                         tshark_frames)
 
 
 def port_of(traffic: Traffic, conversation: str) -> int:
@@ -36,6 +24,13 @@ def port_of(traffic: Traffic, conversation: str) -> int:
 
 def only(frames: list[Frame], sender: str) -> list[Frame]:
     return [f for f in frames if f[0] == sender]
+
+
+def without_the_blob(frames: list[Frame]) -> list[Frame]:
+    """The client's frames of the full conversation without its 70 KiB binary frame."""
+    client = only(frames, "client")
+    big = next(i for i, f in enumerate(client) if f[3] == 2)
+    return client[:big] + client[big + 1:]
 
 
 def errors(capture: Capture) -> list[str]:
@@ -126,10 +121,8 @@ def test_a_lost_segment_is_a_gap_said_plainly_and_reading_resumes(plain: tuple[P
     port = port_of(traffic, "full")
     reference = tshark_frames(path, traffic.server_port)
     ours = our_frames(capture)
-    client = only(reference[port], "client")
-    big = next(i for i, f in enumerate(client) if f[3] == 2)
     # Every client frame but the one the gap cut, in order: nothing invented, nothing else lost.
-    assert only(ours[port], "client") == client[:big] + client[big + 1:]
+    assert only(ours[port], "client") == without_the_blob(reference[port])
     assert only(ours[port], "server") == only(reference[port], "server")
     for other in set(reference) - {port}:
         assert ours[other] == reference[other]
@@ -148,13 +141,13 @@ def test_a_lost_segment_with_deflate_context_takeover_keeps_the_frames(deflate: 
     target, size = _drop_blob_tail(path, traffic, tmp_path)
     capture = load(target)
     port = port_of(traffic, "full")
-    client = only(tshark_frames(path, traffic.server_port)[port], "client")
-    big = next(i for i, f in enumerate(client) if f[3] == 2)
-    assert only(our_frames(capture)[port], "client") == client[:big] + client[big + 1:]
+    reference = tshark_frames(path, traffic.server_port)
+    assert only(our_frames(capture)[port], "client") == without_the_blob(reference[port])
     [gap] = [m for m in errors(capture) if m.startswith("gap:")]
     assert "compression history is lost" in gap
     # After the gap the client's messages cannot be inflated: none is made up.
-    assert [m.data for m in capture.messages(direction="in")] == ["hello"]
+    full = next(r.conn for r in capture if isinstance(r, OpenRecord) and r.peer[1] == port)
+    assert [m.data for m in capture.messages(conn=full, direction="in")] == ["hello"]
     assert not capture.violations()
 
 

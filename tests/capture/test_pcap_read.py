@@ -26,18 +26,6 @@ from .recordings import BLOB, Recorder, Traffic, editcap, free_port, load, our_f
     tshark_fields, tshark_frames
 
 
-@pytest.fixture(scope="module")
-def plain(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Traffic]:
-    path = tmp_path_factory.mktemp("plain") / "plain.pcapng"
-    return path, record(path)
-
-
-@pytest.fixture(scope="module")
-def deflate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Traffic]:
-    path = tmp_path_factory.mktemp("deflate") / "deflate.pcapng"
-    return path, record(path, compression="deflate")
-
-
 def assert_same_frames_as_tshark(path: Path, traffic: Traffic, capture: Capture | None = None) -> None:
     capture = capture if capture is not None else load(path)
     reference = tshark_frames(path, traffic.server_port)

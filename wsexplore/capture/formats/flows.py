@@ -47,6 +47,7 @@ __all__ = ["FlowTable", "ReadOptions"]
 
 _SYN, _FIN, _RST, _ACK = 0x02, 0x01, 0x04, 0x10
 _SYN_FIN_RST = _SYN | _FIN | _RST
+_CLOSED_KEPT = 4096  # ended connections remembered, so that their late segments start nothing
 
 Endpoint = tuple[str, int]
 State = Literal["new", "http", "websocket", "mid-stream", "tls", "other", "done"]
@@ -95,6 +96,7 @@ class FlowTable:
         self.capture = capture
         self.options = options or ReadOptions()
         self.flows: dict[tuple[Endpoint, Endpoint], Flow] = {}
+        self._closed: dict[tuple[Endpoint, Endpoint], None] = {}  # recently ended flows, oldest first
         self.counts = Counts()
         self._next_conn = max(capture.connections, default=0) + 1
         self.last_time = 0.0
@@ -111,21 +113,24 @@ class FlowTable:
         key = (a, b) if a <= b else (b, a)
         flow = self.flows.get(key)
         if seg.syn and not seg.has_ack and flow is not None and flow.state != "new":
-            if flow.state != "done":  # the same ports again: the old connection is over
-                flow.finish("eof", seg.time)
+            flow.finish("eof", seg.time)  # the same ports again: the old connection is over
             flow = None
         if flow is None:
+            if not seg.syn and key in self._closed:
+                return  # a late retransmission or ACK of a connection that ended
             flow = self.flows[key] = Flow(self, a, b)
             self.counts.flows += 1
         flow.segment(seg)
+        if flow.state == "done":  # forget it: memory follows the connections open at once
+            del self.flows[key]
+            self._closed[key] = None
+            if len(self._closed) > _CLOSED_KEPT:
+                del self._closed[next(iter(self._closed))]
 
     def finish(self) -> None:
         """The end of the capture: every flow still open ends here."""
         for flow in self.flows.values():
-            if flow.state != "done":
-                flow.finish("eof", self.last_time)
-        for flow in self.flows.values():
-            self.counts.duplicate_bytes += flow.duplicate_bytes
+            flow.finish("eof", self.last_time)
         self.flows.clear()
 
 
@@ -153,8 +158,6 @@ class Flow:
         self.closed = False
         self.tcp_end: tuple[str, Endpoint] | None = None  # how TCP ended first (fin/rst) and by whom
         self.last_time = 0.0
-        self.duplicate_bytes = 0
-        self.unread = 0  # mid-stream: bytes searched without finding a frame
 
     # -- records ------------------------------------------------------------------------
     def error(self, text: str, time: float) -> None:
@@ -454,7 +457,7 @@ class Flow:
             if self.first_close is not None or self.tcp_end is not None:
                 self._record_close(False, time)
         for stream in self.streams.values():
-            self.duplicate_bytes += stream.duplicate_bytes
+            self.table.counts.duplicate_bytes += stream.duplicate_bytes
         self.state = "done"
         self.followers = {}
         self.streams = {}
