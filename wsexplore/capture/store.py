@@ -176,15 +176,16 @@ class Capture(Query):
         return self._seq
 
     def record_events(self, conn: int, events: Iterable[Event], *, time: float | None = None,
-                      wall: float | None = None, received: Direction = "in") -> None:
+                      wall: float | None = None, received: Direction = "in", injected: bool = False) -> None:
         """Record what a ``Connection`` reported: frames both ways, messages, violations, the close.
 
         The events of one read (or one send) arrived together and share one
         ``time`` and ``wall`` clock reading (read now unless given: a file
         reader gives the capture's). ``received`` is the direction of what the
-        connection received: "in" for a server's ``Connection``, "out" for a
-        client's, as a reader that watches both directions of a recording
-        uses one of each; what it sent goes the other way. Ping,
+        connection received: "in" for a server's connection, "out" for a
+        client's (a tap's observer of the server's bytes, or a file reader's);
+        what it sent goes the other way. ``injected`` marks the frames as
+        inserted by a tap. Ping,
         pong and close-received events are not recorded on their own: the
         frames that carried them are. A frame's ``Frame`` is decoded from its
         raw bytes when first asked for. This runs for every frame the server
@@ -203,8 +204,9 @@ class Capture(Query):
             if kind is FrameReceived or kind is FrameSent:
                 raw = event.raw
                 self._seq = seq = self._seq + 1
-                append((_FRAME, seq, conn, time, wall, received if kind is FrameReceived else sent, event.offset,
-                        raw, None, None), conn, len(raw))
+                entry = (_FRAME, seq, conn, time, wall, received if kind is FrameReceived else sent, event.offset,
+                         raw, None, None)
+                append(entry + (True,) if injected else entry, conn, len(raw))
             elif kind is MessageReceived:
                 data = event.data
                 self._seq = seq = self._seq + 1
@@ -213,8 +215,8 @@ class Capture(Query):
                         event.compressed_size), conn, size)
             elif kind is ProtocolViolation:
                 raw = bytes(event.raw)
-                append((_FRAME, self._next(), conn, time, wall, received, event.offset, raw, None, event.error),
-                       conn, len(raw))
+                append((_FRAME, self._next(), conn, time, wall, received, event.offset, raw, None, event.error,
+                        injected), conn, len(raw))
             elif kind is ConnectionClosed:
                 self._add_close(conn, event.code, event.reason, event.initiator, event.clean,
                                 time, wall)
@@ -249,11 +251,11 @@ class Capture(Query):
         return rec
 
     def frame(self, conn: int, direction: Direction, offset: int, raw: bytes, frame: Frame | None = None,
-              error: ProtocolError | None = None) -> FrameRecord:
+              error: ProtocolError | None = None, *, injected: bool = False) -> FrameRecord:
         """A frame's exact bytes at ``offset`` of the ``direction`` stream; O(1), no dissection."""
         _check_direction(direction)
         rec = FrameRecord(self._next(), conn, monotonic(), wall_clock(), direction, offset,
-                          raw if type(raw) is bytes else bytes(raw), frame, error)
+                          raw if type(raw) is bytes else bytes(raw), frame, error, bool(injected))
         self._append(rec, conn, rec.nbytes)
         return rec
 
