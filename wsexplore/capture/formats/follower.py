@@ -4,9 +4,9 @@ A ``Follower`` gets the bytes one sender put on the wire, in order, from
 the TCP reassembly (``tcp.Stream``), with the capture time of each piece,
 and the places where bytes are missing. It reads them with the protocol's own
 ``Connection`` in the role that receives them (a "server" reads what a client
-sent), so a frame from a file is judged exactly as a live one; the replies
-such a ``Connection`` would send (pongs, close echoes) are dropped: a
-recording is only watched.
+sent), so a frame from a file is judged exactly as a live one. It is an
+observer (``Connection(observer=True)``, as the tap uses): it reads and never
+answers, since a recording is only watched.
 
 It is in one of four modes:
 
@@ -132,7 +132,7 @@ class Follower:
                 self._note(f"permessage-deflate ({exc}): the {self.name} messages are not inflated; their frames "
                            "are recorded", self.flow.last_time)
         return Connection(self.role, deflate=deflate, max_frame_size=self.flow.options.max_frame_size,
-                          max_message_size=self.flow.options.max_message_size)
+                          max_message_size=self.flow.options.max_message_size, observer=True)
 
     def _note(self, text: str, time: float) -> None:
         self.flow.error(text, time)
