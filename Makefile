@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml | $(PY)
 venv: $(STAMP)
 
 # Debian's chromium for the browser tests (Playwright cannot download its own here), and a CJK
-# font so that screenshots show "发送数据" rather than empty boxes.
-BROWSER_PACKAGES := chromium fonts-wqy-zenhei
+# font so that screenshots show "发送数据" rather than empty boxes. tshark (with dumpcap and editcap)
+# and tcpdump for the recording tests: they capture real loopback traffic, edit it, and tshark's own
+# reading of each file is the reference that wsexplore's pcap reader is held to.
+BROWSER_PACKAGES := chromium fonts-wqy-zenhei tshark tcpdump
 browser:
 	@missing=""; for p in $(BROWSER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
