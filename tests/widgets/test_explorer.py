@@ -101,8 +101,9 @@ def test_rows_are_small_json_values() -> None:
     for record in cap:
         row = record_row(record, cap[0].time)
         assert set(row) == {"seq", "time", "clock", "conn", "dir", "kind", "op", "fin", "rsv", "mask", "len",
-                            "preview", "err", "inflated"}
+                            "preview", "err", "inflated", "via", "via_note", "reframed"}
         assert all(v is None or isinstance(v, (int, str)) for v in row.values())
+        assert (row["via"], row["via_note"], row["reframed"]) == ("", "", False)  # a direct connection
 
 
 def test_a_truncated_frame_row_says_how_long_it_should_be() -> None:

@@ -63,7 +63,8 @@ window.toBytes = (v) => Array.from(new Uint8Array(v.buffer, v.byteOffset, v.byte
 
 SYNCED = ("role", "editable", "bit_layout", "masking_page", "rsv_allowed", "fields", "error", "summary", "masking",
           "masking_total", "frame_size", "masking_page_size", "max_bytes", "hex_error", "deflate_params", "compressed",
-          "compression", "compressed_size", "inflated_size", "inflated_text", "inflated_hex", "compression_ratio")
+          "compression", "compressed_size", "inflated_size", "inflated_text", "inflated_hex", "compression_ratio",
+          "via", "via_note", "reframed")
 
 
 def test_harness_carries_every_synced_trait() -> None:
