@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml | $(PY)
 
 venv: $(STAMP)
 
-# Debian's chromium for the browser tests (Playwright cannot download its own here), and a CJK
-# font so that screenshots show "发送数据" rather than empty boxes.
-BROWSER_PACKAGES := chromium fonts-wqy-zenhei
+# Debian's chromium for the browser tests (Playwright cannot download its own here), a CJK
+# font so that screenshots show "发送数据" rather than empty boxes, and tcpdump and tshark: the
+# Binder relay test records the loopback traffic between Chromium and the Jupyter server with
+# them, to prove the kernel's server holds the bytes Chromium sent without trusting the relay.
+BROWSER_PACKAGES := chromium fonts-wqy-zenhei tcpdump tshark
 browser:
 	@missing=""; for p in $(BROWSER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

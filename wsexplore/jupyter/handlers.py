@@ -20,8 +20,9 @@ tornado. Then the relay dials the server, takes over the browser's TCP stream
   query parameter (Jupyter's credential, not the kernel server's) is removed.
 
 The preamble carries the original target (its token withheld), so the server
-records what changed. The status page tells a BrowserClient that the relay is
-there, and lists the ports it may reach.
+records what changed. The pages the Jupyter server serves learn that the relay
+is there from their page config (``wsexploreRelay``); the status page at
+``{base_url}wsexplore/`` says so too, and lists the ports the relay may reach.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from .relay import Traffic, pump
 
 __all__ = ["setup_handlers", "Relays", "RelayHandler", "StatusHandler", "forwarded_target", "request_head"]
 
+#: The page config entry that tells a BrowserClient the relay is there (its value: the relay's base path).
+PAGE_CONFIG_KEY = "wsexploreRelay"
 #: Seconds to reach the kernel's server before answering 502.
 CONNECT_TIMEOUT = 5.0
 #: Seconds between two updates of the Jupyter server's activity clock while bytes flow.
@@ -183,5 +186,9 @@ def setup_handlers(serverapp: Any) -> Relays:
         (url_path_join(base, "wsexplore") + "/?", StatusHandler, {"relays": relays}),
         (url_path_join(base, "wsexplore", r"(\d+)") + r"(/.*)?", RelayHandler, {"relays": relays}),
     ])
+    # Tell the pages this server serves (JupyterLab, Notebook 7) that the relay is here: the
+    # BrowserClient reads it from the page config, with no request of its own.
+    serverapp.web_app.settings.setdefault("page_config_data", {})[PAGE_CONFIG_KEY] = (
+        url_path_join(base, "wsexplore") + "/")
     serverapp.log.info("wsexplore relay at %s", url_path_join(base, "wsexplore", "PORT") + "/")
     return relays

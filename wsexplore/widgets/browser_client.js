@@ -1,7 +1,8 @@
 // The BrowserClient's page side: a plain WebSocket from this browser page, with
 // a log. The URL and the note about which path is in use come from Python; this
-// code reports the page's address and whether the Jupyter server's relay answers
-// ({base_url}wsexplore/), runs the socket and draws.
+// code reports the page's address and whether the Jupyter server that served the
+// page runs wsexplore's relay (its extension says so in the page config), runs the
+// socket and draws.
 
 const MAX_LOG = 200;      // log entries kept in the page
 const SYNCED_LOG = 50;    // log entries reported to the kernel (the "history" trait)
@@ -9,7 +10,6 @@ const SYNC_DELAY = 100;   // ms: at most ten reports a second, however fast mess
 const TEXT_PREVIEW = 200; // characters of a message shown in the log
 const HEX_PREVIEW = 64;   // bytes of a message shown in the log
 const RESOLVE_WAIT = 3000; // ms to wait for the kernel to choose the URL for this page
-const PROBE_WAIT = 3000; // ms to wait for the Jupyter server to say whether its relay is there
 
 // One socket per widget model, shared by all its views (a widget shown twice
 // must not open two connections); keyed by the model's _instance.
@@ -25,40 +25,22 @@ function pageConfig() {
   }
 }
 
+// Where this page is, and whether the Jupyter server that served it runs wsexplore's relay:
+// the extension puts the relay's path in the page config (JupyterLab, Notebook 7), so no
+// request is needed to find out.
 function pageInfo() {
-  let base = pageConfig().baseUrl || "";
+  const config = pageConfig();
+  let base = config.baseUrl || "";
   if (!base && document.body && document.body.dataset.baseUrl) base = document.body.dataset.baseUrl;
-  return { page_url: window.location.href, base_url: base };
+  return { page_url: window.location.href, base_url: base, relay: config.wsexploreRelay ? "yes" : "no" };
 }
 
-// Is wsexplore's relay in the Jupyter server that served this page? Asked once per base URL,
-// as any Jupyter API request is made (the login cookie, and the page's token when it has one).
-const probes = (globalThis.__wsexploreRelayProbes ??= new Map());
-function probeRelay(base) {
-  if (!base) return Promise.resolve("no");
-  if (!probes.has(base)) {
-    const headers = {};
-    const token = pageConfig().token;
-    if (token) headers.Authorization = `token ${token}`;
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), PROBE_WAIT);
-    const url = `${base.endsWith("/") ? base : base + "/"}wsexplore/`;
-    probes.set(base, fetch(url, { credentials: "same-origin", headers, cache: "no-store", signal: controller.signal })
-      .then((r) => (r.ok ? r.json() : null))
-      .then((body) => (body && body.relay === "wsexplore" ? "yes" : "no"))
-      .catch(() => "no")
-      .finally(() => clearTimeout(timer)));
-  }
-  return probes.get(base);
-}
-
-// Tell the kernel where this page is, and whether the relay is there, in one update.
-async function report(model) {
-  const info = pageInfo();
-  const relay = await probeRelay(info.base_url);
-  if (info.page_url !== model.get("page_url") || info.base_url !== model.get("base_url") || relay !== model.get("relay")) {
-    model.set("page_url", info.page_url);
-    model.set("base_url", info.base_url);
+// Tell the kernel all three in one update.
+function report(model) {
+  const { page_url, base_url, relay } = pageInfo();
+  if (page_url !== model.get("page_url") || base_url !== model.get("base_url") || relay !== model.get("relay")) {
+    model.set("page_url", page_url);
+    model.set("base_url", base_url);
     model.set("relay", relay);
     model.save_changes();
   }
@@ -127,8 +109,8 @@ class Client {
   // The kernel chooses the URL once it knows this page's address and whether the relay
   // answered: wait for that (briefly) so that a connect() run in the cell that made the
   // widget uses it.
-  async resolvedUrl() {
-    await report(this.model); // JupyterLab changes its address as tabs change
+  resolvedUrl() {
+    report(this.model); // JupyterLab changes its address as tabs change
     const ready = () => this.model.get("override") || this.model.get("resolved_for") === this.model.get("page_url");
     if (ready()) return Promise.resolve(this.model.get("url"));
     return new Promise((resolve) => {

@@ -9,8 +9,8 @@ choice is made here, in Python (the JavaScript only reports the page's address,
 the Jupyter server's base URL and whether the relay answered there, then uses
 ``url``). In order of preference:
 
-* ``relay``: when the Jupyter server runs wsexplore's extension (the page asks
-  ``{base_url}wsexplore/``), ``{base_url}wsexplore/PORT/``. The Jupyter server
+* ``relay``: when the Jupyter server runs wsexplore's extension (it says so
+  in the page config it serves), ``{base_url}wsexplore/PORT/``. The Jupyter server
   authenticates the request, then passes the browser's bytes on unchanged
   (:mod:`wsexplore.jupyter`): the server sees the browser's own frames, and a
   handshake whose header values are the browser's (names as tornado spells
@@ -152,7 +152,7 @@ class BrowserClient(anywidget.AnyWidget):
     #: The page's address and the Jupyter server's base URL, reported by the browser.
     page_url = traitlets.Unicode("").tag(sync=True)
     base_url = traitlets.Unicode("").tag(sync=True)
-    #: Reported by the browser: "yes" when {base_url}wsexplore/ answered as the relay, "no" when not, "" before.
+    #: Reported by the browser: "yes" when the page's config names wsexplore's relay, "no" when not, "" before.
     relay = traitlets.Unicode("").tag(sync=True)
     #: Computed here from the five above.
     url = traitlets.Unicode("").tag(sync=True)
