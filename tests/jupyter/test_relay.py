@@ -516,3 +516,12 @@ async def test_a_server_that_stops_reading_stalls_the_client_not_the_jupyter_ser
     # The client goes away while the server still reads nothing: the relay notices all the same.
     reset(writer)
     await wait_for("the relay to end", lambda: status(jupyter)["open"] == 0)
+
+
+def test_jupyterlab_pages_tell_the_browser_client_where_the_relay_is(jupyter: Any) -> None:
+    with urllib.request.urlopen(f"{jupyter.base_url}lab?token={jupyter.token}", timeout=10) as response:
+        page = response.read().decode()
+    config = json.loads(re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+                                  page, re.S).group(1))
+    assert config["wsexploreRelay"] == f"{BASE}wsexplore/"
+    assert config["baseUrl"] == BASE
