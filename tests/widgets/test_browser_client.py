@@ -128,20 +128,52 @@ def test_the_page_report_switches_to_the_proxy_and_says_so() -> None:
     client.close()
 
 
-def test_the_page_finding_the_relay_switches_to_it_and_says_so() -> None:
-    client = BrowserClient(PORT)
-    # what the page's JavaScript sends once it has asked {base_url}wsexplore/ on Binder
-    client.set_state({"page_url": "https://hub.mybinder.org/user/me-abc/lab/tree/demo.ipynb",
-                      "base_url": "/user/me-abc/", "relay": "yes"})
-    assert (client.url, client.mode) == ("wss://hub.mybinder.org/user/me-abc/wsexplore/8765/", "relay")
-    assert client.resolved_for == client.page_url
-    assert "/user/me-abc/wsexplore/8765/" in client.note
-    assert "the server sees the browser's own frames" in client.note
-    assert repr(client) == "BrowserClient(wss://hub.mybinder.org/user/me-abc/wsexplore/8765/ relay)"
-    # the relay gone (the page asked again and found none): back to the proxy
-    client.set_state({"relay": "no"})
-    assert client.mode == "proxy"
-    client.close()
+@pytest.fixture
+def in_a_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """As inside a kernel started by a Jupyter server: its connection file sits in the runtime directory."""
+    from wsexplore.jupyter import registry
+
+    connection_file = tmp_path / "kernel-0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0.json"
+    monkeypatch.setattr(registry, "kernel_connection_file", lambda: connection_file)
+    return tmp_path
+
+
+BINDER_PAGE = {"page_url": "https://hub.mybinder.org/user/me-abc/lab/tree/demo.ipynb", "base_url": "/user/me-abc/"}
+
+
+async def test_the_page_finding_the_relay_switches_to_it_and_says_so(in_a_kernel: Path) -> None:
+    async with Server("127.0.0.1", 0) as server:
+        assert server.relay_registration is not None and server.relay_registration.path.parent == in_a_kernel
+        client = BrowserClient(server)
+        # what the page's JavaScript sends once rendered on Binder, the relay named in its page config
+        client.set_state({**BINDER_PAGE, "relay": "yes"})
+        port = server.port
+        assert (client.url, client.mode) == (f"wss://hub.mybinder.org/user/me-abc/wsexplore/{port}/", "relay")
+        assert client.resolved_for == client.page_url
+        assert f"/user/me-abc/wsexplore/{port}/" in client.note
+        assert "the server sees the browser's own frames" in client.note
+        assert repr(client) == f"BrowserClient(wss://hub.mybinder.org/user/me-abc/wsexplore/{port}/ relay)"
+        # A client given the port alone finds the registration file too.
+        by_port = BrowserClient(port)
+        by_port.set_state({**BINDER_PAGE, "relay": "yes"})
+        assert by_port.mode == "relay"
+        # a page without the relay: back to the proxy
+        client.set_state({"relay": "no"})
+        assert client.mode == "proxy"
+        client.close()
+        by_port.close()
+
+
+async def test_the_relay_is_not_used_for_a_server_it_cannot_reach(in_a_kernel: Path) -> None:
+    async with Server("127.0.0.1", 0, relay=False) as server:
+        client = BrowserClient(server)
+        client.set_state({**BINDER_PAGE, "relay": "yes"})
+        assert client.mode == "proxy"  # the relay would answer 403: not registered
+        client.close()
+        by_port = BrowserClient(server.port)  # no registration file for that port either
+        by_port.set_state({**BINDER_PAGE, "relay": "yes"})
+        assert by_port.mode == "proxy"
+        by_port.close()
 
 
 def test_url_argument_overrides() -> None:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["Registration", "FILE_PREFIX", "kernel_connection_file", "register", "unregister", "registered",
-           "lookup", "dial_host"]
+           "lookup", "dial_host", "registered_here"]
 
 FILE_PREFIX = "wsexplore-relay-"
 _KERNEL_FILE = re.compile(r"^kernel-(?P<id>[A-Za-z0-9_.-]+)\.json$")
@@ -119,6 +119,14 @@ def unregister(reg: Registration | None) -> None:
         reg.path.unlink()
     except FileNotFoundError:
         pass
+
+
+def registered_here(port: int) -> bool:
+    """Whether some server registered ``port`` beside this kernel's connection file (False outside a kernel)."""
+    connection_file = kernel_connection_file()
+    if connection_file is None:
+        return False
+    return any(connection_file.parent.glob(f"{FILE_PREFIX}*-{int(port)}.json"))
 
 
 @atexit.register

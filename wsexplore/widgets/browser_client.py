@@ -10,7 +10,9 @@ the Jupyter server's base URL and whether the relay answered there, then uses
 ``url``). In order of preference:
 
 * ``relay``: when the Jupyter server runs wsexplore's extension (it says so
-  in the page config it serves), ``{base_url}wsexplore/PORT/``. The Jupyter server
+  in the page config it serves) and the server is one the relay may reach (a
+  ``Server`` this kernel started and registered, see
+  :mod:`wsexplore.jupyter.registry`), ``{base_url}wsexplore/PORT/``. The Jupyter server
   authenticates the request, then passes the browser's bytes on unchanged
   (:mod:`wsexplore.jupyter`): the server sees the browser's own frames, and a
   handshake whose header values are the browser's (names as tornado spells
@@ -46,6 +48,7 @@ from urllib.parse import urlsplit
 import anywidget
 import traitlets
 
+from ..jupyter import registry
 from ..live.api import WILDCARD_HOSTS, request_ping, request_ping_blocking
 from ..live.paths import PROXY, PROXY_MARK
 from ..live.server import Server
@@ -193,12 +196,18 @@ class BrowserClient(anywidget.AnyWidget):
 
     def _resolve(self) -> None:
         url, mode = resolve_url(self.port, page_url=self.page_url, base_url=self.base_url, host=self.host,
-                                override=self.override or None, relay=self.relay == "yes")
+                                override=self.override or None, relay=self.relay == "yes" and self._relay_reaches())
         with self.hold_sync():
             self.url = url
             self.mode = mode
             self.note = _note(mode, url, self.port)
             self.resolved_for = self.page_url
+
+    def _relay_reaches(self) -> bool:
+        """The relay reaches only registered servers: this one's registration, or a file for the port."""
+        if self.server is not None:
+            return self.server.relay_registration is not None
+        return registry.registered_here(self.port)
 
     # -- driving the page from Python ------------------------------------------------
     def _act(self, action: str, buffers: list[bytes] | None = None, **args: Any) -> None:
