@@ -296,6 +296,15 @@ async def test_relayed_bytes_are_the_clients_own_both_ways(jupyter: Any, kernel:
     assert seen["close"] == [[1000, "", "remote", True]]
 
 
+async def test_a_message_over_jupyter_server_proxys_10_mib_cap_passes(jupyter: Any, servers: Servers) -> None:
+    """jupyter-server-proxy fails messages over 10 MiB on its own leg; bytes passed on have no such cap."""
+    message = os.urandom(12 * 2**20)
+    async with connect(relay_url(jupyter, servers.ports["echo"]), additional_headers=auth(jupyter),
+                       compression=None, max_size=None) as ws:
+        await ws.send(message)
+        assert await asyncio.wait_for(ws.recv(), 60) == message
+
+
 # ---------------------------------------------------------------------------- who gets through
 def login_cookie(jupyter: Any) -> str:
     """The cookie a browser gets by opening a Jupyter page with ?token=."""

@@ -49,9 +49,10 @@ def _relay_note(relayed: Relayed, request: Request | None) -> str:
     host, port = relayed.peer
     target = request.target if request is not None else "?"
     return (f"relayed by the Jupyter server for {host}:{port}, which authenticated it and checked its Origin; "
-            f"the request head is the Jupyter server's re-serialisation of the browser's: target "
-            f"{relayed.target} became {target}, header names are spelled as its HTTP parser (tornado) "
-            f"spells them, values and order are kept; every byte after the head is the browser's own")
+            f"the request head is the one the Jupyter server received, written out again by it: target "
+            f"{relayed.target} became {target}, header names are spelled as its HTTP parser (tornado) spells "
+            f"them, values and order are kept (a proxy in front of the Jupyter server, such as a hub's, may have "
+            f"added headers); every byte after the head is the browser's own")
 
 
 def _proxy_evidence(request: Request | None, raw: bytes) -> list[str]:
