@@ -44,8 +44,9 @@ class Relayed:
     """A connection that came through this Jupyter server's relay.
 
     The Jupyter server authenticated the browser's request (token or login
-    cookie), ran its own Origin check and made sure the port belongs to one of
-    its kernels before it forwarded the bytes; ``peer`` is the browser's
+    cookie), applied its own Origin rules (a cookie-authenticated request from
+    a page of another origin is refused) and made sure the port belongs to one
+    of its kernels before it forwarded the bytes; ``peer`` is the browser's
     address as the Jupyter server saw it, ``target`` the request target the
     browser sent it.
     """

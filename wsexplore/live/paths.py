@@ -48,7 +48,7 @@ def arrival(relayed: Relayed | None, request: Request | None, raw: bytes) -> dic
 def _relay_note(relayed: Relayed, request: Request | None) -> str:
     host, port = relayed.peer
     target = request.target if request is not None else "?"
-    return (f"relayed by the Jupyter server for {host}:{port}, which authenticated it and checked its Origin; "
+    return (f"relayed by the Jupyter server for {host}:{port}, which authenticated it and applied its Origin rules; "
             f"the request head is the one the Jupyter server received, written out again by it: target "
             f"{relayed.target} became {target}, header names are spelled as its HTTP parser (tornado) spells "
             f"them, values and order are kept (a proxy in front of the Jupyter server, such as a hub's, may have "

@@ -280,7 +280,7 @@ class _Protocol(asyncio.Protocol):
         self.ws: ServerConnection | None = None
         self.remote: tuple = ("?", 0)
         #: Set when a relay preamble with this server's token arrived: the Jupyter server authenticated
-        #: this connection and checked its Origin (see wsexplore.jupyter.preamble). None: a direct peer.
+        #: this connection and applied its Origin rules (see wsexplore.jupyter.preamble). None: a direct peer.
         self.relayed: Relayed | None = None
         self._preamble_read = False
         self._request = bytearray()
@@ -635,8 +635,8 @@ class Server:
     so that the notebook's browser page can reach it byte for byte; ``stop()``
     unregisters it. ``relay=False`` keeps it out of reach of the relay. A
     connection that came through the relay has ``relayed`` set (on its
-    ``ServerConnection``): the Jupyter server authenticated it and checked its
-    Origin before forwarding it.
+    ``ServerConnection``): the Jupyter server authenticated it and applied its
+    Origin rules before forwarding it.
     """
 
     def __init__(
