@@ -51,8 +51,9 @@ class Wire:
         log = open(self.log, "wb")
         self.process = subprocess.Popen(
             # --immediate-mode: each packet is handed over as it comes, not held in a buffer that an
-            # interrupt would throw away; -U: each one written to the file at once.
-            ["tcpdump", "-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w", str(self.path),
+            # interrupt would throw away; -U: each one written to the file at once; -B: a 64 MiB
+            # capture buffer, so that a busy machine does not make the kernel drop packets.
+            ["tcpdump", "-i", "lo", "--immediate-mode", "-U", "-B", "65536", "-s", "0", "-w", str(self.path),
              "tcp", "port", str(self.port)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
@@ -64,7 +65,8 @@ class Wire:
         return self
 
     def stop(self) -> str:
-        """Stop recording; tcpdump's own report (packets captured, dropped)."""
+        """Stop recording; tcpdump's own report (packets captured, dropped: a drop makes the record
+        no witness, so the tests check there was none)."""
         proc = self.process
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGINT)
