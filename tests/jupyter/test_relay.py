@@ -30,7 +30,7 @@ from websockets.asyncio.client import connect
 
 from wsexplore import Frame, Opcode, dissect_stream
 from wsexplore.jupyter import registry
-from wsexplore.protocol.handshake import parse_request, parse_response
+from wsexplore.protocol.handshake import parse_request
 
 from .conftest import BASE, Kernel
 
