@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test bench autobahn notebooks venv browser clean
+.PHONY: lab test bench autobahn autobahn-tap node notebooks venv browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,13 @@ browser:
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# Node's ws client for the tap tests (dev only; the version is pinned in tests/node/package-lock.json).
+node: tests/node/node_modules/.package-lock.json
+tests/node/node_modules/.package-lock.json: tests/node/package.json tests/node/package-lock.json
+	npm ci --prefix tests/node --no-audit --no-fund
+
 # Unit, property, live-socket and browser tests, then the notebooks under nbval (strict).
-test: $(STAMP) browser
+test: $(STAMP) browser node
 	$(PY) -m pytest -q tests
 	$(PY) -m pytest -q --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg
 
@@ -65,6 +70,26 @@ autobahn: $(STAMP)
 	bash tests/compliance/autobahn.sh "$$url" '$(AUTOBAHN_CASES)' autobahn-reports; rc=$$?; \
 	kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; \
 	if [ $$rc -ne 0 ] && [ -s "$$log" ] && grep -qv '^ws://' "$$log"; then echo "echo server output:"; grep -v '^ws://' "$$log" | tail -20; fi; \
+	rm -f "$$log"; exit $$rc
+
+# The same suite through the tap (wsexplore proxy) and straight to a websockets echo server behind it:
+# every case must end the same way both ways (tests/compliance/compare.py). Reports in autobahn-reports-tap/.
+AUTOBAHN_TAP_CASES ?= 1.*,2.*,3.*,4.*,5.*,6.*,7.*
+autobahn-tap: $(STAMP)
+	@log=$$(mktemp); \
+	$(PY) tests/compliance/tap_echo.py >"$$log" 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; rm -f "$$log"; exit 130' INT TERM; \
+	for i in $$(seq 100); do \
+	  grep -q '^tap ws://' "$$log" && break; \
+	  kill -0 $$pid 2>/dev/null || break; sleep 0.1; \
+	done; \
+	direct=$$(sed -n 's/^direct //p' "$$log"); tap=$$(sed -n 's/^tap //p' "$$log"); \
+	if [ -z "$$tap" ]; then echo "autobahn-tap: the tap did not start:"; cat "$$log"; kill $$pid 2>/dev/null; rm -f "$$log"; exit 1; fi; \
+	bash tests/compliance/autobahn.sh "$$direct" '$(AUTOBAHN_TAP_CASES)' autobahn-reports-tap/direct; \
+	bash tests/compliance/autobahn.sh "$$tap" '$(AUTOBAHN_TAP_CASES)' autobahn-reports-tap/tap; \
+	$(PY) tests/compliance/compare.py autobahn-reports-tap/direct autobahn-reports-tap/tap; rc=$$?; \
+	kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; \
+	if [ $$rc -ne 0 ] && grep -qv '^\(direct\|tap\) ws://' "$$log"; then echo "tap output:"; grep -v '^\(direct\|tap\) ws://' "$$log" | tail -20; fi; \
 	rm -f "$$log"; exit $$rc
 
 clean:

@@ -54,6 +54,7 @@ __all__ = [
     "Opcode",
     "PerMessageDeflate",
     "ProtocolError",
+    "Proxy",
     "Server",
     "State",
     "TruncatedFrame",
@@ -64,7 +65,7 @@ __all__ = [
     "handshake",
 ]
 
-_LAZY = {"Server": ("wsexplore.live.server", "Server")}
+_LAZY = {"Server": ("wsexplore.live.server", "Server"), "Proxy": ("wsexplore.live.proxy", "Proxy")}
 
 
 def __getattr__(name: str) -> Any:

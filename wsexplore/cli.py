@@ -1,10 +1,11 @@
 """Command line: ``wsexplore decode`` dissects frames given as hex or a binary file;
-``wsexplore serve`` runs the capturing server and prints every handshake and frame.
+``wsexplore serve`` runs the capturing server and prints every handshake and frame;
+``wsexplore proxy`` taps a WebSocket server and prints both legs.
 
 Exit status of ``decode``: 0 when every frame is valid, 1 when a violation was
 found (after printing everything that could be dissected), 2 for unusable input.
-Exit status of ``serve``: 0 after a clean stop (Ctrl-C or SIGTERM), 1 when it
-cannot listen or cannot save, 2 for unusable arguments.
+Exit status of ``serve`` and ``proxy``: 0 after a clean stop (Ctrl-C or SIGTERM),
+1 when it cannot listen or cannot save, 2 for unusable arguments.
 """
 
 from __future__ import annotations
@@ -98,7 +99,34 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="'deflate' accepts a client's permessage-deflate offer (RFC 7692), so compressed "
                           "frames (RSV1=1) can be watched; default none")
     srv.set_defaults(run=_serve)
+    _add_proxy_parser(sub)
     return parser
+
+
+def _add_proxy_parser(sub: argparse._SubParsersAction) -> None:
+    tap = sub.add_parser(
+        "proxy",
+        help="tap a WebSocket server: pass every byte on unchanged and print both legs",
+        description="Listen for WebSocket clients and pass their connections on to --upstream unchanged (only the "
+        "Host line of the upgrade request is set to the upstream's), printing one line per handshake, frame, "
+        "close and error of both legs, as 'serve' does. Ctrl-C or SIGTERM stops; with --save the capture is then "
+        "written as JSON Lines (credentials redacted).",
+    )
+    tap.add_argument("--upstream", required=True, metavar="URL",
+                     help="the server to pass connections on to: ws://HOST[:PORT][/PATH] or wss://...")
+    tap.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    tap.add_argument("--port", type=_port, default=8766, help="TCP port (default 8766; 0 picks a free one)")
+    tap.add_argument("--save", metavar="PATH", help="write the capture to PATH (JSON Lines) when stopping")
+    tap.add_argument("--cafile", metavar="PATH",
+                     help="CA certificates (PEM) to verify a wss:// upstream with, instead of the system's")
+    tap.add_argument("--insecure", action="store_true",
+                     help="do not verify a wss:// upstream's certificate (anyone on the path could read and change "
+                          "the traffic)")
+    tap.add_argument("--origin", metavar="ORIGIN", help="send this Origin to the upstream instead of the client's")
+    tap.add_argument("--max-message-size", type=_positive, metavar="N", default=None,
+                     help="largest frame or message the tap dissects, in bytes; past it that direction is passed "
+                          "on unparsed")
+    tap.set_defaults(run=_proxy)
 
 
 def _integer(text: str, low: int, high: int | None, what: str) -> int:
@@ -243,6 +271,95 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
                 conns = len(capture.connections)
                 print(f"wsexplore serve: saved {len(capture)} records ({conns} connection"
                       f"{'' if conns == 1 else 's'}) to {args.save}", file=out, flush=True)
+    return status
+
+
+def _proxy(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    from .live.proxy import Proxy
+
+    if args.save is not None and not os.path.isdir(os.path.dirname(os.path.abspath(args.save))):
+        print(f"wsexplore proxy: cannot save to {args.save}: no directory "
+              f"{os.path.dirname(os.path.abspath(args.save))}", file=err)
+        return 2
+    options: dict = {"cafile": args.cafile, "verify": not args.insecure, "origin": args.origin}
+    if args.max_message_size is not None:
+        options["max_message_size"] = args.max_message_size
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # said below, on the console, where it is seen
+            proxy = Proxy(args.upstream, args.host, args.port, **options)
+    except (ValueError, OSError) as exc:
+        print(f"wsexplore proxy: {exc}", file=err)
+        return 2
+    try:
+        return asyncio.run(_proxy_async(proxy, args, out, err))
+    except KeyboardInterrupt:  # where signal handlers cannot be installed; the tap was stopped already
+        return 0
+
+
+async def _proxy_async(proxy, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .live.console import ConsolePrinter
+
+    try:
+        await proxy.start()
+    except OSError as exc:
+        print(f"wsexplore proxy: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=err)
+        return 1
+    proxy.capture.subscribe(ConsolePrinter(out))
+    host = _browsable(args.host)
+    shown = f"[{host}]" if ":" in host else host
+    where = " (all interfaces)" if host != args.host else ""
+    print(f"wsexplore proxy: listening on {args.host or '*'}:{proxy.port}{where}, passing connections on to "
+          f"{proxy.upstream.url}", file=out)
+    print(f"  WebSocket clients:     ws://{shown}:{proxy.port}{proxy.upstream.path}", file=out)
+    if proxy.upstream.secure:
+        loud = "WARNING: " if args.insecure else ""
+        print(f"  {loud}{proxy.tls_description()}", file=out)
+    saving = f"; the capture is saved to {args.save}" if args.save else ""
+    print(f"Ctrl-C to stop{saving}.", file=out, flush=True)
+    return await _until_stopped("proxy", proxy, args.save, out, err)
+
+
+async def _until_stopped(command: str, source, save: str | None, out: TextIO, err: TextIO) -> int:
+    """Wait for Ctrl-C or SIGTERM, stop ``source`` (anything with ``stop()`` and ``capture``), save."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    received: list[str] = []
+    installed: list[int] = []
+
+    def on_signal(name: str) -> None:
+        received.append(name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, on_signal, sig.name)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+            pass
+    try:
+        await stop.wait()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        why = f" ({received[0]})" if received else ""
+        print(f"wsexplore {command}: stopping{why}, closing {len(source.connections)} connection(s)", file=out,
+              flush=True)
+        await source.stop()
+        status = 0
+        if save is not None:
+            capture = source.capture
+            try:
+                capture.save(save)
+            except OSError as exc:
+                print(f"wsexplore {command}: cannot save to {save}: {exc.strerror or exc}", file=err)
+                status = 1
+            else:
+                conns = len(capture.connections)
+                print(f"wsexplore {command}: saved {len(capture)} records ({conns} connection"
+                      f"{'' if conns == 1 else 's'}) to {save}", file=out, flush=True)
     return status
 
 

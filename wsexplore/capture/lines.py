@@ -198,6 +198,8 @@ def _describe_frame(r: FrameRecord) -> str:
             elif payload or opcode != Opcode.CLOSE:
                 parts.append(_short_preview(opcode, payload))
     text = " ".join(parts)
+    if r.injected:
+        text += " (injected)"
     if r.error is not None:
         text += f" !! {type(r.error).__name__}: {r.error}"
     return text
@@ -281,6 +283,8 @@ def _format_open(r: OpenRecord) -> str:
     parts += [f"{name}: {quote(value, 120)}" for name, value in response_headers]
     if hidden:
         parts.append(f"[{', '.join(dict.fromkeys(hidden))} not shown]")
+    if r.note:
+        parts.append(f"note: {escape(r.note)}")
     return " | ".join(parts)
 
 
@@ -303,6 +307,8 @@ def _format_frame(r: FrameRecord) -> str:
     parts = [_ARROWS[r.direction], f"{opcode_name(opcode) if opcode is not None else '?':<12}", _bits(*bits),
              f"len={'?' if length is None else length}", f"key={key.hex() if key is not None else '-'}",
              payload_preview(opcode, r.payload, length)]
+    if r.injected:
+        parts.append("[injected by the tap]")
     violation = _violation(r)
     if violation:
         parts.append(violation)

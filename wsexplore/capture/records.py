@@ -209,6 +209,10 @@ class FrameRecord(Record):
     ``Frame``, None for a violation recorded without one; when none was given
     it is decoded from ``raw`` on first access, so recording stays cheap.
     ``dissect()`` labels every bit.
+
+    ``injected`` is True for a frame that no endpoint sent: a tap inserted it
+    into the conversation (``Proxy.inject``). It is part of the stream the
+    receiver reads, so its offset and those after it count its bytes.
     """
 
     direction: Direction
@@ -216,11 +220,13 @@ class FrameRecord(Record):
     raw: bytes
     error: ProtocolError | None
     _frame: Frame | None
+    injected: bool
 
     kind: ClassVar[str] = "frame"
 
     def __init__(self, seq: int, conn: int | None, time: float, wall: float, direction: Direction, offset: int,
-                 raw: bytes, frame: Frame | None = None, error: ProtocolError | None = None) -> None:
+                 raw: bytes, frame: Frame | None = None, error: ProtocolError | None = None,
+                 injected: bool = False) -> None:
         # The slot descriptors' own setters: what object.__setattr__ ends up calling, for less.
         _f_seq(self, seq)
         _f_conn(self, conn)
@@ -231,6 +237,7 @@ class FrameRecord(Record):
         _f_raw(self, raw)
         _f_error(self, error)
         _f_frame(self, frame)
+        _f_injected(self, injected)
 
     @property
     def frame(self) -> Frame | None:
@@ -245,9 +252,10 @@ class FrameRecord(Record):
         if type(other) is not FrameRecord:
             return NotImplemented
         return (
-            (self.seq, self.conn, self.time, self.wall, self.direction, self.offset, self.raw, self.error)
+            (self.seq, self.conn, self.time, self.wall, self.direction, self.offset, self.raw, self.error,
+             self.injected)
             == (other.seq, other.conn, other.time, other.wall, other.direction, other.offset, other.raw,
-                other.error)
+                other.error, other.injected)
             and self.frame == other.frame
         )
 
@@ -407,9 +415,9 @@ class ErrorRecord(Record):
         return self.message
 
 
-(_f_seq, _f_conn, _f_time, _f_wall, _f_direction, _f_offset, _f_raw, _f_error, _f_frame) = (
+(_f_seq, _f_conn, _f_time, _f_wall, _f_direction, _f_offset, _f_raw, _f_error, _f_frame, _f_injected) = (
     getattr(FrameRecord, name).__set__
-    for name in ("seq", "conn", "time", "wall", "direction", "offset", "raw", "error", "_frame")
+    for name in ("seq", "conn", "time", "wall", "direction", "offset", "raw", "error", "_frame", "injected")
 )
 
 (_m_seq, _m_conn, _m_time, _m_wall, _m_direction, _m_opcode, _m_data, _m_frames, _m_compressed_size) = (

@@ -173,11 +173,15 @@ class Capture(Query):
         return self._seq
 
     def record_events(self, conn: int, events: Iterable[Event], *, time: float | None = None,
-                      wall: float | None = None) -> None:
+                      wall: float | None = None, received: Direction = "in", injected: bool = False) -> None:
         """Record what a ``Connection`` reported: frames both ways, messages, violations, the close.
 
         The events of one read (or one send) arrived together and share one
-        ``time`` and ``wall`` clock reading (read now unless given). Ping,
+        ``time`` and ``wall`` clock reading (read now unless given).
+        ``received`` is the direction of what the connection received: "in"
+        for a server's connection, "out" for a tap's observer of the server's
+        bytes (its frames were sent, so "in" stands for the other way).
+        ``injected`` marks the frames as inserted by a tap. Ping,
         pong and close-received events are not recorded on their own: the
         frames that carried them are. A frame's ``Frame`` is decoded from its
         raw bytes when first asked for. This runs for every frame the server
@@ -187,24 +191,28 @@ class Capture(Query):
             time = monotonic()
         if wall is None:
             wall = wall_clock()
+        if received not in DIRECTIONS:
+            raise ValueError(f"received must be 'in' or 'out', got {received!r}")
+        sent = "out" if received == "in" else "in"
         append = self._append
         for event in events:
             kind = type(event)
             if kind is FrameReceived or kind is FrameSent:
                 raw = event.raw
                 self._seq = seq = self._seq + 1
-                append((_FRAME, seq, conn, time, wall, "in" if kind is FrameReceived else "out", event.offset,
-                        raw, None, None), conn, len(raw))
+                entry = (_FRAME, seq, conn, time, wall, received if kind is FrameReceived else sent, event.offset,
+                         raw, None, None)
+                append(entry + (True,) if injected else entry, conn, len(raw))
             elif kind is MessageReceived:
                 data = event.data
                 self._seq = seq = self._seq + 1
                 size = len(data) if type(data) is bytes or data.isascii() else data_size(data)
-                append((_MESSAGE, seq, conn, time, wall, "in", int(event.opcode), data, event.frames,
+                append((_MESSAGE, seq, conn, time, wall, received, int(event.opcode), data, event.frames,
                         event.compressed_size), conn, size)
             elif kind is ProtocolViolation:
                 raw = bytes(event.raw)
-                append((_FRAME, self._next(), conn, time, wall, "in", event.offset, raw, None, event.error),
-                       conn, len(raw))
+                append((_FRAME, self._next(), conn, time, wall, received, event.offset, raw, None, event.error,
+                        injected), conn, len(raw))
             elif kind is ConnectionClosed:
                 self._add_close(conn, event.code, event.reason, event.initiator, event.clean,
                                 time, wall)
@@ -237,11 +245,11 @@ class Capture(Query):
         return rec
 
     def frame(self, conn: int, direction: Direction, offset: int, raw: bytes, frame: Frame | None = None,
-              error: ProtocolError | None = None) -> FrameRecord:
+              error: ProtocolError | None = None, *, injected: bool = False) -> FrameRecord:
         """A frame's exact bytes at ``offset`` of the ``direction`` stream; O(1), no dissection."""
         _check_direction(direction)
         rec = FrameRecord(self._next(), conn, monotonic(), wall_clock(), direction, offset,
-                          raw if type(raw) is bytes else bytes(raw), frame, error)
+                          raw if type(raw) is bytes else bytes(raw), frame, error, bool(injected))
         self._append(rec, conn, rec.nbytes)
         return rec
 

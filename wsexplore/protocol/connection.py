@@ -44,6 +44,7 @@ from .header import (
     MAX_7BIT,
     OPCODE_MASK,
     RSV1_MASK,
+    RSV_MASK,
     extended_length_bytes,
     header_length,
     parse_header,
@@ -135,6 +136,8 @@ class Connection:
         max_message_size: int = DEFAULT_MAX_SIZE,
         rsv_allowed: int = 0,
         deflate: PerMessageDeflate | None = None,
+        opaque_rsv: int = 0,
+        observer: bool = False,
     ) -> None:
         if role not in ("server", "client"):
             raise ValueError(f"role must be 'server' or 'client', got {role!r}")
@@ -142,6 +145,14 @@ class Connection:
             if deflate.role != role:
                 raise ValueError(f"deflate was made for the {deflate.role} role, this connection is the {role}")
             rsv_allowed |= RSV1_MASK
+        if opaque_rsv & ~RSV_MASK or (deflate is not None and opaque_rsv & RSV1_MASK):
+            raise ValueError(f"opaque_rsv must hold RSV bits (0x{RSV_MASK:02x}) that permessage-deflate does not use,"
+                             f" got 0x{opaque_rsv:02x}")
+        rsv_allowed |= opaque_rsv
+        #: RSV bits of extensions this side does not know: their frames carry extension data.
+        self.opaque_rsv = opaque_rsv
+        #: Reads without ever answering (see the class docstring).
+        self.observer = observer
         #: permessage-deflate state, when negotiated (RFC 7692).
         self.deflate = deflate
         self.role: Role = role
@@ -172,6 +183,8 @@ class Connection:
         self._inflated = 0
         # RSV1 means "compressed" and is judged as such (RSV1_MASK), or is no rule of ours (0).
         self._rsv1_compressed = RSV1_MASK if deflate is not None else 0
+        # The message in progress is extension data of an unknown extension: bytes, not text.
+        self._msg_opaque = False
         # Payload bytes of the incomplete frame at self._buf[0] already checked as UTF-8,
         # and, when that frame starts a text message, the decoder and text so far.
         self._partial_fed = 0
@@ -188,6 +201,19 @@ class Connection:
     @property
     def bytes_sent(self) -> int:
         return self._out_offset
+
+    @property
+    def bytes_needed(self) -> int:
+        """Bytes still to come before the reader knows more: 0 at a frame boundary.
+
+        Otherwise the bytes that complete the frame in progress (once its
+        header is whole) or the part of its header still missing. Feeding at
+        most this many bytes never goes past the end of the frame in progress,
+        which is how a tap finds the boundary to insert a frame at.
+        """
+        if not self._buf or self.state not in _RECEIVING:
+            return 0
+        return max(self._need - len(self._buf), 1)
 
     # ------------------------------------------------------------------ receiving
     def receive_data(self, data: bytes) -> list[Event]:
@@ -322,7 +348,7 @@ class Connection:
         control = opcode & CONTROL_MASK
         fin = bool(b0 & FIN_MASK)
         if not control:
-            err = self._data_frame(opcode, payload, fin, hl, b0 & self._rsv1_compressed)
+            err = self._data_frame(opcode, payload, fin, hl, b0 & RSV_MASK)
         elif opcode == _CLOSE:
             err = close_payload_violation(payload, hl * 8)
         if err is not None:
@@ -336,7 +362,7 @@ class Connection:
                 events.append(self._finish_message())
         elif opcode == _PING:
             events.append(PingReceived(payload))
-            if self.state in _SENDING:
+            if self.state in _SENDING and not self.observer:
                 self._emit(Frame(_PONG, payload), events)
         elif opcode == _PONG:
             events.append(PongReceived(payload))
@@ -386,17 +412,18 @@ class Connection:
         return None
 
     # Reassembly: a message starts, takes the payload of each of its frames, and is finished once.
-    def _data_frame(self, opcode: int, payload: bytes, fin: bool, hl: int, compressed: int) -> ProtocolError | None:
+    def _data_frame(self, opcode: int, payload: bytes, fin: bool, hl: int, rsv: int) -> ProtocolError | None:
         """Add a data frame to the message it belongs to; the rule it breaks, if any.
 
         Text is validated as it arrives, so bad text fails at its first bad byte.
-        ``compressed`` (RSV1 under permessage-deflate) marks the first frame of a
-        compressed message. The caller finishes the message after a ``fin`` frame.
+        ``rsv`` holds the frame's RSV bits: RSV1 under permessage-deflate marks
+        the first frame of a compressed message, an ``opaque_rsv`` bit one of
+        extension data. The caller finishes the message after a ``fin`` frame.
         """
         fed = self._partial_fed
         self._partial_fed = 0
         if opcode != _CONT:
-            self._start_message(opcode, bool(compressed), fed)
+            self._start_message(opcode, bool(rsv & self._rsv1_compressed), fed, bool(rsv & self.opaque_rsv))
         self._msg_frames += 1
         self._msg_size += len(payload)
         if self._msg_compressed:
@@ -412,13 +439,17 @@ class Connection:
             return utf8_error(exc, (hl + fed) * 8, skip=pending)
         return None
 
-    def _start_message(self, opcode: int, compressed: bool, fed: int) -> None:
+    def _start_message(self, opcode: int, compressed: bool, fed: int, opaque: bool = False) -> None:
         self._msg_opcode = _TEXT if opcode == _TEXT else _BINARY
         self._msg_size = 0
         self._msg_frames = 0
         self._msg_compressed = compressed
+        self._msg_opaque = opaque
         self._inflated = 0
-        if fed:  # this text frame was already partly checked as it arrived
+        if opaque:  # extension data: its bytes are whatever the extension made of the message
+            self._msg_parts = []
+            self._decoder = None
+        elif fed:  # this text frame was already partly checked as it arrived
             self._decoder, self._msg_parts = self._partial_decoder, self._partial_parts
             self._partial_decoder, self._partial_parts = None, []
         else:
@@ -470,6 +501,7 @@ class Connection:
         self._msg_size = 0
         self._decoder = None
         self._msg_compressed = False
+        self._msg_opaque = False
 
     def _check_partial(self, buf: bytes | bytearray, events: list[Event]) -> None:
         """Fail fast on invalid UTF-8 inside a text frame that has not fully arrived yet."""
@@ -483,6 +515,8 @@ class Connection:
             return
         if self._msg_compressed or header.b0 & self._rsv1_compressed:
             return  # compressed bytes: the text is checked once the frame is inflated
+        if self._msg_opaque or header.b0 & self.opaque_rsv:
+            return  # extension data: not read as text
         start = header.size + self._partial_fed  # the header is whole: size is its length
         if len(buf) <= start:
             return
@@ -513,7 +547,9 @@ class Connection:
         reason = frame.payload[2:].decode() if code is not None else ""
         self.close_received = (code, reason)
         events.append(CloseReceived(code, reason))
-        if self.state in _SENDING:
+        if self.observer:
+            self.state = next_state(self.state, Trigger.RECEIVE_CLOSE)  # nothing more is read, nothing said
+        elif self.state in _SENDING:
             # The peer started the closing handshake: echo the status code, as section 5.5.1 suggests.
             self._emit(Frame(Opcode.CLOSE, frame.payload[:2]), events)
             self.close_sent = (code, "")
@@ -538,14 +574,15 @@ class Connection:
         """Fail the WebSocket connection (section 7.1.7): say why, send a close, accept nothing more."""
         events.append(ProtocolViolation(err, raw, offset))
         reason = _truncate_utf8(err.message, _MAX_CLOSE_REASON)
-        if self.state in _SENDING:
+        if self.state in _SENDING and not self.observer:
             self._emit(Frame(Opcode.CLOSE, encode_close_payload(err.close_code, reason)), events)
             self.close_sent = (err.close_code, reason)
         self.state = next_state(self.state, Trigger.FAIL)
         self._buf = b""
         self._need = 0
         self._drop_message()
-        events.append(ConnectionClosed(err.close_code, reason, "local", False))
+        if not self.observer:
+            events.append(ConnectionClosed(err.close_code, reason, "local", False))
         return events
 
     def receive_eof(self) -> list[Event]:
@@ -563,7 +600,8 @@ class Connection:
             ))
         self.state = next_state(self.state, Trigger.EOF)
         self._buf = b""
-        events.append(ConnectionClosed(CloseCode.ABNORMAL_CLOSURE, "", "remote", False))
+        if not self.observer:
+            events.append(ConnectionClosed(CloseCode.ABNORMAL_CLOSURE, "", "remote", False))
         return events
 
     # ------------------------------------------------------------------ sending
@@ -577,6 +615,8 @@ class Connection:
         return raw
 
     def _send(self, frames: list[Frame]) -> bytes:
+        if self.observer:
+            raise InvalidState("an observer only reads: it sends nothing")
         next_state(self.state, Trigger.SEND)  # raises InvalidState once a close was sent or received
         sent: list[FrameSent] = []
         data = b"".join([self._emit(frame, sent) for frame in frames])
@@ -605,6 +645,8 @@ class Connection:
                 raise ValueError("compress=True needs permessage-deflate (Connection(..., deflate=...))")
             return self._send(self._fragments(opcode, payload, fragment_size))
         # Judged before compressing: a message that is not sent must not advance the shared window.
+        if self.observer:
+            raise InvalidState("an observer only reads: it sends nothing")
         next_state(self.state, Trigger.SEND)
         if fragment_size is not None and fragment_size < 1:
             raise ValueError("fragment_size must be positive")

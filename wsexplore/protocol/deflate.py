@@ -447,10 +447,14 @@ class PerMessageDeflate:
     parameters (``server_*`` for a server) and inflates what it receives under
     the peer's. Messages must be compressed, and inflated, in the order they
     are sent: with context takeover each one may refer to the ones before.
+
+    ``inflate_only=True`` is for a reader that never sends (an observer on a
+    tap): ``role``'s own window may then be 8 bits, which zlib cannot
+    compress with but a peer may have agreed to.
     """
 
     def __init__(self, params: DeflateParams | None = None, role: Role = "server", *,
-                 level: int = zlib.Z_DEFAULT_COMPRESSION, mem_level: int = 8) -> None:
+                 level: int = zlib.Z_DEFAULT_COMPRESSION, mem_level: int = 8, inflate_only: bool = False) -> None:
         if role not in ("server", "client"):
             raise ValueError(f"role must be 'server' or 'client', got {role!r}")
         params = params if params is not None else DeflateParams()
@@ -463,7 +467,8 @@ class PerMessageDeflate:
         self.compress_reset = params.no_context_takeover(role)
         self.inflate_bits = params.window_bits(peer)
         self.inflate_reset = params.no_context_takeover(peer)
-        if self.compress_bits < 9:
+        self.inflate_only = inflate_only
+        if self.compress_bits < 9 and not inflate_only:
             raise ValueError(f"{role}_max_window_bits={self.compress_bits}: zlib cannot compress with an 8-bit window")
         self._compressor: zlib._Compress | None = None
         self._decompressor: zlib._Decompress | None = None
@@ -474,6 +479,8 @@ class PerMessageDeflate:
     # -- sending ---------------------------------------------------------------------
     def compress(self, data: bytes) -> bytes:
         """One whole message deflated, without the ``00 00 ff ff`` of the sync flush (section 7.2.1)."""
+        if self.inflate_only:
+            raise ValueError("this PerMessageDeflate was made with inflate_only=True: it does not compress")
         c = self._compressor
         if c is None or self.compress_reset:
             c = _compressor(self.compress_bits, self.level, self.mem_level)

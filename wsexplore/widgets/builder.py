@@ -45,7 +45,9 @@ def hex_dump(data: bytes, limit: int = _HEX_SHOWN, per_line: int = 16) -> str:
 
 
 class FrameSender(Protocol):
-    """What the Send button needs: ``wsexplore.live.server.ServerConnection`` is one."""
+    """What the Send button needs: ``wsexplore.live.server.ServerConnection`` is one, and so is
+    ``Proxy.injector(conn, to=...)``, which inserts the frame into a tapped conversation. A sender
+    with a ``reader`` attribute ("server" or "client") names the side that reads the frames."""
 
     async def send_frame(self, frame: Frame) -> None: ...
 
@@ -129,6 +131,8 @@ class FrameBuilder(widgets.VBox):
         super().__init__(rows, **kwargs)
         if frame is not None:
             self.load(frame)
+        elif self._reader() == "server":
+            self.randomize_key()  # a server reads masked frames only (section 5.1): start valid
         else:
             self._rebuild()
 
@@ -315,15 +319,22 @@ class FrameBuilder(widgets.VBox):
         self.send_button.disabled = False
         self._frame = frame
         data = frame.encode()
-        # The peer reads what is sent: a live server's frames are read by its client; otherwise a
-        # masked frame is a client's (read by a server) and an unmasked one a server's (section 5.1).
-        role = "client" if self.connection is not None or not frame.masked else "server"
+        # The peer reads what is sent: a live server's frames are read by its client, a tap's injector
+        # names its reader; otherwise a masked frame is a client's (read by a server) and an unmasked
+        # one a server's (section 5.1).
+        role = self._reader() or ("client" if not frame.masked else "server")
         self.view.load(data, role=role)
         n = len(frame.payload)
         form = length_form(n)
         self.length_label.value = escape(f"{n} payload byte{'s' if n != 1 else ''}: {form} length, "
                                          f"{LENGTH_FORMS[form]}")
         self.hex.value = hex_dump(data)
+
+    def _reader(self) -> str | None:
+        """The side that reads what Send sends: the sender's ``reader``, else a live server's client."""
+        if self.connection is None:
+            return None
+        return getattr(self.connection, "reader", "client")
 
     def __repr__(self) -> str:
         parts = [repr(self._frame), f"{len(self.data)} B", f"{self.length_form} length"]
@@ -335,6 +346,8 @@ class FrameBuilder(widgets.VBox):
         if self.connection is not None:
             conn_id = getattr(self.connection, "id", None)
             parts.append(f"connection #{conn_id}" if conn_id is not None else "connected")
+            if self._reader() == "server":
+                parts.append("to the server")
         return f"FrameBuilder({', '.join(parts)})"
 
 

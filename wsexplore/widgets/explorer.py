@@ -132,6 +132,8 @@ def record_row(record: Record, t0: float, *, message: MessageRecord | None = Non
             row["inflated"] = size
             row["preview"] = (f"deflate {length} B{part} → {opcode_name(message.opcode)} {size} B "
                               f"{data_preview(message.data)}")
+        if record.injected:
+            row["preview"] = f"[injected] {row['preview']}"
         if record.error is not None:
             row["err"] = f"{type(record.error).__name__}: {escape(str(record.error))}"
     elif isinstance(record, MessageRecord):
@@ -208,7 +210,7 @@ class _Filters(widgets.HBox):
 class Explorer(widgets.VBox):
     """A live table of a capture (or a running server's capture) with filters and a detail pane.
 
-    ``Explorer(server)`` watches ``server.capture``; ``Explorer(Capture.load(path))``
+    ``Explorer(server)`` watches ``server.capture`` (a tap's too: ``Explorer(proxy)``); ``Explorer(Capture.load(path))``
     explores a saved one. ``window`` rows at most are sent to the browser;
     ``interval`` is the shortest time between two view updates. ``close()``
     unsubscribes from the capture and closes every widget it made.
@@ -222,15 +224,15 @@ class Explorer(widgets.VBox):
             raise ValueError("window must be at least 1")
         if interval < 0:
             raise ValueError("interval must not be negative")
-        self.server: Server | None
+        self.server: Any = None  # the live source (a Server or a Proxy), if any
         if isinstance(source, (Capture, Records)):
             capture, label = source, "capture" if isinstance(source, Capture) else "records"
             self.server = None
-        elif isinstance(source, Server):
-            capture, label = source.capture, "server"
+        elif isinstance(getattr(source, "capture", None), Capture):  # a Server, a Proxy (tap): a live source
+            capture, label = source.capture, "server" if isinstance(source, Server) else type(source).__name__.lower()
             self.server = source
         else:
-            raise TypeError(f"Explorer needs a Server, a Capture or Records, got {type(source).__name__}")
+            raise TypeError(f"Explorer needs a Server, a Proxy, a Capture or Records, got {type(source).__name__}")
         self.capture: Capture | Records = capture
         self.window = window
         self.interval = interval

@@ -176,6 +176,8 @@ def record_to_json(r: Record, include_secrets: bool) -> dict[str, Any]:
     if isinstance(r, FrameRecord):
         d.update(direction=r.direction, offset=r.offset, raw=_b64(r.raw), frame=_frame_to_json(r),
                  error=None if r.error is None else _error_to_json(r.error, include_secrets))
+        if r.injected:
+            d["injected"] = True
     elif isinstance(r, OpenRecord):
         shown = r if include_secrets else r.redacted()
         d.update(peer=_jsonable(r.peer), request=_b64(shown.request), response=_b64(shown.response),
@@ -211,7 +213,8 @@ def record_from_json(d: dict[str, Any]) -> Record:
         raw = _unb64(d["raw"])
         error = None if d.get("error") is None else _error_from_json(d["error"])
         return FrameRecord(*common, d["direction"], d["offset"], raw,
-                           _frame_from_json(d.get("frame"), raw, error is not None), error)
+                           _frame_from_json(d.get("frame"), raw, error is not None), error,
+                           bool(d.get("injected", False)))
     if kind == "open":
         forwarded = d.get("forwarded_request")
         return OpenRecord(*common, _unjson(d["peer"]), _unb64(d["request"]), _unb64(d["response"]), d["status"],
