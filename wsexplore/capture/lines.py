@@ -43,6 +43,7 @@ __all__ = [
     "payload_preview",
     "data_preview",
     "frame_bits",
+    "via_label",
     "TEXT_PREVIEW",
     "HEX_PREVIEW",
 ]
@@ -64,6 +65,14 @@ _SHOWN_HEADERS = (
 )
 _SHOWN_RESPONSE_HEADERS = ("Sec-WebSocket-Accept", "Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions")
 _ARROWS = {"in": "in  →", "out": "out ←"}
+# Short names of the paths a connection can take (OpenRecord.via), for table cells.
+_VIA_LABELS = {"relay": "relay", "jupyter-server-proxy": "proxy", "tap": "tap"}
+
+
+# ---------------------------------------------------------------------------- how a connection arrived
+def via_label(opened: OpenRecord | None) -> str:
+    """A connection's path in a word ("relay", "proxy", "tap"), "" when direct or unknown."""
+    return "" if opened is None or opened.via is None else _VIA_LABELS.get(opened.via, opened.via)
 
 
 # ---------------------------------------------------------------------------- what a frame record holds

@@ -177,16 +177,28 @@ class Query:
         message, _ = self.compressed_message(frame)
         return None if message is None else message.data
 
-    def deflate_params(self, conn: int | None) -> DeflateParams | None:
-        """The permessage-deflate parameters connection ``conn`` agreed on (from its 101 response), or None."""
+    def opening(self, conn: int | None) -> OpenRecord | None:
+        """The handshake that opened connection ``conn`` (its 101), or None (refused, or evicted).
+
+        Every record of a connection inherits how its handshake arrived (``via``, ``note``,
+        ``reframed``): a frame of a connection that came through jupyter-server-proxy is the
+        proxy's frame, one that came through the Jupyter server's relay is the browser's.
+        """
         for r in self._items():
             if type(r) is OpenRecord and r.conn == conn and r.status == 101:  # type: ignore[attr-defined]
-                try:
-                    parsed = parse_response(r.response)  # type: ignore[attr-defined]
-                    return None if parsed is None else find_params(parsed[0].headers)
-                except (ProtocolError, ValueError):
-                    return None
+                return r  # type: ignore[return-value]
         return None
+
+    def deflate_params(self, conn: int | None) -> DeflateParams | None:
+        """The permessage-deflate parameters connection ``conn`` agreed on (from its 101 response), or None."""
+        opened = self.opening(conn)
+        if opened is None:
+            return None
+        try:
+            parsed = parse_response(opened.response)
+            return None if parsed is None else find_params(parsed[0].headers)
+        except (ProtocolError, ValueError):
+            return None
 
     def dissect(self, record: FrameRecord | int) -> Dissection:
         """A frame record (or its ``seq``) dissected in its connection's context.

@@ -172,6 +172,11 @@ class OpenRecord(Record):
         return self.via in REFRAMING_VIA
 
     @property
+    def via_text(self) -> str:
+        """How the bytes arrived, in one line ("" when direct): what every record of the connection inherits."""
+        return "" if self.via is None else f"via {self.via}: {VIA[self.via]}"
+
+    @property
     def accepted(self) -> bool:
         return self.status == 101
 

@@ -33,6 +33,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from importlib import resources
 
 from ..capture import Capture
+from ..jupyter import preamble, registry
+from ..jupyter.preamble import Relayed
 from ..protocol import handshake
 from ..protocol.connection import DEFAULT_MAX_SIZE, Connection, InvalidState, State
 from ..protocol.deflate import DeflateConfig, PerMessageDeflate
@@ -41,6 +43,7 @@ from ..protocol.events import ConnectionClosed, Event, FrameReceived, FrameSent,
 from ..protocol.frames import Frame
 from . import api
 from .handlers import echo
+from .paths import arrival
 
 __all__ = ["Server", "ServerConnection", "ConnectionClosedError", "Handler"]
 
@@ -92,7 +95,8 @@ class ServerConnection:
     ``async for message in conn`` yields ``str`` (text) or ``bytes`` (binary)
     until the connection closes; ``send``, ``ping`` and ``close`` write frames.
     ``id`` is the connection's id in the capture, ``remote`` the peer's
-    address, ``request`` the parsed handshake request.
+    address, ``request`` the parsed handshake request, ``relayed`` what the
+    Jupyter server's relay said of it (None for a direct connection).
     """
 
     def __init__(self, server: Server, proto: _Protocol, conn_id: int, remote: tuple,
@@ -103,6 +107,7 @@ class ServerConnection:
         self.remote = remote
         self.request = request
         self.handshake = accepted
+        self.relayed: Relayed | None = proto.relayed
         self.protocol = Connection(
             "server", max_frame_size=server.max_message_size, max_message_size=server.max_message_size,
             deflate=deflate,
@@ -274,6 +279,10 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.ws: ServerConnection | None = None
         self.remote: tuple = ("?", 0)
+        #: Set when a relay preamble with this server's token arrived: the Jupyter server authenticated
+        #: this connection and applied its Origin rules (see wsexplore.jupyter.preamble). None: a direct peer.
+        self.relayed: Relayed | None = None
+        self._preamble_read = False
         self._request = bytearray()
         self._request_line_seen = False  # the request line is complete (and was valid)
         self._answered = False  # an HTTP response was written (upgrade or refusal)
@@ -429,7 +438,32 @@ class _Protocol(asyncio.Protocol):
             self._answered = True
             self.transport.close()
 
+    def _read_preamble(self, data: bytes) -> bytes | None:
+        """Strip a relay preamble with this server's token; the bytes after it, or None while undecided."""
+        buf = self._request
+        buf += data
+        try:
+            found = preamble.decode(buf, self.server._relay_token)
+        except preamble.PreambleError as exc:
+            self._reject(bytes(buf), exc)
+            return None
+        if found is None:
+            return None
+        self._preamble_read = True
+        relayed, length = found
+        if relayed is not None:
+            self.relayed = relayed
+            self.remote = relayed.peer  # the browser, as the Jupyter server saw it
+        rest = bytes(buf[length:])
+        self._request = bytearray()
+        return rest
+
     def _receive_request(self, data: bytes) -> None:
+        if not self._preamble_read:
+            rest = self._read_preamble(data)
+            if rest is None:
+                return
+            data = rest
         buf = self._request
         after_cr = buf[-1:] == b"\r"
         buf += data
@@ -456,12 +490,12 @@ class _Protocol(asyncio.Protocol):
             return
         if path not in _WS_PATHS:
             self._reject(raw_request, HandshakeError(f"no WebSocket endpoint at {path}; use / or /ws",
-                                                     status=404))
+                                                     status=404), request)
             return
         try:
             accepted = handshake.validate_request(request, origins=self.server.origins)
         except HandshakeError as exc:
-            self._reject(raw_request, exc)
+            self._reject(raw_request, exc, request)
             return
         # Only permessage-deflate may be answered (RFC 7692), and only with compression="deflate";
         # any other offer is declined by leaving it out (section 9.1).
@@ -479,7 +513,8 @@ class _Protocol(asyncio.Protocol):
         assert self.transport is not None
         self._answered = True
         self.transport.write(response)
-        self.capture.opened(self.conn_id, self.remote, raw_request, response, 101)
+        self.capture.opened(self.conn_id, self.remote, raw_request, response, 101,
+                            **arrival(self.relayed, request, raw_request))
         ws = ServerConnection(self.server, self, self.conn_id, self.remote, request, accepted, deflate)
         self.ws = ws
         self.server.connections[self.conn_id] = ws
@@ -489,9 +524,10 @@ class _Protocol(asyncio.Protocol):
         if rest:
             self._handle(ws, ws.protocol.receive_data(rest))
 
-    def _reject(self, raw_request: bytes, exc: HandshakeError) -> None:
+    def _reject(self, raw_request: bytes, exc: HandshakeError, request: handshake.Request | None = None) -> None:
         response = handshake.reject_response(exc)
-        self.capture.opened(self.conn_id, self.remote, raw_request, response, exc.status)
+        self.capture.opened(self.conn_id, self.remote, raw_request, response, exc.status,
+                            **arrival(self.relayed, request, raw_request))
         self.capture.error(self.conn_id, exc)
         self._answer(response)
 
@@ -593,6 +629,14 @@ class Server:
     a ``DeflateConfig`` chooses its parameters. The capture then keeps the
     compressed frames as they crossed the wire and, in message records, the
     inflated messages both ways. Off by default: frames stay plain.
+
+    Inside an IPython kernel a started server registers with the Jupyter
+    server's relay (``{base_url}wsexplore/PORT/``, :mod:`wsexplore.jupyter`),
+    so that the notebook's browser page can reach it byte for byte; ``stop()``
+    unregisters it. ``relay=False`` keeps it out of reach of the relay. A
+    connection that came through the relay has ``relayed`` set (on its
+    ``ServerConnection``): the Jupyter server authenticated it and applied its
+    Origin rules before forwarding it.
     """
 
     def __init__(
@@ -609,6 +653,7 @@ class Server:
         capture: Capture | None = None,
         write_limit: int = 64 * 1024,
         compression: str | DeflateConfig | None = None,
+        relay: bool = True,
     ) -> None:
         if compression == "deflate":
             self._deflate: DeflateConfig | None = DeflateConfig()
@@ -627,6 +672,11 @@ class Server:
         self.ping_interval = ping_interval
         self.capture = capture if capture is not None else Capture()
         self.write_limit = write_limit
+        self.relay = relay
+        # The secret a relay preamble must carry (None: no preamble is accepted); see wsexplore.jupyter.
+        self._relay_token: str | None = secrets.token_urlsafe(32) if relay else None
+        #: The registration file that lets the Jupyter server's relay reach this server, while started.
+        self.relay_registration: registry.Registration | None = None
         #: Open WebSocket connections by id.
         self.connections: dict[int, ServerConnection] = {}
         self._ids = itertools.count(1)
@@ -667,6 +717,8 @@ class Server:
         self._server = await loop.create_server(lambda: _Protocol(self), self.host, self._port, backlog=_BACKLOG)
         if self._port == 0:
             self._port = self.port  # keep the address after stop(), for a restart on the same port
+        if self._relay_token is not None:
+            self.relay_registration = registry.register(self.port, self.host, self._relay_token)
         if self.ping_interval:
             self._pinger = loop.create_task(self._ping_periodically(self.ping_interval))
         return self
@@ -677,6 +729,8 @@ class Server:
         if server is None:
             return
         self._server = None
+        registry.unregister(self.relay_registration)
+        self.relay_registration = None
         server.close()
         if self._pinger is not None:
             self._pinger.cancel()
