@@ -17,9 +17,12 @@ $(STAMP): pyproject.toml | $(PY)
 
 venv: $(STAMP)
 
-# Debian's chromium for the browser tests (Playwright cannot download its own here), and a CJK
-# font so that screenshots show "发送数据" rather than empty boxes.
-BROWSER_PACKAGES := chromium fonts-wqy-zenhei
+# Debian's chromium for the browser tests (Playwright cannot download its own here), a CJK font so
+# that screenshots show "发送数据" rather than empty boxes, and tshark (with dumpcap and editcap) and
+# tcpdump: the recording tests capture real loopback traffic, edit it, and hold wsexplore's pcap
+# reader to tshark's own reading; the Binder relay test records the traffic between Chromium and
+# the Jupyter server with them, to prove the kernel's server holds the bytes Chromium sent.
+BROWSER_PACKAGES := chromium fonts-wqy-zenhei tshark tcpdump
 browser:
 	@missing=""; for p in $(BROWSER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

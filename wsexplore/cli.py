@@ -1,11 +1,14 @@
 """Command line: ``wsexplore decode`` dissects frames given as hex or a binary file;
 ``wsexplore serve`` runs the capturing server and prints every handshake and frame;
-``wsexplore proxy`` taps a WebSocket server and prints both legs.
+``wsexplore proxy`` taps a WebSocket server and prints both legs;
+``wsexplore read`` prints the same lines for a recorded file (pcap, pcapng, HAR, JSON Lines).
 
 Exit status of ``decode``: 0 when every frame is valid, 1 when a violation was
 found (after printing everything that could be dissected), 2 for unusable input.
 Exit status of ``serve`` and ``proxy``: 0 after a clean stop (Ctrl-C or SIGTERM),
 1 when it cannot listen or cannot save, 2 for unusable arguments.
+Exit status of ``read``: 0 when every frame is valid, 1 when a frame broke a
+rule or the file has gaps or other errors, 2 for a file it cannot read.
 """
 
 from __future__ import annotations
@@ -84,14 +87,16 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Serve WebSocket connections (and a browser client page at http://HOST:PORT/) and print one "
         "line per handshake, frame, close and error: direction, opcode, FIN/RSV/MASK bits, payload length, "
         "masking key, payload preview and any rule broken. Ctrl-C or SIGTERM stops; with --save the capture is "
-        "then written as JSON Lines (credentials redacted).",
+        "then written (pcapng or pcap by the file name, else JSON Lines; credentials redacted).",
     )
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     srv.add_argument("--port", type=_port, default=8765, help="TCP port (default 8765; 0 picks a free one)")
     srv.add_argument("--handler", choices=sorted(HANDLERS), default="echo",
                      help="what the server does with messages: 'echo' sends each back (default), 'demo' "
                           "repeats the latest one with a timestamp every 2 s")
-    srv.add_argument("--save", metavar="PATH", help="write the capture to PATH (JSON Lines) when stopping")
+    srv.add_argument("--save", metavar="PATH",
+                     help="write the capture to PATH when stopping: pcapng for a name ending in .pcapng, pcap "
+                          "for .pcap (Wireshark opens both), else JSON Lines")
     srv.add_argument("--max-message-size", type=_positive, metavar="N", default=None,
                      help="largest frame or message accepted, in bytes; larger ones close the connection "
                           "with 1009")
@@ -104,6 +109,21 @@ def _build_parser() -> argparse.ArgumentParser:
                           "or message, with 1008 (default 30; 0 never)")
     srv.set_defaults(run=_serve)
     _add_proxy_parser(sub)
+
+    rd = sub.add_parser(
+        "read",
+        help="print every handshake, frame and close of a recording (pcap, pcapng, HAR, JSON Lines)",
+        description="Read a recording and print the lines 'serve' prints, one per handshake, frame, close and "
+        "error: pcap and pcapng captures (tcpdump, Wireshark; TCP put back in order, gaps said plainly), HAR "
+        "files (browser developer tools: messages only) and captures saved by wsexplore, told apart by their "
+        "content. Streamed: memory stays flat however large the file. Exit 0 when every frame is valid, 1 when "
+        "a frame broke a rule or the file has gaps or errors, 2 when the file cannot be read.",
+    )
+    rd.add_argument("file", metavar="FILE", help="the recording to read")
+    rd.add_argument("--summary", action="store_true",
+                    help="print one line per connection (frames and bytes each way, messages, close) instead of "
+                         "one line per record")
+    rd.set_defaults(run=_read)
     return parser
 
 
@@ -114,13 +134,15 @@ def _add_proxy_parser(sub: argparse._SubParsersAction) -> None:
         description="Listen for WebSocket clients and pass their connections on to --upstream unchanged (only the "
         "Host line of the upgrade request is set to the upstream's), printing one line per handshake, frame, "
         "close and error of both legs, as 'serve' does. Ctrl-C or SIGTERM stops; with --save the capture is then "
-        "written as JSON Lines (credentials redacted).",
+        "written (pcapng or pcap by the file name, else JSON Lines; credentials redacted).",
     )
     tap.add_argument("--upstream", required=True, metavar="URL",
                      help="the server to pass connections on to: ws://HOST[:PORT][/PATH] or wss://...")
     tap.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     tap.add_argument("--port", type=_port, default=8766, help="TCP port (default 8766; 0 picks a free one)")
-    tap.add_argument("--save", metavar="PATH", help="write the capture to PATH (JSON Lines) when stopping")
+    tap.add_argument("--save", metavar="PATH",
+                     help="write the capture to PATH when stopping: pcapng for a name ending in .pcapng, pcap "
+                          "for .pcap (Wireshark opens both), else JSON Lines")
     tap.add_argument("--cafile", metavar="PATH",
                      help="CA certificates (PEM) to verify a wss:// upstream with, instead of the system's")
     tap.add_argument("--insecure", action="store_true",
@@ -333,6 +355,56 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
                 print(f"wsexplore serve: saved {len(capture)} records ({conns} connection"
                       f"{'' if conns == 1 else 's'}) to {args.save}", file=out, flush=True)
     return status
+
+
+#: Records a streaming ``read`` keeps in memory (the lines are printed as they come).
+_READ_WINDOW = 1000
+
+
+class _OutputClosed(BaseException):
+    """The reader of our output went away (``wsexplore read f | head``): stop reading, quietly.
+
+    A BaseException, so that the capture's guard for broken subscribers lets it through.
+    """
+
+
+def _read(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    from .capture.files import read_into
+    from .capture.query import SummaryTable
+    from .capture.store import Capture
+    from .display import plural
+    from .live.console import ConsolePrinter
+
+    capture = Capture(max_records=_READ_WINDOW)
+    table = SummaryTable()
+    capture.subscribe(table)
+    if not args.summary:
+        printer = ConsolePrinter(out)
+
+        def print_line(record):  # type: ignore[no-untyped-def]
+            try:
+                printer(record)
+            except BrokenPipeError:
+                raise _OutputClosed from None
+
+        capture.subscribe(print_line)
+    try:
+        found = read_into(args.file, capture)
+    except _OutputClosed:
+        return 0
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        print(f"wsexplore read: {reason}".replace("\n", " "), file=err)
+        return 2
+    if args.summary:
+        print(table.text(), file=out)
+        if found is not None:
+            print(found, file=out)
+    problems = table.violations + table.errors
+    if problems:
+        print(f"wsexplore read: {plural(table.violations, 'frame')} broke a rule; "
+              f"{plural(table.errors, 'error record')} (gaps and other problems)", file=err)
+    return 1 if problems else 0
 
 
 def _proxy(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:

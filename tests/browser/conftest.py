@@ -145,10 +145,19 @@ def artifacts(artifacts_dir: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------- JupyterLab
+#: Server settings that turn wsexplore's relay off (its extension is enabled on install).
+WITHOUT_RELAY = {"ServerApp": {"jpserver_extensions": {"wsexplore.jupyter": False}}}
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path) -> Iterator[Lab]:
-    """One JupyterLab for the run; its log is kept in test-artifacts/ for a failed run."""
-    server = start_lab(tmp_path_factory.mktemp("lab"))
+    """One JupyterLab for the run; its log is kept in test-artifacts/ for a failed run.
+
+    It runs without wsexplore's relay, so the BrowserClient takes the direct path, browser to
+    server, that a Lab on this machine takes without the extension; test_binder_relay.py runs
+    Labs from the Binder environment, with the relay and with jupyter-server-proxy only.
+    """
+    server = start_lab(tmp_path_factory.mktemp("lab"), server_config=WITHOUT_RELAY)
     try:
         yield server
     finally:

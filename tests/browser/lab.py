@@ -88,11 +88,19 @@ class Lab:
     token: str
     process: subprocess.Popen
     log_path: Path
+    #: The server's base URL path ("/", or "/user/demo/" as on a hub or Binder).
+    base_path: str = "/"
+    #: Its runtime directory (connection files of its kernels).
+    runtime_dir: Path | None = None
     _stopped: bool = field(default=False, repr=False)
 
     @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"{self.origin}{self.base_path}"
 
     def notebook_url(self, name: str) -> str:
         """The notebook in Lab, with ``reset`` so no saved workspace reopens other tabs."""
@@ -144,12 +152,18 @@ class Lab:
                     proc.wait(STOP_TIMEOUT)
 
 
-def _prepare(workdir: Path) -> dict[str, str]:
-    """Private Jupyter directories under ``workdir``; the environment that points at them."""
+def _prepare(workdir: Path, server_config: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
+    """Private Jupyter directories under ``workdir``; the environment that points at them.
+
+    ``server_config`` adds to (or overrides) the server's settings, section by section.
+    """
     dirs = {name: workdir / name for name in ("config", "data", "runtime", "settings", "workspaces", "ipython")}
     for path in dirs.values():
         path.mkdir(parents=True, exist_ok=True)
-    (dirs["config"] / "jupyter_server_config.json").write_text(json.dumps(_SERVER_CONFIG, indent=1))
+    config = {section: dict(values) for section, values in _SERVER_CONFIG.items()}
+    for section, values in (server_config or {}).items():
+        config.setdefault(section, {}).update(values)
+    (dirs["config"] / "jupyter_server_config.json").write_text(json.dumps(config, indent=1))
     for rel, values in _SETTINGS.items():
         target = dirs["settings"] / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -169,27 +183,36 @@ def _prepare(workdir: Path) -> dict[str, str]:
     return env
 
 
-def start_lab(workdir: Path, timeout: float = START_TIMEOUT) -> Lab:
-    """Start JupyterLab serving ``workdir / "notebooks"`` and wait until its API answers."""
-    if not JUPYTER.exists():
-        raise RuntimeError(f"{JUPYTER} is missing: install the test extras (pip install -e '.[test]')")
+def start_lab(workdir: Path, timeout: float = START_TIMEOUT, *, jupyter: Path = JUPYTER, app: str = "lab",
+              base_path: str = "/", server_config: dict[str, dict[str, Any]] | None = None) -> Lab:
+    """Start JupyterLab (``app="server"``: a plain Jupyter server) serving ``workdir / "notebooks"``
+    and wait until its API answers.
+
+    ``jupyter`` is the ``jupyter`` command of the environment to run (this venv's by default),
+    ``base_path`` the server's base URL (``/user/demo/`` looks like a hub or Binder), and
+    ``server_config`` extra settings (e.g. ``{"ServerApp": {"jpserver_extensions": {...}}}``).
+    """
+    if not jupyter.exists():
+        raise RuntimeError(f"{jupyter} is missing: install the test extras (pip install -e '.[test]')")
     root = workdir / "notebooks"
     root.mkdir(parents=True, exist_ok=True)
-    env = _prepare(workdir / "jupyter")
+    env = _prepare(workdir / "jupyter", server_config)
     token = secrets.token_hex(24)
     last_error = ""
     for attempt in range(3):  # a free port can be taken between the probe and the bind: try another
         port = free_port()
         log_path = workdir / f"lab-{attempt}.log"
-        cmd = [str(JUPYTER), "lab", "--no-browser", "--ip", "127.0.0.1", "--port", str(port),
+        cmd = [str(jupyter), app, "--no-browser", "--ip", "127.0.0.1", "--port", str(port),
                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-               "--LabApp.news_url=None"]  # None, not "": an empty URL would still be fetched
+               f"--ServerApp.base_url={base_path}"]
+        if app == "lab":
+            cmd.append("--LabApp.news_url=None")  # None, not "": an empty URL would still be fetched
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")  # containers often run the tests as root
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(cmd, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
-        lab = Lab(root, port, token, proc, log_path)
+        lab = Lab(root, port, token, proc, log_path, base_path, Path(env["JUPYTER_RUNTIME_DIR"]))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:

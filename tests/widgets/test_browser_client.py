@@ -19,6 +19,7 @@ from wsexplore.widgets import BrowserClient
 from wsexplore.widgets.browser_client import DIRECT_NOTE, page_base_url, resolve_url
 
 PORT = 8765
+MARK = "?wsexplore-via=jupyter-server-proxy"  # what the server reads to label the proxy's records
 
 
 # ---------------------------------------------------------------------------- URL choice
@@ -33,22 +34,42 @@ PORT = 8765
         ("http://localhost:8888/lab/tree/user/bob/demo.ipynb", "/", ("ws://127.0.0.1:8765/", "direct")),
         # Binder: a hub, over https
         ("https://hub.2i2c.mybinder.org/user/me-repo-abc123/lab/tree/demo.ipynb", "/user/me-repo-abc123/",
-         ("wss://hub.2i2c.mybinder.org/user/me-repo-abc123/proxy/8765/", "proxy")),
+         ("wss://hub.2i2c.mybinder.org/user/me-repo-abc123/proxy/8765/" + MARK, "proxy")),
         # the base URL read from the page path when the page config gives none
         ("https://hub.example.org/user/alice/lab/tree/x.ipynb", "",
-         ("wss://hub.example.org/user/alice/proxy/8765/", "proxy")),
+         ("wss://hub.example.org/user/alice/proxy/8765/" + MARK, "proxy")),
         # a JupyterHub on this machine: still a hub, so through its proxy
-        ("http://localhost:8000/user/alice/lab", "/user/alice/", ("ws://localhost:8000/user/alice/proxy/8765/",
-                                                                  "proxy")),
+        ("http://localhost:8000/user/alice/lab", "/user/alice/", ("ws://localhost:8000/user/alice/proxy/8765/"
+                                                                  + MARK, "proxy")),
         # JupyterLab on another host: 127.0.0.1 would be the browser's own machine
         ("http://lab.example.org:8888/jupyter/lab/tree/x.ipynb", "/jupyter/",
-         ("ws://lab.example.org:8888/jupyter/proxy/8765/", "proxy")),
+         ("ws://lab.example.org:8888/jupyter/proxy/8765/" + MARK, "proxy")),
         # a page that is no web page (an editor's webview): direct
         ("vscode-webview://abc/index.html", "", ("ws://127.0.0.1:8765/", "direct")),
     ],
 )
 def test_resolve_url(page_url: str, base_url: str, expected: tuple[str, str]) -> None:
     assert resolve_url(PORT, page_url=page_url, base_url=base_url) == expected
+
+
+@pytest.mark.parametrize(
+    ("page_url", "base_url", "expected"),
+    [
+        # the relay wins wherever the page found it: on Binder, on a hub, and on this machine
+        ("https://hub.2i2c.mybinder.org/user/me-repo-abc123/lab/tree/demo.ipynb", "/user/me-repo-abc123/",
+         "wss://hub.2i2c.mybinder.org/user/me-repo-abc123/wsexplore/8765/"),
+        ("http://127.0.0.1:8888/user/demo/lab/tree/05.ipynb?token=x", "/user/demo/",
+         "ws://127.0.0.1:8888/user/demo/wsexplore/8765/"),
+        ("http://localhost:8888/lab/tree/demo.ipynb", "/", "ws://localhost:8888/wsexplore/8765/"),
+    ],
+)
+def test_resolve_url_prefers_the_relay_when_the_page_found_it(page_url: str, base_url: str, expected: str) -> None:
+    assert resolve_url(PORT, page_url=page_url, base_url=base_url, relay=True) == (expected, "relay")
+    # without the relay: the proxy on a hub, direct on this machine
+    assert resolve_url(PORT, page_url=page_url, base_url=base_url)[1] == (
+        "direct" if page_url.startswith("http://localhost:8888/lab") else "proxy")
+    # a page whose address is not known yet cannot use the relay
+    assert resolve_url(PORT, relay=True) == ("ws://127.0.0.1:8765/", "direct")
 
 
 def test_resolve_url_uses_the_servers_host_and_the_override() -> None:
@@ -58,6 +79,8 @@ def test_resolve_url_uses_the_servers_host_and_the_override() -> None:
     page = "https://hub.example.org/user/alice/lab"
     assert resolve_url(PORT, page_url=page, override="ws://10.0.0.5:9000/ws") == ("ws://10.0.0.5:9000/ws",
                                                                                    "direct")
+    relayed = "wss://hub.example.org/user/alice/wsexplore/9000/ws"
+    assert resolve_url(PORT, page_url=page, override=relayed, relay=False) == (relayed, "relay")
     assert resolve_url(PORT, override="wss://h.example.org/user/a/proxy/9000/") == (
         "wss://h.example.org/user/a/proxy/9000/", "proxy")
 
@@ -89,19 +112,68 @@ def test_the_page_report_switches_to_the_proxy_and_says_so() -> None:
     # what the page's JavaScript sends once rendered on Binder
     client.set_state({"page_url": "https://hub.mybinder.org/user/me-abc/lab/tree/demo.ipynb",
                       "base_url": "/user/me-abc/"})
-    assert client.url == "wss://hub.mybinder.org/user/me-abc/proxy/8765/"
+    assert client.url == "wss://hub.mybinder.org/user/me-abc/proxy/8765/" + MARK
     assert client.mode == "proxy"
     assert client.resolved_for == client.page_url
     assert "the server sees the proxy's frames, not the browser's" in client.note
     assert "masking keys and extension offers are the proxy's" in client.note
     assert "over 10 MiB" in client.note and "/user/me-abc/proxy/8765/" in client.note
-    assert repr(client) == "BrowserClient(wss://hub.mybinder.org/user/me-abc/proxy/8765/ proxy)"
+    assert "the capture labels them so" in client.note
+    assert repr(client) == f"BrowserClient(wss://hub.mybinder.org/user/me-abc/proxy/8765/{MARK} proxy)"
     # an override typed in the view wins, and clearing it chooses again
     client.set_state({"override": "ws://127.0.0.1:8765/ws"})
     assert (client.url, client.mode) == ("ws://127.0.0.1:8765/ws", "direct")
     client.set_state({"override": ""})
     assert client.mode == "proxy"
     client.close()
+
+
+@pytest.fixture
+def in_a_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """As inside a kernel started by a Jupyter server: its connection file sits in the runtime directory."""
+    from wsexplore.jupyter import registry
+
+    connection_file = tmp_path / "kernel-0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0.json"
+    monkeypatch.setattr(registry, "kernel_connection_file", lambda: connection_file)
+    return tmp_path
+
+
+BINDER_PAGE = {"page_url": "https://hub.mybinder.org/user/me-abc/lab/tree/demo.ipynb", "base_url": "/user/me-abc/"}
+
+
+async def test_the_page_finding_the_relay_switches_to_it_and_says_so(in_a_kernel: Path) -> None:
+    async with Server("127.0.0.1", 0) as server:
+        assert server.relay_registration is not None and server.relay_registration.path.parent == in_a_kernel
+        client = BrowserClient(server)
+        # what the page's JavaScript sends once rendered on Binder, the relay named in its page config
+        client.set_state({**BINDER_PAGE, "relay": "yes"})
+        port = server.port
+        assert (client.url, client.mode) == (f"wss://hub.mybinder.org/user/me-abc/wsexplore/{port}/", "relay")
+        assert client.resolved_for == client.page_url
+        assert f"/user/me-abc/wsexplore/{port}/" in client.note
+        assert "the server sees the browser's own frames" in client.note
+        assert repr(client) == f"BrowserClient(wss://hub.mybinder.org/user/me-abc/wsexplore/{port}/ relay)"
+        # A client given the port alone finds the registration file too.
+        by_port = BrowserClient(port)
+        by_port.set_state({**BINDER_PAGE, "relay": "yes"})
+        assert by_port.mode == "relay"
+        # a page without the relay: back to the proxy
+        client.set_state({"relay": "no"})
+        assert client.mode == "proxy"
+        client.close()
+        by_port.close()
+
+
+async def test_the_relay_is_not_used_for_a_server_it_cannot_reach(in_a_kernel: Path) -> None:
+    async with Server("127.0.0.1", 0, relay=False) as server:
+        client = BrowserClient(server)
+        client.set_state({**BINDER_PAGE, "relay": "yes"})
+        assert client.mode == "proxy"  # the relay would answer 403: not registered
+        client.close()
+        by_port = BrowserClient(server.port)  # no registration file for that port either
+        by_port.set_state({**BINDER_PAGE, "relay": "yes"})
+        assert by_port.mode == "proxy"
+        by_port.close()
 
 
 def test_url_argument_overrides() -> None:

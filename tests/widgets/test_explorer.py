@@ -101,8 +101,9 @@ def test_rows_are_small_json_values() -> None:
     for record in cap:
         row = record_row(record, cap[0].time)
         assert set(row) == {"seq", "time", "clock", "conn", "dir", "kind", "op", "fin", "rsv", "mask", "len",
-                            "preview", "err", "inflated"}
+                            "preview", "err", "inflated", "via", "via_note", "reframed"}
         assert all(v is None or isinstance(v, (int, str)) for v in row.values())
+        assert (row["via"], row["via_note"], row["reframed"]) == ("", "", False)  # a direct connection
 
 
 def test_a_truncated_frame_row_says_how_long_it_should_be() -> None:
@@ -420,3 +421,68 @@ async def test_rows_appear_live_from_a_real_server_without_a_refresh() -> None:
         assert repr(ex).startswith("Explorer(server: ")
         ex.close()
         assert server.capture.subscriber_errors == []
+
+
+# ---------------------------------------------------------------------------- how a connection arrived
+PROXY_NOTE = "jupyter-server-proxy ended the browser's WebSocket and opened this one (seen: X-ProxyContextPath)"
+RELAY_NOTE = "relayed by the Jupyter server: target /user/demo/wsexplore/8765/ws became /ws"
+
+
+def paths_capture() -> Capture:
+    """Connection 1 came through jupyter-server-proxy, 2 through the relay, 3 directly."""
+    cap = Capture()
+    for conn, via, note in ((1, "jupyter-server-proxy", PROXY_NOTE), (2, "relay", RELAY_NOTE), (3, None, "")):
+        cap.opened(conn, ("127.0.0.1", 50000 + conn), REQUEST, RESPONSE, 101, via=via, note=note)
+        cap.frame(conn, "in", 0, TEXT_IN)
+        cap.message(conn, "in", Opcode.TEXT, "发送数据")
+        cap.frame(conn, "out", 0, TEXT_OUT)
+        cap.closed(conn, 1000, "", "remote", True)
+    return cap
+
+
+def test_every_row_of_a_connection_says_how_it_arrived() -> None:
+    cap = paths_capture()
+    explorer = Explorer(cap)
+    rows = {conn: [r for r in explorer.rows if r["conn"] == conn] for conn in (1, 2, 3)}
+    assert all(len(r) == 5 for r in rows.values())
+    assert {(r["via"], r["reframed"]) for r in rows[1]} == {("proxy", True)}
+    assert all("the proxy's, not the peer's" in r["via_note"] for r in rows[1])
+    assert {(r["via"], r["reframed"]) for r in rows[2]} == {("relay", False)}
+    assert all("the frames are the peer's own bytes" in r["via_note"] for r in rows[2])
+    assert {(r["via"], r["via_note"], r["reframed"]) for r in rows[3]} == {("", "", False)}
+    explorer.close()
+
+
+def test_the_detail_views_say_a_proxys_records_are_the_proxys() -> None:
+    cap = paths_capture()
+    explorer = Explorer(cap)
+    opened, frame, message = cap.filter(conn=1)[0], cap.frames(conn=1)[0], cap.messages(conn=1)[0]
+
+    explorer.select(frame.seq)
+    view = explorer.detail_view
+    assert isinstance(view, FrameView) and view.via == "proxy" and view.reframed
+    assert "the proxy's frame, not the peer's" in repr(view)
+
+    explorer.select(opened.seq)
+    view = explorer.detail_view
+    assert isinstance(view, HandshakeView)
+    assert "the proxy&#x27;s handshake and frames, not the browser&#x27;s" in view.value
+    assert "X-ProxyContextPath" in view.value and repr(view).endswith("via jupyter-server-proxy)")
+
+    explorer.select(message.seq)  # a message of that connection: the detail header says it
+    assert "wsx-reframed" in explorer._detail_header.value
+
+    explorer.select(cap.filter(conn=2)[0].seq)  # the relay's handshake: the note says what changed
+    assert "became /ws" in explorer.detail_view.value and "wsx-reframed" not in explorer.detail_view.value
+    explorer.select(cap.frames(conn=3)[0].seq)  # a direct frame: nothing to say
+    assert explorer.detail_view.via == "" and "via" not in repr(explorer.detail_view)
+    explorer.close()
+
+
+def test_a_frameview_finds_its_connections_path_in_the_capture() -> None:
+    cap = paths_capture()
+    view = FrameView(cap.frames(conn=1)[0], capture=cap)
+    assert (view.via, view.reframed) == ("proxy", True) and "jupyter-server-proxy" in view.via_note
+    view.load(cap.frames(conn=3)[0], capture=cap)
+    assert (view.via, view.via_note, view.reframed) == ("", "", False)
+    view.close()

@@ -63,7 +63,8 @@ window.toBytes = (v) => Array.from(new Uint8Array(v.buffer, v.byteOffset, v.byte
 
 SYNCED = ("role", "editable", "bit_layout", "masking_page", "rsv_allowed", "fields", "error", "summary", "masking",
           "masking_total", "frame_size", "masking_page_size", "max_bytes", "hex_error", "deflate_params", "compressed",
-          "compression", "compressed_size", "inflated_size", "inflated_text", "inflated_hex", "compression_ratio")
+          "compression", "compressed_size", "inflated_size", "inflated_text", "inflated_hex", "compression_ratio",
+          "via", "via_note", "reframed")
 
 
 def test_harness_carries_every_synced_trait() -> None:
@@ -228,3 +229,19 @@ def test_large_frame_draws_only_the_first_bytes(page: Any) -> None:
     assert p.count(".wsx-bit") == 8 * 256
     assert page.inner_text(".wsx-more-bytes") == f"{len(view.data) - 256} more bytes not drawn"
     assert json.loads(json.dumps(view.fields)) == view.fields  # plain JSON values only
+
+
+def test_a_proxys_frame_says_so_above_its_bits(page: Any) -> None:
+    from wsexplore.capture import Capture
+
+    cap = Capture()
+    opened = cap.opened(1, ("127.0.0.1", 1), b"GET / HTTP/1.1\r\n\r\n", b"", 101, via="jupyter-server-proxy")
+    view = FrameView(CHROMIUM, opened=opened)
+    p = Page(page, view)
+    banner = page.locator(".wsx-via")
+    assert banner.count() == 1 and "wsx-reframed" in banner.get_attribute("class")
+    assert "the proxy's frame, not the browser's" in banner.inner_text()
+    assert p.count(".wsx-bit") == 144  # the bits are still drawn, below the warning
+    view.load(CHROMIUM)  # bytes of no connection: the warning goes
+    p.push()
+    assert page.locator(".wsx-via").count() == 0

@@ -1,6 +1,6 @@
 """Capture: everything a connection did, in order, with its exact bytes; not asyncio, not RFC 6455.
 
-A source (the live server, later a tap or a file reader) turns bytes into
+A source (the live server, a tap, a file reader) turns bytes into
 protocol events; the capture keeps them as records and answers questions
 about them. Where things live:
 
@@ -11,8 +11,13 @@ about them. Where things live:
   compressed frame inflates to);
 * ``lines``: a record as one line of text (its ``repr`` and the terminal's line);
 * ``redact``: credentials out of recorded HTTP heads;
-* ``formats/``: files (``jsonl``, the capture's own; ``fields``, the type-checked reading
-  every reader uses, whose ``CaptureFileError`` names the line and field of a bad file).
+* ``table``: ``to_pandas``, one row per record with typed columns;
+* ``files``: which format a file is (by content) for ``Capture.load`` and ``save``;
+* ``formats/``: each format: ``jsonl`` (the capture's own), ``pcap`` (pcap and
+  pcapng in, TCP reassembled, WebSocket connections read by ``Connection``),
+  ``pcap_out`` (pcapng and pcap out), ``har`` (browser developer tools).
+  ``fields`` is the type-checked reading of untrusted JSON, whose ``CaptureFileError``
+  names the line and field of a bad file.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ __all__ = [
     "payload_preview",
     "data_preview",
     "frame_bits",
+    "via_label",
     "TEXT_PREVIEW",
     "HEX_PREVIEW",
 ]
@@ -64,6 +65,14 @@ _SHOWN_HEADERS = (
 )
 _SHOWN_RESPONSE_HEADERS = ("Sec-WebSocket-Accept", "Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions")
 _ARROWS = {"in": "in  →", "out": "out ←"}
+# Short names of the paths a connection can take (OpenRecord.via), for table cells.
+_VIA_LABELS = {"relay": "relay", "jupyter-server-proxy": "proxy", "tap": "tap"}
+
+
+# ---------------------------------------------------------------------------- how a connection arrived
+def via_label(opened: OpenRecord | None) -> str:
+    """A connection's path in a word ("relay", "proxy", "tap"), "" when direct or unknown."""
+    return "" if opened is None or opened.via is None else _VIA_LABELS.get(opened.via, opened.via)
 
 
 # ---------------------------------------------------------------------------- what a frame record holds
@@ -159,6 +168,8 @@ _DIRECTED = frozenset({"frame", "message"})
 
 
 def _describe_open(r: OpenRecord) -> str:
+    if not r.handshake_seen:
+        return f"open {peer(r.peer)} via {r.via} (no handshake captured) {quote(r.note, 80)}"
     target = " ".join(r.request_line.split(" ")[:2]) or "(no request line)"
     reason = r.status_line.split(" ", 2)[2:]
     status = f"{r.status} {reason[0]}" if reason else str(r.status)
@@ -201,7 +212,12 @@ def _describe_message(r: MessageRecord) -> str:
     preview = quote(data) if isinstance(data, str) else hex_preview(data)
     deflated = "" if r.compressed_size is None else f", compressed {r.compressed_size} B"
     return (f"message {opcode_name(r.opcode)} {data_size(data)} B {preview} "
-            f"({plural(r.frames, 'frame')}{deflated})")
+            f"({_frames_text(r.frames)}{deflated})")
+
+
+def _frames_text(frames: int) -> str:
+    """``3 frames``; 0 means the source recorded messages only (a HAR file)."""
+    return plural(frames, "frame") if frames else "no frames recorded"
 
 
 def _close_text(r: CloseRecord, reason: str, closer: str) -> str:
@@ -264,6 +280,8 @@ def _format_open(r: OpenRecord) -> str:
     request_line, headers, hidden = _header_values(r.request, _SHOWN_HEADERS)
     status_line, response_headers, _ = _header_values(r.response, _SHOWN_RESPONSE_HEADERS)
     via = f" via {r.via}" if r.via is not None else ""
+    if not r.handshake_seen:  # mid-stream or TLS: the note says which
+        return f"handshake {escape(peer(r.peer))}{via} (no handshake captured) | {quote(r.note, 300)}"
     parts = [f"handshake {escape(peer(r.peer))}{via} {escape(request_line[:200]) or '(no request line)'}",
              f"-> {escape(status_line[:200]) or r.status}"]
     if not r.accepted:
@@ -307,8 +325,9 @@ def _format_frame(r: FrameRecord) -> str:
 
 
 def _format_message(r: MessageRecord) -> str:
-    return (f"{_ARROWS[r.direction]} message {opcode_name(r.opcode)} {data_size(r.data)} B in "
-            f"{plural(r.frames, 'frame')} {data_preview(r.data)}")
+    carried = f"in {plural(r.frames, 'frame')}" if r.frames else "(no frames recorded)"
+    return (f"{_ARROWS[r.direction]} message {opcode_name(r.opcode)} {data_size(r.data)} B {carried} "
+            f"{data_preview(r.data)}")
 
 
 def _format_close(r: CloseRecord) -> str:

@@ -27,7 +27,7 @@ from ..protocol.rules import DATA_OPCODES
 from .lines import describe, describe_body, direction_of
 from .records import DIRECTIONS, KINDS, CloseRecord, Direction, FrameRecord, MessageRecord, OpenRecord, Record
 
-__all__ = ["Query", "Records"]
+__all__ = ["Query", "Records", "SummaryTable"]
 
 _HTML_ROWS = 40
 _REPR_LINES = 20
@@ -177,16 +177,28 @@ class Query:
         message, _ = self.compressed_message(frame)
         return None if message is None else message.data
 
-    def deflate_params(self, conn: int | None) -> DeflateParams | None:
-        """The permessage-deflate parameters connection ``conn`` agreed on (from its 101 response), or None."""
+    def opening(self, conn: int | None) -> OpenRecord | None:
+        """The handshake that opened connection ``conn`` (its 101), or None (refused, or evicted).
+
+        Every record of a connection inherits how its handshake arrived (``via``, ``note``,
+        ``reframed``): a frame of a connection that came through jupyter-server-proxy is the
+        proxy's frame, one that came through the Jupyter server's relay is the browser's.
+        """
         for r in self._items():
             if type(r) is OpenRecord and r.conn == conn and r.status == 101:  # type: ignore[attr-defined]
-                try:
-                    parsed = parse_response(r.response)  # type: ignore[attr-defined]
-                    return None if parsed is None else find_params(parsed[0].headers)
-                except (ProtocolError, ValueError):
-                    return None
+                return r  # type: ignore[return-value]
         return None
+
+    def deflate_params(self, conn: int | None) -> DeflateParams | None:
+        """The permessage-deflate parameters connection ``conn`` agreed on (from its 101 response), or None."""
+        opened = self.opening(conn)
+        if opened is None:
+            return None
+        try:
+            parsed = parse_response(opened.response)
+            return None if parsed is None else find_params(parsed[0].headers)
+        except (ProtocolError, ValueError):
+            return None
 
     def dissect(self, record: FrameRecord | int) -> Dissection:
         """A frame record (or its ``seq``) dissected in its connection's context.
@@ -207,33 +219,22 @@ class Query:
             return record.dissect()
         return record.dissect(deflate=params, inflated=self.inflated_message(record))
 
-    # -- text and HTML -------------------------------------------------------------
+    # -- text, tables and HTML ------------------------------------------------------
+    def to_pandas(self) -> Any:
+        """A pandas DataFrame, one row per record, typed columns (see :mod:`wsexplore.capture.table`).
+
+        pandas is optional: without it this raises ImportError saying how to install it.
+        """
+        from .table import to_pandas
+
+        return to_pandas(self._items())
+
     def summary(self) -> str:
         """One line per connection: handshake status, frames and bytes each way, messages, close."""
-        rows = [("conn", "peer", "status", "in", "out", "messages", "close")]
-        per: dict[int, dict[str, Any]] = {}
+        table = SummaryTable()
         for r in self._items():
-            if r.conn is None:
-                continue
-            c = per.setdefault(r.conn, {"peer": "?", "status": "-", "in": [0, 0], "out": [0, 0],
-                                        "messages": 0, "close": "-"})
-            if isinstance(r, OpenRecord):
-                c["peer"], c["status"] = peer(r.peer), str(r.status)
-            elif isinstance(r, FrameRecord):
-                c[r.direction][0] += 1
-                c[r.direction][1] += len(r.raw)
-            elif isinstance(r, MessageRecord):
-                c["messages"] += 1
-            elif isinstance(r, CloseRecord):
-                c["close"] = f"{r.code if r.code is not None else '-'} by {r.closed_by}" + (
-                    "" if r.clean else " (not clean)")
-        for conn, c in per.items():
-            rows.append((str(conn), c["peer"], c["status"],
-                         f"{plural(c['in'][0], 'frame')}, {format_size(c['in'][1])}",
-                         f"{plural(c['out'][0], 'frame')}, {format_size(c['out'][1])}",
-                         str(c["messages"]), c["close"]))
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+            table.add(r)
+        return table.text()
 
     def _repr_html_(self) -> str:
         items = self._items()
@@ -262,6 +263,55 @@ class Query:
             "<table><thead><tr><th>#</th><th>conn</th><th>time</th><th>dir</th><th>kind</th>"
             f"<th style=\"text-align:left\">record</th></tr></thead><tbody>{''.join(cells)}</tbody></table></div>"
         )
+
+
+class SummaryTable:
+    """``Query.summary`` built one record at a time, so a reader can summarise a file it streams.
+
+    Call it (or ``add``) with each record; ``text()`` is the table. It keeps a
+    few counters per connection, never the records.
+    """
+
+    def __init__(self) -> None:
+        self._per: dict[int, dict[str, Any]] = {}
+        #: Frames that broke a rule, and error records (gaps, failures), in all connections.
+        self.violations = 0
+        self.errors = 0
+
+    def __call__(self, record: Record) -> None:
+        self.add(record)
+
+    def add(self, r: Record) -> None:
+        if isinstance(r, FrameRecord) and r.error is not None:
+            self.violations += 1
+        elif r.kind == "error":
+            self.errors += 1
+        if r.conn is None:
+            return
+        c = self._per.get(r.conn)
+        if c is None:
+            c = self._per[r.conn] = {"peer": "?", "status": "-", "in": [0, 0], "out": [0, 0], "messages": 0,
+                                     "close": "-"}
+        if isinstance(r, OpenRecord):
+            c["peer"], c["status"] = peer(r.peer), str(r.status) if r.handshake_seen else "none"
+        elif isinstance(r, FrameRecord):
+            c[r.direction][0] += 1
+            c[r.direction][1] += len(r.raw)
+        elif isinstance(r, MessageRecord):
+            c["messages"] += 1
+        elif isinstance(r, CloseRecord):
+            c["close"] = f"{r.code if r.code is not None else '-'} by {r.closed_by}" + (
+                "" if r.clean else " (not clean)")
+
+    def text(self) -> str:
+        rows = [("conn", "peer", "status", "in", "out", "messages", "close")]
+        for conn, c in self._per.items():
+            rows.append((str(conn), c["peer"], c["status"],
+                         f"{plural(c['in'][0], 'frame')}, {format_size(c['in'][1])}",
+                         f"{plural(c['out'][0], 'frame')}, {format_size(c['out'][1])}",
+                         str(c["messages"]), c["close"]))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
 
 class Records(Query):

@@ -41,6 +41,7 @@ __all__ = [
     "INITIATORS",
     "VIA",
     "REFRAMING_VIA",
+    "NO_HANDSHAKE",
     "KINDS",
     "PendingRecord",
     "build",
@@ -61,7 +62,13 @@ VIA: dict[str | None, str] = {
     "jupyter-server-proxy": ("through jupyter-server-proxy, which ends the WebSocket and opens its own: the "
                              "handshake and every frame are the proxy's, not the peer's"),
     "tap": "through a wsexplore tap: every byte after the handshake passed on unchanged",
+    "pcap": ("read from a packet capture (pcap, pcapng): the bytes as captured on the wire, TCP segments put "
+             "back in order; the times are the capture's"),
+    "har": ("read from a HAR file: messages only, no frames (no FIN, RSV, lengths, masking keys or control "
+            "frames); the handshake is rebuilt from the headers the browser listed"),
 }
+#: ``OpenRecord.status`` of a connection whose HTTP handshake was not captured (mid-stream, TLS).
+NO_HANDSHAKE = 0
 #: Paths on which the frames recorded are a proxy's own, not the peer's.
 REFRAMING_VIA = frozenset({"jupyter-server-proxy"})
 
@@ -143,8 +150,14 @@ class OpenRecord(Record):
       the relay); ``"jupyter-server-proxy"`` for a proxy that ends the
       WebSocket and opens its own (handshake and frames are the proxy's, not
       the peer's); ``"tap"`` for a ``wsexplore`` tap between a client and a
-      server (bytes passed on unchanged).
+      server (bytes passed on unchanged); ``"pcap"`` for a packet capture file
+      (TCP reassembled, the capture's times); ``"har"`` for a HAR file
+      (messages only: a HAR holds no frames).
     * ``note`` says in words what a hop changed or added.
+
+    ``status`` 0 means no HTTP handshake was captured: a connection recorded
+    mid-stream (its frames are read from the first frame boundary that could
+    be proved) or a TLS connection that cannot be read; ``note`` says which.
     * ``forwarded_request`` is the request as passed on, when that differs
       from ``request`` (a tap sets the upstream's ``Host``).
     """
@@ -165,8 +178,18 @@ class OpenRecord(Record):
         return self.via in REFRAMING_VIA
 
     @property
+    def via_text(self) -> str:
+        """How the bytes arrived, in one line ("" when direct): what every record of the connection inherits."""
+        return "" if self.via is None else f"via {self.via}: {VIA[self.via]}"
+
+    @property
     def accepted(self) -> bool:
         return self.status == 101
+
+    @property
+    def handshake_seen(self) -> bool:
+        """False for a connection whose opening handshake was not captured (``status`` 0)."""
+        return self.status != NO_HANDSHAKE
 
     @property
     def request_line(self) -> str:
@@ -326,6 +349,9 @@ class FrameRecord(Record):
 @dataclass(frozen=True, slots=True, repr=False, init=False)
 class MessageRecord(Record):
     """A whole message (section 5.4), reassembled from ``frames`` frames; text as str.
+
+    ``frames`` is 0 when the source recorded messages and no frames (a HAR
+    file): there are then no frame records for it, and nothing is made up.
 
     A message compressed with permessage-deflate (RFC 7692) holds its inflated
     ``data`` and ``compressed_size``, the payload bytes of its frames (None for

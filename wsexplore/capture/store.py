@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from time import monotonic
 from time import time as wall_clock
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from ..display import data_size, format_size, plural
 from ..protocol.errors import ProtocolError
@@ -33,7 +33,6 @@ from ..protocol.events import ConnectionClosed, Event, FrameReceived, FrameSent,
 from ..protocol.frames import Frame
 from ..protocol.opcodes import Opcode
 from .formats import jsonl
-from .formats.fields import CaptureFileError
 from .query import Query
 from .records import (
     DIRECTIONS,
@@ -55,6 +54,9 @@ from .records import (
     build,
     memory_cost,
 )
+
+if TYPE_CHECKING:
+    from .formats.flows import ReadOptions
 
 __all__ = ["Capture", "DEFAULT_MAX_RECORDS", "DEFAULT_MAX_BYTES"]
 
@@ -197,11 +199,12 @@ class Capture(Query):
         """Record what a ``Connection`` reported: frames both ways, messages, violations, the close.
 
         The events of one read (or one send) arrived together and share one
-        ``time`` and ``wall`` clock reading (read now unless given).
-        ``received`` is the direction of what the connection received: "in"
-        for a server's connection, "out" for a tap's observer of the server's
-        bytes (its frames were sent, so "in" stands for the other way).
-        ``injected`` marks the frames as inserted by a tap. Ping,
+        ``time`` and ``wall`` clock reading (read now unless given: a file
+        reader gives the capture's). ``received`` is the direction of what the
+        connection received: "in" for a server's connection, "out" for a
+        client's (a tap's observer of the server's bytes, or a file reader's);
+        what it sent goes the other way. ``injected`` marks the frames as
+        inserted by a tap. Ping,
         pong and close-received events are not recorded on their own: the
         frames that carried them are. A frame's ``Frame`` is decoded from its
         raw bytes when first asked for. This runs for every frame the server
@@ -257,16 +260,18 @@ class Capture(Query):
     # -- appenders -----------------------------------------------------------------
     def opened(self, conn: int, peer: tuple | str | None, request_raw: bytes, response_raw: bytes,
                status: int, *, via: str | None = None, note: str = "",
-               forwarded_request: bytes | None = None) -> OpenRecord:
-        """An opening handshake, accepted (101) or refused (any other status).
+               forwarded_request: bytes | None = None, time: float | None = None,
+               wall: float | None = None) -> OpenRecord:
+        """An opening handshake, accepted (101) or refused (any other status; 0: not captured).
 
         ``via``, ``note`` and ``forwarded_request`` say how the bytes reached this capture point
-        (see ``OpenRecord``).
+        (see ``OpenRecord``). ``time`` and ``wall`` are read now unless given (a file's times).
         """
         if via not in VIA:
             raise ValueError(f"via must be one of {sorted(map(str, VIA))}, got {via!r}")
         address = peer if peer is None or isinstance(peer, str) else tuple(peer)
-        rec = OpenRecord(self._next(), conn, monotonic(), wall_clock(), address, bytes(request_raw),
+        rec = OpenRecord(self._next(), conn, monotonic() if time is None else time,
+                         wall_clock() if wall is None else wall, address, bytes(request_raw),
                          bytes(response_raw), int(status), via, str(note),
                          None if forwarded_request is None else bytes(forwarded_request))
         self._append(rec, conn, rec.nbytes, memory_cost(rec))
@@ -299,14 +304,17 @@ class Capture(Query):
         """The connection ended; ``initiator`` "local" is the server, "remote" the client."""
         return self._add_close(conn, code, reason, initiator, clean, monotonic(), wall_clock())
 
-    def error(self, conn: int | None, message: str | BaseException) -> ErrorRecord:
-        """An error; a ``ProtocolError`` is kept whole, any other exception as its text."""
+    def error(self, conn: int | None, message: str | BaseException, *, time: float | None = None,
+              wall: float | None = None) -> ErrorRecord:
+        """An error; a ``ProtocolError`` is kept whole, any other exception as its text.
+        ``time`` and ``wall`` are read now unless given (a file's times)."""
         error = message if isinstance(message, ProtocolError) else None
         if isinstance(message, BaseException):
             text = f"{type(message).__name__}: {message}"
         else:
             text = str(message)
-        rec = ErrorRecord(self._next(), conn, monotonic(), wall_clock(), text, error)
+        rec = ErrorRecord(self._next(), conn, monotonic() if time is None else time,
+                          wall_clock() if wall is None else wall, text, error)
         self._append(rec, conn, rec.nbytes, memory_cost(rec))
         return rec
 
@@ -351,52 +359,46 @@ class Capture(Query):
                                  f"on record #{record.seq} and was detached")
 
     # -- files -----------------------------------------------------------------------
-    def save(self, path: str | os.PathLike | IO[str], *, include_secrets: bool = False) -> None:
-        """Write JSON Lines (:mod:`wsexplore.capture.formats.jsonl`): a header line, then one
-        object per record (bytes as base64). Credential header values are replaced unless
-        ``include_secrets``."""
-        state = jsonl.Saved(records=list(self._items()), last_seq=self._seq, dropped=self.dropped,
-                            dropped_bytes=self.dropped_bytes, max_records=self.max_records,
-                            max_bytes=self.max_bytes, connections=list(self._conns))
-        text = jsonl.dumps(state, include_secrets=include_secrets)
-        if isinstance(path, (str, os.PathLike)):
-            with open(path, "w", encoding="utf-8") as fp:
-                fp.write(text)
-        else:
-            path.write(text)
+    def save(self, path: str | os.PathLike | IO, *, include_secrets: bool = False, format: str | None = None) -> None:
+        """Write the capture: JSON Lines (:mod:`~wsexplore.capture.formats.jsonl`, lossless), or pcapng for a
+        name ending in ``.pcapng`` and pcap for ``.pcap`` (:mod:`~wsexplore.capture.formats.pcap_out`: TCP/IP
+        flows that Wireshark reads). ``format`` ("jsonl", "pcapng", "pcap") overrides the name. Credential
+        header values are replaced unless ``include_secrets``."""
+        from . import files
+
+        files.save(self, path, format=format, include_secrets=include_secrets)
 
     @classmethod
-    def load(cls, path: str | os.PathLike | IO[str], *, max_records: int | None = None,
-             max_bytes: int | None = None) -> Capture:
-        """A capture written by ``save``, for offline exploration (bounds from the file unless given).
+    def load(cls, path: str | os.PathLike | IO, *, max_records: int | None = None,
+             max_bytes: int | None = None, options: ReadOptions | None = None) -> Capture:
+        """A capture from a file, for offline exploration: JSON Lines written by ``save``, a pcap or pcapng
+        packet capture (tcpdump, Wireshark), or a HAR file (browser developer tools), told apart by content.
 
-        Parsing only: nothing named in the file is imported or run, every field is type-checked,
-        and any file that is not a capture raises one ``CaptureFileError`` (a ``ValueError``)
-        naming the line and the field; a capture that loads is safe for every view.
+        JSON Lines keep the bounds they were saved with unless given; the other formats use the
+        defaults. ``options`` are limits for reading packet captures (``ReadOptions``). Parsing only:
+        nothing named in a file is imported or run, every field is type-checked, and a file that
+        cannot be read raises one ValueError naming the file and the place (for JSON Lines a
+        ``CaptureFileError`` with its line and field); a capture that loads is safe for every view.
         """
-        if isinstance(path, (str, os.PathLike)):
-            with open(path, "rb") as fp:
-                data = fp.read()
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                line = data.count(b"\n", 0, exc.start) + 1
-                raise CaptureFileError(line, None, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
-                                                   f"{exc.start})") from None
-        else:
-            text = path.read()
-        saved = jsonl.loads(text)
-        if max_bytes is None:
-            max_bytes = DEFAULT_MAX_BYTES if saved.max_bytes is None else saved.max_bytes
-        cap = cls(max_records=max_records or saved.max_records or DEFAULT_MAX_RECORDS, max_bytes=max_bytes)
-        cap.dropped = saved.dropped
-        cap.dropped_bytes = saved.dropped_bytes
+        from . import files
+
+        return files.load(path, max_records=max_records, max_bytes=max_bytes, options=options)
+
+    def _saved(self) -> jsonl.Saved:
+        """The state ``jsonl.dumps`` writes."""
+        return jsonl.Saved(records=list(self._items()), last_seq=self._seq, dropped=self.dropped,
+                           dropped_bytes=self.dropped_bytes, max_records=self.max_records,
+                           max_bytes=self.max_bytes, connections=list(self._conns))
+
+    def _adopt(self, saved: jsonl.Saved) -> None:
+        """Take the records and counters of a saved capture (subscribers see each record)."""
+        self.dropped += saved.dropped
+        self.dropped_bytes += saved.dropped_bytes
         for conn in saved.connections:
-            cap._conns[conn] = None
+            self._conns[conn] = None
         for record in saved.records:
-            cap._append(record, record.conn, record.nbytes, memory_cost(record))
-        cap._seq = max(saved.last_seq, saved.records[-1].seq if saved.records else 0)
-        return cap
+            self._append(record, record.conn, record.nbytes, memory_cost(record))
+        self._seq = max(self._seq, saved.last_seq, saved.records[-1].seq if saved.records else 0)
 
 
 getsizeof = sys.getsizeof

@@ -32,7 +32,8 @@ from ..protocol.diagram import (
 from ..protocol.dissector import FIELD_TABLE, Dissection, leaf_fields
 from . import ELLIPSIS
 
-__all__ = ["FIELD_COLOURS", "ERROR_COLOUR", "ERROR_BACKGROUND", "OK_COLOUR", "render_html", "error_span"]
+__all__ = ["FIELD_COLOURS", "ERROR_COLOUR", "ERROR_BACKGROUND", "OK_COLOUR", "WARNING_COLOUR", "WARNING_BACKGROUND",
+           "render_html", "error_span"]
 
 #: One colour per field of FIELD_TABLE (this HTML view and the FrameView widget).
 FIELD_COLOURS: dict[str, str] = dict(zip(
@@ -45,6 +46,9 @@ ERROR_COLOUR = "#cc0000"
 ERROR_BACKGROUND = "#fde0e0"
 #: "no violation".
 OK_COLOUR = "#1a7f37"
+#: Records that are not what they seem (a proxy's frames shown where a browser's are expected).
+WARNING_COLOUR = "#b45309"
+WARNING_BACKGROUND = "#fff4e5"
 _NO_COLOUR = "#eee"
 _TD = "border:1px solid #999;padding:1px 4px;text-align:center;min-width:1.2em"
 

@@ -51,6 +51,8 @@ from importlib import resources
 
 from ..capture import Capture
 from ..display import format_size
+from ..jupyter import preamble, registry
+from ..jupyter.preamble import Relayed
 from ..protocol import handshake
 from ..protocol.connection import DEFAULT_MAX_SIZE, Connection, InvalidState, State
 from ..protocol.deflate import DeflateConfig, PerMessageDeflate
@@ -60,6 +62,7 @@ from ..protocol.frames import Frame
 from . import api
 from .access import AccessPolicy
 from .handlers import echo
+from .paths import arrival
 
 __all__ = ["Server", "ServerConnection", "ConnectionClosedError", "Handler"]
 
@@ -120,7 +123,8 @@ class ServerConnection:
     ``async for message in conn`` yields ``str`` (text) or ``bytes`` (binary)
     until the connection closes; ``send``, ``ping`` and ``close`` write frames.
     ``id`` is the connection's id in the capture, ``remote`` the peer's
-    address, ``request`` the parsed handshake request.
+    address, ``request`` the parsed handshake request, ``relayed`` what the
+    Jupyter server's relay said of it (None for a direct connection).
     """
 
     def __init__(self, server: Server, proto: _Protocol, conn_id: int, remote: tuple,
@@ -131,6 +135,7 @@ class ServerConnection:
         self.remote = remote
         self.request = request
         self.handshake = accepted
+        self.relayed: Relayed | None = proto.relayed
         self.protocol = Connection(
             "server", max_frame_size=server.max_message_size, max_message_size=server.max_message_size,
             deflate=deflate,
@@ -306,12 +311,14 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.ws: ServerConnection | None = None
         self.remote: tuple = ("?", 0)
+        #: Set when a relay preamble with this server's token arrived: the Jupyter server authenticated
+        #: this connection and applied its Origin rules (see wsexplore.jupyter.preamble), so ``access``
+        #: lets it in as it is. None: a direct peer.
+        self.relayed: Relayed | None = None
+        self._preamble_read = False
         self._request = bytearray()  # the bytes of the head so far, for the record of a refused one
         self._parser = handshake.RequestParser()
         self._answered = False  # an HTTP response was written (upgrade or refusal)
-        #: True for a connection that came through the Jupyter server's byte relay: the Jupyter
-        #: server already checked its user and its page's origin, so ``access`` lets it in as it is.
-        self.relayed = False
         # Fairness: the rest of a read still to feed (a slice per turn), and the slice size.
         self._backlog: memoryview | None = None
         self._backlog_pos = 0
@@ -638,8 +645,33 @@ class _Protocol(asyncio.Protocol):
             self._answered = True
             self.transport.close()
 
+    def _read_preamble(self, data: bytes) -> bytes | None:
+        """Strip a relay preamble with this server's token; the bytes after it, or None while undecided."""
+        buf = self._request
+        buf += data
+        try:
+            found = preamble.decode(buf, self.server._relay_token)
+        except preamble.PreambleError as exc:
+            self._reject(bytes(buf), exc)
+            return None
+        if found is None:
+            return None
+        self._preamble_read = True
+        relayed, length = found
+        if relayed is not None:
+            self.relayed = relayed
+            self.remote = relayed.peer  # the browser, as the Jupyter server saw it
+        rest = bytes(buf[length:])
+        self._request = bytearray()
+        return rest
+
     def _receive_request(self, data: bytes) -> None:
         """Feed the request head parser (linear in the bytes, however they are split); act on the head."""
+        if not self._preamble_read:
+            rest = self._read_preamble(data)
+            if rest is None:
+                return
+            data = rest
         self._request += data
         try:
             request = self._parser.feed(data)
@@ -653,22 +685,22 @@ class _Protocol(asyncio.Protocol):
         self._request = bytearray()
         path = request.path.split("?", 1)[0]
         upgrade = request.headers.get("Upgrade") is not None
-        refused = self.server.access.refusal(request, relayed=self.relayed,
+        refused = self.server.access.refusal(request, relayed=self.relayed is not None,
                                              check_origin=upgrade or path == api.PING_PATH)
         if refused is not None:
-            self._reject(raw_request, refused)
+            self._reject(raw_request, refused, request)
             return
         if not upgrade:
             self._serve_http(request, path)
             return
         if path not in _WS_PATHS:
             self._reject(raw_request, HandshakeError(f"no WebSocket endpoint at {path}; use / or /ws",
-                                                     status=404))
+                                                     status=404), request)
             return
         try:
             accepted = handshake.validate_request(request)
         except HandshakeError as exc:
-            self._reject(raw_request, exc)
+            self._reject(raw_request, exc, request)
             return
         # Only permessage-deflate may be answered (RFC 7692), and only with compression="deflate";
         # any other offer is declined by leaving it out (section 9.1).
@@ -686,7 +718,8 @@ class _Protocol(asyncio.Protocol):
         assert self.transport is not None
         self._answered = True
         self.transport.write(response)
-        self.capture.opened(self.conn_id, self.remote, raw_request, response, 101)
+        self.capture.opened(self.conn_id, self.remote, raw_request, response, 101,
+                            **arrival(self.relayed, request, raw_request))
         ws = ServerConnection(self.server, self, self.conn_id, self.remote, request, accepted, deflate)
         self.ws = ws
         self.server.connections[self.conn_id] = ws
@@ -699,10 +732,11 @@ class _Protocol(asyncio.Protocol):
         if rest:
             self.data_received(rest)
 
-    def _reject(self, raw_request: bytes, exc: HandshakeError) -> None:
+    def _reject(self, raw_request: bytes, exc: HandshakeError, request: handshake.Request | None = None) -> None:
         """Refuse a request (a handshake, or a plain request the access rules refuse), recorded with its status."""
         response = handshake.reject_response(exc)
-        self.capture.opened(self.conn_id, self.remote, raw_request, response, exc.status)
+        self.capture.opened(self.conn_id, self.remote, raw_request, response, exc.status,
+                            **arrival(self.relayed, request, raw_request))
         self.capture.error(self.conn_id, exc)
         self._answer(response)
 
@@ -812,6 +846,14 @@ class Server:
     a ``DeflateConfig`` chooses its parameters. The capture then keeps the
     compressed frames as they crossed the wire and, in message records, the
     inflated messages both ways. Off by default: frames stay plain.
+
+    Inside an IPython kernel a started server registers with the Jupyter
+    server's relay (``{base_url}wsexplore/PORT/``, :mod:`wsexplore.jupyter`),
+    so that the notebook's browser page can reach it byte for byte; ``stop()``
+    unregisters it. ``relay=False`` keeps it out of reach of the relay. A
+    connection that came through the relay has ``relayed`` set (on its
+    ``ServerConnection``): the Jupyter server authenticated it and applied its
+    Origin rules before forwarding it.
     """
 
     def __init__(
@@ -831,6 +873,7 @@ class Server:
         compression: str | DeflateConfig | None = None,
         idle_timeout: float | None = 30,
         max_buffered: int | None = None,
+        relay: bool = True,
     ) -> None:
         if compression == "deflate":
             self._deflate: DeflateConfig | None = DeflateConfig()
@@ -856,6 +899,11 @@ class Server:
         self.ping_interval = ping_interval
         self.capture = capture if capture is not None else Capture()
         self.write_limit = write_limit
+        self.relay = relay
+        # The secret a relay preamble must carry (None: no preamble is accepted); see wsexplore.jupyter.
+        self._relay_token: str | None = secrets.token_urlsafe(32) if relay else None
+        #: The registration file that lets the Jupyter server's relay reach this server, while started.
+        self.relay_registration: registry.Registration | None = None
         #: Open WebSocket connections by id.
         self.connections: dict[int, ServerConnection] = {}
         self._ids = itertools.count(1)
@@ -902,6 +950,8 @@ class Server:
         self._server = await loop.create_server(lambda: _Protocol(self), self.host, self._port, backlog=_BACKLOG)
         if self._port == 0:
             self._port = self.port  # keep the address after stop(), for a restart on the same port
+        if self._relay_token is not None:
+            self.relay_registration = registry.register(self.port, self.host, self._relay_token)
         if self.ping_interval:
             self._pinger = loop.create_task(self._ping_periodically(self.ping_interval))
         return self
@@ -912,6 +962,8 @@ class Server:
         if server is None:
             return
         self._server = None
+        registry.unregister(self.relay_registration)
+        self.relay_registration = None
         server.close()
         if self._pinger is not None:
             self._pinger.cancel()

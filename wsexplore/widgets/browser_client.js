@@ -1,6 +1,8 @@
 // The BrowserClient's page side: a plain WebSocket from this browser page, with
 // a log. The URL and the note about which path is in use come from Python; this
-// code reports the page's address, runs the socket and draws.
+// code reports the page's address and whether the Jupyter server that served the
+// page runs wsexplore's relay (its extension says so in the page config), runs the
+// socket and draws.
 
 const MAX_LOG = 200;      // log entries kept in the page
 const SYNCED_LOG = 50;    // log entries reported to the kernel (the "history" trait)
@@ -13,18 +15,35 @@ const RESOLVE_WAIT = 3000; // ms to wait for the kernel to choose the URL for th
 // must not open two connections); keyed by the model's _instance.
 const clients = (globalThis.__wsexploreBrowserClients ??= new Map());
 
-function pageInfo() {
-  let base = "";
+function pageConfig() {
   const config = document.getElementById("jupyter-config-data");
-  if (config) {
-    try {
-      base = JSON.parse(config.textContent).baseUrl || "";
-    } catch (e) {
-      base = "";
-    }
+  if (!config) return {};
+  try {
+    return JSON.parse(config.textContent) || {};
+  } catch (e) {
+    return {};
   }
+}
+
+// Where this page is, and whether the Jupyter server that served it runs wsexplore's relay:
+// the extension puts the relay's path in the page config (JupyterLab, Notebook 7), so no
+// request is needed to find out.
+function pageInfo() {
+  const config = pageConfig();
+  let base = config.baseUrl || "";
   if (!base && document.body && document.body.dataset.baseUrl) base = document.body.dataset.baseUrl;
-  return { page_url: window.location.href, base_url: base };
+  return { page_url: window.location.href, base_url: base, relay: config.wsexploreRelay ? "yes" : "no" };
+}
+
+// Tell the kernel all three in one update.
+function report(model) {
+  const { page_url, base_url, relay } = pageInfo();
+  if (page_url !== model.get("page_url") || base_url !== model.get("base_url") || relay !== model.get("relay")) {
+    model.set("page_url", page_url);
+    model.set("base_url", base_url);
+    model.set("relay", relay);
+    model.save_changes();
+  }
 }
 
 const utf8Length = (text) => new TextEncoder().encode(text).length;
@@ -87,15 +106,11 @@ class Client {
     return this.model.get("status");
   }
 
-  // The kernel chooses the URL once it knows this page's address: wait for that
-  // (briefly) so that a connect() run in the cell that made the widget uses it.
+  // The kernel chooses the URL once it knows this page's address and whether the relay
+  // answered: wait for that (briefly) so that a connect() run in the cell that made the
+  // widget uses it.
   resolvedUrl() {
-    const info = pageInfo();
-    if (info.page_url !== this.model.get("page_url") || info.base_url !== this.model.get("base_url")) {
-      this.model.set("page_url", info.page_url); // JupyterLab changes its address as tabs change
-      this.model.set("base_url", info.base_url);
-      this.model.save_changes();
-    }
+    report(this.model); // JupyterLab changes its address as tabs change
     const ready = () => this.model.get("override") || this.model.get("resolved_for") === this.model.get("page_url");
     if (ready()) return Promise.resolve(this.model.get("url"));
     return new Promise((resolve) => {
@@ -234,10 +249,7 @@ function initialize({ model }) {
   const client = clientFor(model);
   const onMessage = (msg, buffers) => client.handle(msg, buffers);
   model.on("msg:custom", onMessage);
-  const info = pageInfo();
-  model.set("page_url", info.page_url);
-  model.set("base_url", info.base_url);
-  model.save_changes();
+  report(model);
   return () => {
     model.off("msg:custom", onMessage);
     client.dispose();

@@ -5,15 +5,27 @@ The widget's JavaScript opens the socket, so the frames a kernel-side
 5.3), its ``Sec-WebSocket-Extensions`` offer (section 9.1), its close frames.
 
 Which URL reaches the server depends on where the page comes from, and that
-choice is made here, in Python (the JavaScript only reports the page's address
-and base URL, then uses ``url``):
+choice is made here, in Python (the JavaScript only reports the page's address,
+the Jupyter server's base URL and whether the relay answered there, then uses
+``url``). In order of preference:
 
-* JupyterLab on this machine (page on a loopback host, no hub prefix):
-  ``ws://127.0.0.1:PORT/`` directly, browser to server;
-* a hub or Binder (``/user/...``, ``/hub/...``) or any page from another host:
-  ``{base_url}proxy/PORT/`` through jupyter-server-proxy, whose own client
-  relays the messages, so the server sees the proxy's frames, not the
-  browser's, and messages over 10 MiB fail on that leg.
+* ``relay``: when the Jupyter server runs wsexplore's extension (it says so
+  in the page config it serves) and the server is one the relay may reach (a
+  ``Server`` this kernel started and registered, see
+  :mod:`wsexplore.jupyter.registry`), ``{base_url}wsexplore/PORT/``. The Jupyter server
+  authenticates the request, then passes the browser's bytes on unchanged
+  (:mod:`wsexplore.jupyter`): the server sees the browser's own frames, and a
+  handshake whose header values are the browser's (names as tornado spells
+  them). This works on Binder, on a hub and locally alike;
+* ``direct``: without the relay, JupyterLab on this machine (page on a
+  loopback host, no hub prefix) reaches ``ws://127.0.0.1:PORT/`` itself,
+  browser to server, every byte the browser's;
+* ``proxy``: without the relay, a hub or Binder (``/user/...``,
+  ``/hub/...``) or any page from another host goes through
+  jupyter-server-proxy at ``{base_url}proxy/PORT/``, whose own client relays
+  the messages: the server sees the proxy's frames, not the browser's (and
+  labels them so, helped by the ``wsexplore-via`` query parameter added to
+  that URL), and messages over 10 MiB fail on that leg.
 
 ``url=`` overrides the choice. A server refuses pages of other sites
 (:mod:`wsexplore.live.access`); pages on this machine are allowed, and a
@@ -41,10 +53,12 @@ from urllib.parse import urlsplit
 import anywidget
 import traitlets
 
+from ..jupyter import registry
 from ..live.api import WILDCARD_HOSTS, request_ping, request_ping_blocking
+from ..live.paths import PROXY, PROXY_MARK
 from ..live.server import Server
 
-__all__ = ["BrowserClient", "resolve_url", "page_base_url", "DIRECT_NOTE", "PROXY_NOTE"]
+__all__ = ["BrowserClient", "resolve_url", "page_base_url", "DIRECT_NOTE", "PROXY_NOTE", "RELAY_NOTE"]
 
 _HERE = Path(__file__).parent
 
@@ -52,10 +66,16 @@ DIRECT_NOTE = ("direct: this page's browser connects to the kernel's server itse
                "browser's own frames (its masking keys, its extension offers).")
 PROXY_NOTE = ("through a proxy ({base}proxy/{port}/, jupyter-server-proxy on the Jupyter server): the server "
               "sees the proxy's frames, not the browser's (masking keys and extension offers are the proxy's; "
-              "messages over 10 MiB fail on that leg).")
+              "messages over 10 MiB fail on that leg); the capture labels them so.")
+RELAY_NOTE = ("through the Jupyter server's relay ({base}wsexplore/{port}/): it checks who you are, then passes "
+              "the browser's bytes on unchanged, so the server sees the browser's own frames (its masking keys, "
+              "its compression); in the handshake the header values are the browser's, the names spelled as the "
+              "Jupyter server's parser spells them.")
+MODES = ("direct", "relay", "proxy")
 
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "0:0:0:0:0:0:0:1"})
 _HUB_PREFIX = re.compile(r"^/(user|hub)/|/user/[^/]+/")
+_RELAY_PATH = re.compile(r"/wsexplore/\d+(/|$)")
 _APP_SEGMENT = re.compile(r"^(.*?/)(lab|notebooks|tree|doc|edit|voila|files|view)(/|$)")
 
 
@@ -74,25 +94,36 @@ def page_base_url(page_url: str, base_url: str = "") -> str:
     return match.group(1) if match else "/"
 
 
+def _override_mode(url: str) -> str:
+    path = urlsplit(url).path
+    if _RELAY_PATH.search(path):
+        return "relay"
+    return "proxy" if "/proxy/" in path else "direct"
+
+
 def resolve_url(port: int, *, page_url: str = "", base_url: str = "", host: str = "127.0.0.1",
-                override: str | None = None) -> tuple[str, str]:
+                override: str | None = None, relay: bool = False) -> tuple[str, str]:
     """``(url, mode)``: the WebSocket URL a browser on ``page_url`` uses to reach a server on ``port``.
 
-    ``mode`` is "direct" (the browser talks to the server) or "proxy" (through
-    jupyter-server-proxy at ``{base_url}proxy/PORT/``), chosen when the page
-    comes from a hub (base URL under ``/user/`` or ``/hub/``) or from another
-    host than this one. Until the page's address is known the choice is
-    direct. ``host`` is the server's listening address. An ``override`` is used
-    as given; its mode is "proxy" when its path goes through ``/proxy/``.
+    ``mode`` is "relay" (through the Jupyter server's relay at
+    ``{base_url}wsexplore/PORT/``, when ``relay`` says the page found it),
+    "direct" (the browser talks to the server) or "proxy" (through
+    jupyter-server-proxy at ``{base_url}proxy/PORT/``), the last chosen when
+    there is no relay and the page comes from a hub (base URL under ``/user/``
+    or ``/hub/``) or from another host than this one. Until the page's address
+    is known the choice is direct. ``host`` is the server's listening address.
+    An ``override`` is used as given; its mode is read from its path.
     """
     if override:
-        return override, "proxy" if "/proxy/" in urlsplit(override).path else "direct"
+        return override, _override_mode(override)
     page = urlsplit(page_url) if page_url else None
     if page is not None and page.scheme in ("http", "https"):
         base = page_base_url(page_url, base_url)
+        scheme = "wss" if page.scheme == "https" else "ws"
+        if relay:
+            return f"{scheme}://{page.netloc}{base}wsexplore/{port}/", "relay"
         if _HUB_PREFIX.search(base) or not _is_loopback(page.hostname or ""):
-            scheme = "wss" if page.scheme == "https" else "ws"
-            return f"{scheme}://{page.netloc}{base}proxy/{port}/", "proxy"
+            return f"{scheme}://{page.netloc}{base}proxy/{port}/?{PROXY_MARK}={PROXY}", "proxy"
     if host in WILDCARD_HOSTS:
         host = "127.0.0.1"
     shown = f"[{host}]" if ":" in host else host
@@ -103,8 +134,9 @@ def _note(mode: str, url: str, port: int) -> str:
     if mode == "direct":
         return DIRECT_NOTE
     path = urlsplit(url).path
-    base = path.split("proxy/", 1)[0] if "proxy/" in path else "/"
-    return PROXY_NOTE.format(base=base, port=port)
+    marker = "wsexplore/" if mode == "relay" else "proxy/"
+    base = path.split(marker, 1)[0] if marker in path else "/"
+    return (RELAY_NOTE if mode == "relay" else PROXY_NOTE).format(base=base, port=port)
 
 
 class BrowserClient(anywidget.AnyWidget):
@@ -113,7 +145,8 @@ class BrowserClient(anywidget.AnyWidget):
     Controls in the view connect, send text or binary (hex), ask for a ping,
     disconnect and close with a code and reason; the same actions can be driven
     from Python (``connect()``, ``send_text()``, ...), which sends them to the
-    page. ``url`` and ``mode`` say which path is in use; ``status`` and
+    page. ``url`` and ``mode`` ("relay", "direct" or "proxy", see the module)
+    say which path is in use, ``note`` what it means for the bytes; ``status`` and
     ``history`` (the view's log of sent and received messages, newest last)
     are reported by the page.
     """
@@ -127,9 +160,11 @@ class BrowserClient(anywidget.AnyWidget):
     #: The page's address and the Jupyter server's base URL, reported by the browser.
     page_url = traitlets.Unicode("").tag(sync=True)
     base_url = traitlets.Unicode("").tag(sync=True)
-    #: Computed here from the four above.
+    #: Reported by the browser: "yes" when the page's config names wsexplore's relay, "no" when not, "" before.
+    relay = traitlets.Unicode("").tag(sync=True)
+    #: Computed here from the five above.
     url = traitlets.Unicode("").tag(sync=True)
-    mode = traitlets.Enum(("direct", "proxy"), default_value="direct").tag(sync=True)
+    mode = traitlets.Enum(MODES, default_value="direct").tag(sync=True)
     note = traitlets.Unicode("").tag(sync=True)
     #: The page_url the URL was chosen for (the page waits for it before connecting).
     resolved_for = traitlets.Unicode("").tag(sync=True)
@@ -160,13 +195,13 @@ class BrowserClient(anywidget.AnyWidget):
     def __repr__(self) -> str:
         return f"BrowserClient({self.url} {self.mode})"
 
-    @traitlets.observe("port", "host", "override", "page_url", "base_url")
+    @traitlets.observe("port", "host", "override", "page_url", "base_url", "relay")
     def _on_location(self, change: dict[str, Any]) -> None:
         self._resolve()
 
     def _resolve(self) -> None:
         url, mode = resolve_url(self.port, page_url=self.page_url, base_url=self.base_url, host=self.host,
-                                override=self.override or None)
+                                override=self.override or None, relay=self.relay == "yes" and self._relay_reaches())
         self._allow_page(mode)
         with self.hold_sync():
             self.url = url
@@ -185,6 +220,12 @@ class BrowserClient(anywidget.AnyWidget):
                 self.server.access.allow_host(page.netloc)
         except ValueError:
             pass  # not an origin a page can have: nothing to allow
+
+    def _relay_reaches(self) -> bool:
+        """The relay reaches only registered servers: this one's registration, or a file for the port."""
+        if self.server is not None:
+            return self.server.relay_registration is not None
+        return registry.registered_here(self.port)
 
     # -- driving the page from Python ------------------------------------------------
     def _act(self, action: str, buffers: list[bytes] | None = None, **args: Any) -> None:

@@ -101,12 +101,17 @@ function render({ model, el: root }) {
         tr.classList.add("wsx-compressed"); // permessage-deflate: the preview is the inflated message
         tr.dataset.inflated = row.inflated;
       }
+      if (row.via) {
+        // How the connection arrived (its handshake's via): every record of it says so.
+        tr.dataset.via = row.via;
+        if (row.reframed) tr.classList.add("wsx-reframed"); // a proxy's bytes, not the browser's
+      }
       if (row.seq === selected) tr.classList.add("wsx-selected");
       const op = row.op ? (row.kind === "frame" ? row.op : `${row.kind} ${row.op}`) : row.kind;
       const cells = [
         row.seq,
         row.time,
-        row.conn === null ? "" : `#${row.conn}`,
+        row.conn === null ? "" : row.via ? `#${row.conn} ${row.reframed ? "\u26a0" : "\u00b7"} ${row.via}` : `#${row.conn}`,
         ARROWS[row.dir] ?? row.dir,
         op,
         bit(row.fin),
@@ -118,6 +123,10 @@ function render({ model, el: root }) {
       cells.forEach((text, i) => {
         const td = el("td", COLUMNS[i][1], text);
         if (i === 1) td.title = row.clock;
+        if (i === 2 && row.via) {
+          td.classList.add("wsx-via");
+          td.title = row.via_note;
+        }
         tr.append(td);
       });
       fragment.append(tr);

@@ -44,14 +44,14 @@ import ipywidgets as widgets
 import traitlets
 
 from ..capture import Capture, CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord, Record, Records
-from ..capture.lines import data_preview, format_body, format_record, payload_preview
+from ..capture.lines import data_preview, format_body, format_record, payload_preview, via_label
 from ..display import ELLIPSIS, clock, data_size, escape, hex_preview, plural
 from ..live.server import Server
 from ..protocol.deflate import DeflateParams
 from ..protocol.opcodes import Opcode, opcode_name
 from ..protocol.rules import DATA_OPCODES
 from .frameview import FrameView
-from .handshake_view import HandshakeView
+from .handshake_view import HandshakeView, via_html
 
 __all__ = ["Explorer", "RecordTable", "DEFAULT_WINDOW", "FLUSH_INTERVAL"]
 
@@ -86,23 +86,33 @@ def _opcode_values(choice: str) -> tuple[int, ...] | None:
 
 
 # ---------------------------------------------------------------------------- rows
-def record_row(record: Record, t0: float, *, message: MessageRecord | None = None) -> dict[str, Any]:
+def record_row(record: Record, t0: float, *, message: MessageRecord | None = None,
+               opened: OpenRecord | None = None) -> dict[str, Any]:
     """The small dict the table draws for ``record``: every value computed here, none in JS.
 
     Keys: seq, time (seconds since ``t0``), clock (wall clock), conn, dir
     ("in", "out" or ""), kind, op (opcode name, "" for non-frames), fin (0/1 or
     None), rsv ("000"), mask (0/1 or None), len (payload or data bytes), preview,
     err (the rule broken, "" if none), inflated (None, or for a frame of a
-    compressed message the size of the message it inflates to).
+    compressed message the size of the message it inflates to), via (the
+    connection's path in a word: "relay", "proxy", "tap" or "" when direct),
+    via_note (that path in a sentence) and reframed (True when a proxy
+    re-framed the connection: its records are the proxy's, not the peer's).
 
     ``message`` is the compressed message (permessage-deflate, RFC 7692) a
     frame belongs to: its payload is deflate data, so the preview shows the
-    message it inflates to instead.
+    message it inflates to instead. ``opened`` is the handshake of the
+    record's connection (an OpenRecord is its own): every record inherits how
+    its connection arrived.
     """
+    if isinstance(record, OpenRecord):
+        opened = record
     row: dict[str, Any] = {
         "seq": record.seq, "time": f"{record.time - t0:+.3f}", "clock": clock(record.wall),
         "conn": record.conn, "dir": "", "kind": record.kind, "op": "", "fin": None, "rsv": "", "mask": None,
         "len": None, "preview": "", "err": "", "inflated": None,
+        "via": via_label(opened), "via_note": "" if opened is None else opened.via_text,
+        "reframed": opened is not None and opened.reframed,
     }
     if isinstance(record, FrameRecord):
         header = record.header
@@ -237,6 +247,7 @@ class Explorer(widgets.VBox):
         self._row_cache: dict[int, dict[str, Any]] = {}
         self._awaiting: set[int] = set()  # frames of a compressed message whose message is not recorded yet
         self._deflate_conns: dict[int | None, DeflateParams | None] = {}
+        self._openings: dict[int, OpenRecord] = {}
         self._frames = 0
         self._frame_bytes = 0
         self._known_conns: tuple[int, ...] = ()
@@ -547,7 +558,18 @@ class Explorer(widgets.VBox):
                 self._awaiting.discard(record.seq)
             else:
                 self._awaiting.add(record.seq)
-        return record_row(record, self._t0, message=message)
+        return record_row(record, self._t0, message=message, opened=self._opening(record.conn))
+
+    def _opening(self, conn: int | None) -> OpenRecord | None:
+        """The handshake of connection ``conn`` (how its records arrived), looked up once it is found."""
+        if conn is None:
+            return None
+        opened = self._openings.get(conn)
+        if opened is None:
+            opened = self.capture.opening(conn)
+            if opened is not None:
+                self._openings[conn] = opened
+        return opened
 
     # -- permessage-deflate ----------------------------------------------------------
     def _deflate_params(self, conn: int | None) -> DeflateParams | None:
@@ -604,11 +626,14 @@ class Explorer(widgets.VBox):
                              f"{self._max_records()} records at most)", [])
             return
         head = f"<code>{html.escape(format_record(record))}</code>"
+        opened = record if isinstance(record, OpenRecord) else self._opening(record.conn)
+        if opened is not None and not isinstance(record, (FrameRecord, OpenRecord)):
+            head += via_html(opened)  # a FrameView and a HandshakeView say it themselves
         if isinstance(record, FrameRecord):
             params = self._deflate_params(record.conn)
             compressed, _ = self._compressed_message(record)
             view = FrameView(record, role="server" if record.direction == "in" else "client", deflate=params,
-                             inflated=None if compressed is None else compressed.data)
+                             inflated=None if compressed is None else compressed.data, opened=opened)
             self.message, note = self._message_of(record)
             self._set_detail(head, [view, widgets.HTML(note)], view)
         elif isinstance(record, OpenRecord):

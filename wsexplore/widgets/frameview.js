@@ -346,6 +346,19 @@ export default {
       const err = model.get("error");
       const root = h("div", { class: "wsx-root" + (model.get("editable") ? " wsx-editable" : "") });
       const role = model.get("role");
+      const via = model.get("via");
+      if (via) {
+        // How this frame's connection arrived, from its handshake: a proxy's bits are not the browser's.
+        const reframed = model.get("reframed");
+        root.append(
+          h(
+            "div",
+            { class: "wsx-via" + (reframed ? " wsx-reframed" : ""), data: { via } },
+            reframed ? "\u26a0 the proxy's frame, not the browser's: " : "",
+            model.get("via_note"),
+          ),
+        );
+      }
       root.append(
         h(
           "div",
@@ -471,6 +484,9 @@ export default {
       "change:inflated_text",
       "change:inflated_hex",
       "change:compression_ratio",
+      "change:via",
+      "change:via_note",
+      "change:reframed",
     ];
     for (const name of events) model.on(name, schedule);
     model.on("change:data", onData);

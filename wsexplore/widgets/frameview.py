@@ -15,6 +15,11 @@ and the message the frame inflates to from the capture (``deflate=`` and
 "per-message compressed", and the view adds the compressed bytes, the
 inflated message and the ratio (``compression``, ``inflated_text``,
 ``inflated_hex``, ``compression_ratio``), as the text diagram does.
+
+A frame of a connection that came through another hop says so above its bits
+(``via``, ``via_note``, ``reframed``), from its connection's handshake
+(``opened=``, or looked up in ``capture=``): through jupyter-server-proxy
+these are the proxy's bits, not the browser's.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ import anywidget
 import ipywidgets as widgets
 import traitlets
 
-from ..capture import Capture, FrameRecord
+from ..capture import Capture, FrameRecord, OpenRecord
+from ..capture.lines import via_label
 from ..display import ELLIPSIS, hex_preview
 from ..display.html import FIELD_COLOURS
 from ..protocol.deflate import DeflateParams, PerMessageDeflate
@@ -132,6 +138,15 @@ def _context(data: FrameSource, capture: Capture | None, deflate: DeflateArg,
     return deflate, inflated
 
 
+def _arrival(data: FrameSource, capture: Capture | None, opened: OpenRecord | None) -> dict[str, Any]:
+    """The ``via`` traits of a frame: from ``opened``, else from its connection's handshake in ``capture``."""
+    if opened is None and capture is not None and isinstance(data, FrameRecord):
+        opened = capture.opening(data.conn)
+    if opened is None:
+        return {"via": "", "via_note": "", "reframed": False}
+    return {"via": via_label(opened), "via_note": opened.via_text, "reframed": opened.reframed}
+
+
 def _deflate_text(deflate: DeflateArg) -> str:
     """The agreed parameters as a ``Sec-WebSocket-Extensions`` element ("" when not negotiated)."""
     if isinstance(deflate, PerMessageDeflate):
@@ -200,13 +215,19 @@ class FrameView(anywidget.AnyWidget):
     inflated_text = traitlets.Unicode(None, allow_none=True).tag(sync=True)
     inflated_hex = traitlets.Unicode("").tag(sync=True)
     compression_ratio = traitlets.Float(None, allow_none=True).tag(sync=True)
+    # How the frame's connection arrived (its handshake's via): "" when direct; reframed when the bits
+    # are a proxy's, not the peer's.
+    via = traitlets.Unicode("").tag(sync=True)
+    via_note = traitlets.Unicode("").tag(sync=True)
+    reframed = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, data: FrameSource = b"", *, role: Role | None | Literal["auto"] = "auto",
                  editable: bool = False, layout: Literal["bytes", "rfc"] | widgets.Layout = "bytes",
-                 rsv_allowed: int = 0, capture: Capture | None = None, deflate: DeflateArg = None, inflated: bytes | str | None = None,
-                 **kwargs: Any) -> None:
+                 rsv_allowed: int = 0, capture: Capture | None = None, deflate: DeflateArg = None,
+                 inflated: bytes | str | None = None, opened: OpenRecord | None = None, **kwargs: Any) -> None:
         raw, resolved = _resolve(data, role)
         self._deflate, inflated_bytes = _context(data, capture, deflate, inflated)
+        kwargs.update(_arrival(data, capture, opened))
         self._inflated_for: tuple[bytes, bytes] | None = None if inflated_bytes is None else (raw, inflated_bytes)
         if isinstance(layout, str):
             kwargs["bit_layout"] = layout
@@ -242,17 +263,20 @@ class FrameView(anywidget.AnyWidget):
         return [f["name"] for f in self.fields if f["leaf"] and f["drawn"]]
 
     def load(self, data: FrameSource, *, role: Role | None | Literal["auto"] = "auto", capture: Capture | None = None,
-             deflate: DeflateArg = None, inflated: bytes | str | None = None) -> None:
+             deflate: DeflateArg = None, inflated: bytes | str | None = None, opened: OpenRecord | None = None) -> None:
         """Show other bytes (or a Frame or FrameRecord), dissecting once for data and role together.
 
         The permessage-deflate context is replaced too: what ``capture``,
-        ``deflate`` and ``inflated`` say (none given: no extension).
+        ``deflate`` and ``inflated`` say (none given: no extension), and so is
+        how the frame arrived (``opened``, or its connection's handshake in ``capture``).
         """
         raw, resolved = _resolve(data, role)
         self._deflate, inflated_bytes = _context(data, capture, deflate, inflated)
         self._inflated_for = None if inflated_bytes is None else (raw, inflated_bytes)
         self._ready = False
         try:
+            for name, value in _arrival(data, capture, opened).items():
+                setattr(self, name, value)
             self.deflate_params = _deflate_text(self._deflate)
             self.role = resolved
             self.data = raw
@@ -429,4 +453,6 @@ class FrameView(anywidget.AnyWidget):
             parts.append(f"+{extra} B after the frame")
         if self.editable:
             parts.append("editable")
+        if self.via:
+            parts.append(f"via {self.via}" + (": the proxy's frame, not the peer's" if self.reframed else ""))
         return f"FrameView({', '.join(parts)})"

@@ -4,6 +4,12 @@ Parsing, the accept-key computation and redaction all come from
 :mod:`wsexplore.protocol.handshake`; this module only lays them out. Credentials
 (Cookie, Authorization, ...) are redacted unless ``include_secrets=True``: a
 browser sends the notebook server's cookies to every port of the same host.
+
+A handshake that reached the server through another hop says so above the
+headers (``OpenRecord.via`` and ``note``): through jupyter-server-proxy the
+handshake is the proxy's, not the browser's; through the Jupyter server's
+relay the header values are the browser's and the note says what the relay
+changed.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import ipywidgets as widgets
 
 from ..capture import OpenRecord
 from ..capture.redact import redact_head
-from ..display.html import ERROR_COLOUR
+from ..display.html import ERROR_COLOUR, WARNING_BACKGROUND, WARNING_COLOUR
 from ..protocol.errors import HandshakeError
 from ..protocol.handshake import (
     AcceptKeySteps,
@@ -27,7 +33,7 @@ from ..protocol.handshake import (
     redact,
 )
 
-__all__ = ["HandshakeView", "REQUEST_HEADERS", "RESPONSE_HEADERS", "explain_header"]
+__all__ = ["HandshakeView", "REQUEST_HEADERS", "RESPONSE_HEADERS", "explain_header", "via_html"]
 
 #: One line per request header a WebSocket client sends.
 REQUEST_HEADERS: dict[str, str] = {
@@ -73,6 +79,18 @@ def explain_header(name: str, *, response: bool = False) -> str:
     return table.get(name.lower(), "not part of the WebSocket handshake")
 
 
+def via_html(opened: OpenRecord) -> str:
+    """How a connection arrived, as a block for the views ("" when direct): a warning when re-framed."""
+    if opened.via is None:
+        return ""
+    style = (f"border-left:4px solid {WARNING_COLOUR};background:{WARNING_BACKGROUND};color:{WARNING_COLOUR}"
+             if opened.reframed else "border-left:4px solid #888;color:#444")
+    lead = "\u26a0 the proxy's handshake and frames, not the browser's: " if opened.reframed else ""
+    note = f'<div style="color:#555">{escape(opened.note)}</div>' if opened.note else ""
+    return (f'<div class="wsx-via{" wsx-reframed" if opened.reframed else ""}" '
+            f'style="margin:4px 0;padding:2px 6px;{style}"><b>{escape(lead)}{escape(opened.via_text)}</b>{note}</div>')
+
+
 RequestSource = Union[bytes, bytearray, memoryview, Request, OpenRecord]
 ResponseSource = Union[bytes, bytearray, memoryview, Response, None]
 
@@ -115,7 +133,10 @@ class HandshakeView(widgets.HTML):
         self.response_problem: str | None = None
         self._request_raw = b""
         self._response_raw = b""
+        #: The record shown, when given one: how the handshake arrived (``via``) comes from it.
+        self.record: OpenRecord | None = None
         if isinstance(request, OpenRecord):
+            self.record = request
             if response is None:
                 response = request.response or None
             request = request.request
@@ -230,6 +251,8 @@ class HandshakeView(widgets.HTML):
     def render(self) -> str:
         """The view's HTML (also its ``value``)."""
         parts = ['<div style="font-family:monospace;font-size:12px;line-height:1.35">']
+        if self.record is not None:
+            parts.append(via_html(self.record))
         parts.append(self._section("Request (client \u2192 server)", self.request, self.request_problem,
                                    self._request_raw, response=False))
         if self.response is not None or self.response_problem is not None:
@@ -263,4 +286,5 @@ class HandshakeView(widgets.HTML):
             head += " -> unparsed response"
         else:
             head += ", no response"
-        return f"HandshakeView({head}, {self._repr_accept()})"
+        via = "" if self.record is None or self.record.via is None else f", via {self.record.via}"
+        return f"HandshakeView({head}, {self._repr_accept()}{via})"

@@ -29,16 +29,29 @@ _REQUIRED: Any = object()
 
 class CaptureFileError(ValueError):
     """A file that is not a capture this reader can use: ``line`` (1-based, None for the file as a
-    whole) and ``field`` (a dotted path, None for the line as a whole) say where."""
+    whole) and ``field`` (a dotted path, None for the line as a whole) say where; ``source``
+    names the file once known."""
 
-    def __init__(self, line: int | None, field: str | None, problem: str) -> None:
+    def __init__(self, line: int | None, field: str | None, problem: str, source: str | None = None) -> None:
         where = [f"line {line}"] if line is not None else []
         if field:
             where.append(f"field {field!r}")
-        super().__init__(f"{', '.join(where)}: {problem}" if where else problem)
+        text = f"{', '.join(where)}: {problem}" if where else problem
+        super().__init__(f"{source}: {text}" if source else text)
         self.line = line
         self.field = field
         self.problem = problem
+        self.source = source
+
+    def in_file(self, source: str) -> CaptureFileError:
+        """The same error, naming the file it is in."""
+        return CaptureFileError(self.line, self.field, self.problem, source)
+
+    @classmethod
+    def not_utf8(cls, data: bytes, exc: UnicodeDecodeError, source: str | None = None) -> CaptureFileError:
+        """Text that is not UTF-8, at the line and byte where it stops being so."""
+        line = data.count(b"\n", 0, exc.start) + 1
+        return cls(line, None, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})", source)
 
 
 def json_type(value: Any) -> str:

@@ -1,0 +1,319 @@
+"""Packets from pcap and pcapng files, down to TCP segments (dpkt does the headers).
+
+Two steps, both streamed (one packet in memory at a time):
+
+* ``read_packets``: the file's packets with their capture time and link type.
+  pcap (microsecond and nanosecond, either byte order) is read by dpkt's
+  reader; pcapng is walked block by block here so that every interface keeps
+  its own link type and time resolution (dpkt's reader takes the first
+  interface's for all), with dpkt parsing each block.
+* ``tcp_segments``: Ethernet (with VLAN tags), Linux cooked (SLL and SLL2, as
+  ``tcpdump -i any`` writes), BSD null and OpenBSD loop (``tcpdump -i lo0``)
+  and raw IP link types; IPv4 and IPv6; the TCP header. Checksums are not
+  checked: loopback captures carry wrong ones (the kernel leaves them to
+  offload), and Wireshark does not check them by default either.
+
+Errors: ``CaptureFileError`` (a ValueError) names the packet and byte offset
+of a file that is not pcap or pcapng as far as it goes; a file cut short
+after its last whole packet ends quietly with ``truncated`` set.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import dpkt
+from dpkt import pcapng as _ng
+
+__all__ = [
+    "CaptureFileError",
+    "Packet",
+    "Segment",
+    "PacketReader",
+    "tcp_segments",
+    "LINKTYPES",
+    "PCAP_MAGICS",
+    "PCAPNG_MAGIC",
+]
+
+PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+
+# Link types (https://www.tcpdump.org/linktypes.html) this reader follows down to TCP.
+NULL, ETHERNET, RAW, LOOP, LINUX_SLL, IPV4, IPV6, LINUX_SLL2 = 0, 1, 101, 108, 113, 228, 229, 276
+_RAW_ALIASES = (12, 14)  # DLT_RAW on some BSDs, as written in old files
+LINKTYPES = {NULL: "BSD null loopback", ETHERNET: "Ethernet", RAW: "raw IP", LOOP: "OpenBSD loopback",
+             LINUX_SLL: "Linux cooked (SLL)", IPV4: "raw IPv4", IPV6: "raw IPv6", LINUX_SLL2: "Linux cooked (SLL2)"}
+
+_AF_INET = 2
+_AF_INET6 = (10, 24, 28, 30)  # Linux, NetBSD/OpenBSD, FreeBSD, macOS
+_ETH_IPV4, _ETH_IPV6 = 0x0800, 0x86DD
+
+
+class CaptureFileError(ValueError):
+    """A pcap or pcapng file that cannot be read: the message names where."""
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """One captured packet: its number in the file (from 1), time (seconds since the epoch), link type, bytes."""
+
+    number: int
+    time: float
+    linktype: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A TCP segment as captured. ``missing`` counts payload bytes the snapshot length cut off."""
+
+    number: int
+    time: float
+    src: str
+    sport: int
+    dst: str
+    dport: int
+    seq: int
+    ack: int
+    flags: int
+    payload: bytes
+    missing: int = 0
+
+    @property
+    def syn(self) -> bool:
+        return bool(self.flags & dpkt.tcp.TH_SYN)
+
+    @property
+    def fin(self) -> bool:
+        return bool(self.flags & dpkt.tcp.TH_FIN)
+
+    @property
+    def rst(self) -> bool:
+        return bool(self.flags & dpkt.tcp.TH_RST)
+
+    @property
+    def has_ack(self) -> bool:
+        return bool(self.flags & dpkt.tcp.TH_ACK)
+
+
+# ---------------------------------------------------------------------------- files
+class PacketReader:
+    """The packets of a pcap or pcapng file opened in binary mode, in file order.
+
+    ``kind`` is "pcap" or "pcapng"; ``truncated`` is set once iteration met a
+    file that ends inside a packet (a capture still being written, or cut).
+    """
+
+    def __init__(self, fp: BinaryIO, name: str = "capture") -> None:
+        self.fp = fp
+        self.name = name
+        self.truncated: str | None = None
+        magic = fp.read(4)
+        fp.seek(-len(magic), 1)
+        if magic in PCAP_MAGICS:
+            self.kind = "pcap"
+        elif magic == PCAPNG_MAGIC:
+            self.kind = "pcapng"
+        else:
+            raise CaptureFileError(f"{name}: not a pcap or pcapng file (starts with {magic.hex(' ') or 'nothing'})")
+        self.packets_read = 0
+
+    def __iter__(self) -> Iterator[Packet]:
+        return self._pcap() if self.kind == "pcap" else self._pcapng()
+
+    def _pcap(self) -> Iterator[Packet]:
+        try:
+            reader = dpkt.pcap.Reader(self.fp)
+        except (ValueError, dpkt.UnpackError, struct.error) as exc:
+            raise CaptureFileError(f"{self.name}: pcap file header: {exc}") from None
+        linktype = reader.datalink()
+        number = 0
+        it = iter(reader)
+        while True:
+            try:
+                ts, buf = next(it)
+            except StopIteration:
+                return
+            except (dpkt.NeedData, dpkt.UnpackError, struct.error):
+                self.truncated = f"the file ends inside the record header of packet {number + 1}"
+                return
+            number += 1
+            self.packets_read = number
+            yield Packet(number, ts, linktype, buf)
+
+    def _pcapng(self) -> Iterator[Packet]:
+        fp = self.fp
+        little = True
+        interfaces: list[tuple[int, float, int]] = []  # (link type, ticks per second, offset in seconds)
+        number = 0
+        where = 0
+        while True:
+            head = fp.read(8)
+            if not head:
+                return
+            if len(head) < 8:
+                self.truncated = f"the file ends inside a block header at byte {where}"
+                return
+            if head[:4] == PCAPNG_MAGIC:  # a section header: its byte order holds until the next one
+                bom = fp.read(4)
+                little = bom == b"\x4d\x3c\x2b\x1a"
+                if not little and bom != b"\x1a\x2b\x3c\x4d":
+                    raise CaptureFileError(f"{self.name}: byte {where}: section header with an unknown byte-order "
+                                           f"magic {bom.hex(' ')}")
+                length = struct.unpack("<I" if little else ">I", head[4:])[0]
+                body = bom + fp.read(max(length - 12, 0))
+                interfaces = []
+            else:
+                length = struct.unpack("<I" if little else ">I", head[4:])[0]
+                body = fp.read(max(length - 8, 0))
+            if length < 12 or length % 4:
+                raise CaptureFileError(f"{self.name}: byte {where}: block length {length} is not a multiple of 4 "
+                                       "of at least 12 (pcapng section 3.1)")
+            if len(body) < length - 8:
+                self.truncated = f"the file ends inside a block at byte {where} (packet {number + 1} or later)"
+                return
+            block = head + body
+            btype = struct.unpack("<I" if little else ">I", head[:4])[0]
+            try:
+                if btype == _ng.PCAPNG_BT_IDB:
+                    interfaces.append(_interface(block, little))
+                elif btype in (_ng.PCAPNG_BT_EPB, _ng.PCAPNG_BT_PB):
+                    number += 1
+                    cls = ((_ng.EnhancedPacketBlockLE if little else _ng.EnhancedPacketBlock)
+                           if btype == _ng.PCAPNG_BT_EPB else (_ng.PacketBlockLE if little else _ng.PacketBlock))
+                    epb = cls(block)
+                    iface = epb.iface_id & 0xFFFF if btype == _ng.PCAPNG_BT_PB else epb.iface_id
+                    if iface >= len(interfaces):
+                        raise CaptureFileError(f"{self.name}: packet {number} (byte {where}) names interface "
+                                               f"{iface}, but only {len(interfaces)} were described before it")
+                    linktype, ticks, offset = interfaces[iface]
+                    ts = offset + ((epb.ts_high << 32) | epb.ts_low) / ticks
+                    self.packets_read = number
+                    yield Packet(number, ts, linktype, epb.pkt_data)
+                elif btype == _ng.PCAPNG_BT_SPB:  # simple packet: no time, the first interface
+                    number += 1
+                    if not interfaces:
+                        raise CaptureFileError(f"{self.name}: packet {number} (byte {where}) comes before any "
+                                               "interface description")
+                    size = struct.unpack("<I" if little else ">I", block[8:12])[0]
+                    self.packets_read = number
+                    yield Packet(number, 0.0, interfaces[0][0], block[12:12 + min(size, length - 16)])
+            except (dpkt.NeedData, dpkt.UnpackError, struct.error) as exc:
+                raise CaptureFileError(f"{self.name}: block at byte {where}: {exc or type(exc).__name__}") from None
+            where += length
+
+
+def _interface(block: bytes, little: bool) -> tuple[int, float, int]:
+    """An interface description: link type, timestamp ticks per second, offset (pcapng section 4.2)."""
+    idb = (_ng.InterfaceDescriptionBlockLE if little else _ng.InterfaceDescriptionBlock)(block)
+    ticks, offset = 1e6, 0
+    for opt in idb.opts:
+        if opt.code == _ng.PCAPNG_OPT_IF_TSRESOL and opt.data:
+            value = opt.data[0]
+            ticks = float(2 ** (value & 0x7F)) if value & 0x80 else float(10 ** value)
+        elif opt.code == _ng.PCAPNG_OPT_IF_TSOFFSET and len(opt.data) >= 8:
+            offset = struct.unpack("<q" if little else ">q", opt.data[:8])[0]
+    return idb.linktype, ticks, offset
+
+
+# ---------------------------------------------------------------------------- link, IP, TCP
+def _network(linktype: int, data: bytes) -> dpkt.Packet | bytes | None:
+    """The IP packet inside a link-layer frame (a dpkt IP or IP6), None when it holds no IP."""
+    if linktype == ETHERNET:
+        return dpkt.ethernet.Ethernet(data).data
+    if linktype in (NULL, LOOP):
+        family = int.from_bytes(data[:4], "little" if linktype == NULL else "big")
+        if family > 0xFFFF:  # written on a host of the other byte order
+            family = int.from_bytes(data[:4], "big" if linktype == NULL else "little")
+        if family == _AF_INET:
+            return dpkt.ip.IP(data[4:])
+        if family in _AF_INET6:
+            return dpkt.ip6.IP6(data[4:])
+        return None
+    if linktype == LINUX_SLL:
+        return dpkt.sll.SLL(data).data
+    if linktype == LINUX_SLL2:
+        return dpkt.sll2.SLL2(data).data
+    if linktype in (RAW, IPV4, IPV6) or linktype in _RAW_ALIASES:
+        version = data[0] >> 4 if data else 0
+        if version == 4:
+            return dpkt.ip.IP(data)
+        if version == 6:
+            return dpkt.ip6.IP6(data)
+    return None
+
+
+_IP = dpkt.ip.IP
+_IP6 = dpkt.ip6.IP6
+_TCP = dpkt.tcp.TCP
+
+
+class SkippedPackets:
+    """Why packets were not read as TCP: counts per reason (shown in a summary)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def add(self, reason: str) -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+
+    def __bool__(self) -> bool:
+        return bool(self.counts)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{n} {reason}" for reason, n in sorted(self.counts.items(), key=lambda kv: -kv[1]))
+
+
+def tcp_segments(packets: Iterator[Packet], skipped: SkippedPackets | None = None) -> Iterator[Segment]:
+    """The TCP segments among ``packets``; the others are counted in ``skipped`` by reason."""
+    skipped = skipped if skipped is not None else SkippedPackets()
+    for packet in packets:
+        try:
+            net = _network(packet.linktype, packet.data)
+        except (dpkt.UnpackError, dpkt.NeedData, struct.error, IndexError):
+            skipped.add("packets whose link or IP header is cut or malformed")
+            continue
+        kind = type(net)
+        if kind is _IP:
+            if net.mf or net.offset:
+                skipped.add("IP fragments")
+                continue
+            src, dst = net.src, net.dst
+            total = net.len - net.hl * 4 if net.len else 0  # the IP payload as sent (0: TSO, not known)
+        elif kind is _IP6:
+            src, dst = net.src, net.dst
+            total = net.plen if net.nxt == 6 else 0  # with extension headers: not known here
+        else:
+            if net is None and packet.linktype not in LINKTYPES and packet.linktype not in _RAW_ALIASES:
+                skipped.add(f"packets of link type {packet.linktype} (not read)")
+            else:
+                skipped.add("packets that are not IP")
+            continue
+        tcp = net.data
+        if type(tcp) is not _TCP:
+            if net.p == 6 if kind is _IP else net.nxt == 6:
+                skipped.add("TCP segments whose header is cut")
+            else:
+                skipped.add("packets that are not TCP")
+            continue
+        payload = tcp.data
+        missing = max(total - tcp.off * 4 - len(payload), 0)
+        yield Segment(packet.number, packet.time, _address(src), tcp.sport, _address(dst), tcp.dport,
+                      tcp.seq, tcp.ack, tcp.flags, payload, missing)
+
+
+_ADDRESSES: dict[bytes, str] = {}
+
+
+def _address(raw: bytes) -> str:
+    text = _ADDRESSES.get(raw)
+    if text is None:
+        text = str(ipaddress.ip_address(raw))
+        if len(_ADDRESSES) < 4096:
+            _ADDRESSES[raw] = text
+    return text
