@@ -72,7 +72,8 @@ def test_read_exits_1_for_a_violation(tmp_path: Path, capsys: pytest.CaptureFixt
 @pytest.mark.parametrize(("content", "reason"), [
     (None, "cannot open {path}: No such file or directory"),
     (b"hello", "{path}: not a capture file: it starts with 68 65 6c 6c 6f"),
-    (b'{"format": "wsexplore-capture", "version": 99}\n', "{path}: capture format version 99 is not supported"),
+    (b'{"format": "wsexplore-capture", "version": 99}\n',
+     "{path}: line 1, field 'version': capture format version 99 is not supported"),
 ])
 def test_read_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None,
                                     reason: str) -> None:

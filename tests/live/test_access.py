@@ -160,6 +160,21 @@ async def test_hosts_names_more_names_to_serve_and_a_missing_host_is_400(make_ta
     assert missing.status == 400 and b"Host" in missing.body
 
 
+async def test_a_relayed_connection_passes_with_the_jupyter_pages_host_and_origin(make_server_target) -> None:
+    """The Jupyter server's relay authenticated the browser and applied Jupyter's Origin rules: a
+    preamble with this server's token lets the request in with the hub's Host and Origin."""
+    from wsexplore.jupyter import preamble
+
+    target = await make_server_target()
+    server = target.thing
+    request = upgrade_request(target, host="hub.example.org", origin="https://hub.example.org")
+    assert await status_of(target, request) == 421  # the same bytes straight from a page: refused
+    line = preamble.encode(server._relay_token, ("10.0.0.5", 5555), f"/user/alice/wsexplore/{target.port}/")
+    assert await status_of(target, line + request) == 101
+    forged = preamble.encode("not-the-token", ("10.0.0.5", 5555), "/")
+    assert await status_of(target, forged + request) == 403
+
+
 # ---------------------------------------------------------------------------- the policy itself
 def _request(host: str, origin: str | None = None) -> object:
     head = f"GET / HTTP/1.1\r\nHost: {host}\r\n" + (f"Origin: {origin}\r\n" if origin else "") + "\r\n"
