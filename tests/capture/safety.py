@@ -26,6 +26,7 @@ def exercise(cap: Capture, *, select: Callable[[Any], bool] | None = None) -> No
     repr(cap.violations())
     cap.filter(text="a")
     cap.filter(text=b"a")
+    cap.to_pandas()
     t0 = cap[0].time if len(cap) else 0.0
     for record in cap:
         describe(record)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from .test_load_hostile import JSON_VALUES, _paths, _set, _values_in
 
 pytestmark = pytest.mark.timeout(900)
 
-FUZZ = settings(max_examples=150, deadline=None,
+FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
@@ -99,3 +100,37 @@ def test_fuzzed_pcapng_files_load_or_give_value_errors_and_whatever_loads_is_saf
         length = data.draw(st.integers(1, 256), label="length")
         mutated = seed[:at] + seed[at:at + length] * 2 + seed[at + length:]
     _load_checked(mutated)
+
+
+# ---------------------------------------------------------------------------- times no view can show
+def test_a_packet_time_past_year_9999_is_refused_naming_the_packet(plain: tuple[Path, Any]) -> None:
+    """The interface's time resolution set from nanoseconds to seconds: every packet's time is then
+    some 10^18 seconds, a date no view can show."""
+    data = bytearray(plain[0].read_bytes())
+    at = 0
+    while True:  # the interface description block (type 1)
+        kind, length = struct.unpack_from("<II", data, at)
+        if kind == 1:
+            break
+        at += length
+    option = at + 16  # after the block header, link type, reserved and snap length
+    while True:
+        code, size = struct.unpack_from("<HH", data, option)
+        assert code != 0, "no if_tsresol option in the recording"
+        if code == 9:  # if_tsresol: 10^-value seconds a tick
+            data[option + 4] = 0
+            break
+        option += 4 + (size + 3) // 4 * 4
+    with pytest.raises(ValueError, match=r"packet 1: time .* is not a date from year 1 to 9999"):
+        Capture.load(io.BytesIO(bytes(data)))
+
+
+@pytest.mark.parametrize(("where", "value"), [
+    (("entries", 0, "_webSocketMessages", 0, "time"), 1e300),
+    (("entries", 0, "startedDateTime"), "0001-01-01T00:00:00+01:00"),
+])
+def test_a_har_time_no_view_can_show_is_refused(where: tuple, value: Any) -> None:
+    har = _har()
+    _set(har["log"], where, value)
+    with pytest.raises(ValueError, match="date"):
+        Capture.load(io.StringIO(json.dumps(har)))

@@ -47,6 +47,7 @@ __all__ = [
     "build",
     "frame_payload",
     "parse_frame",
+    "WALL_RANGE",
     "FRAME_CACHE_LIMIT",
     "FRAME_COST",
     "SMALL_FRAME_COST",
@@ -71,6 +72,10 @@ VIA: dict[str | None, str] = {
 NO_HANDSHAKE = 0
 #: Paths on which the frames recorded are a proxy's own, not the peer's.
 REFRAMING_VIA = frozenset({"jupyter-server-proxy"})
+
+#: The wall clocks a record may hold, in seconds since the epoch: year 1 to year 9999, the dates
+#: every view can show (``display.clock``, ``datetime``, ``to_pandas``). File readers refuse others.
+WALL_RANGE = (-62135596800.0, 253402300799.0)
 
 Direction = Literal["in", "out"]
 Initiator = Literal["local", "remote"]

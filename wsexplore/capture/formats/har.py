@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from ...protocol.events import MessageReceived
 from ...protocol.opcodes import Opcode
+from ..records import WALL_RANGE
 
 if TYPE_CHECKING:
     from ..store import Capture
@@ -147,9 +148,17 @@ def _head(start_line: str, headers: list[tuple[str, str]]) -> bytes:
 def _time(entry: dict, path: str) -> float:
     started = _get(entry, "startedDateTime", str, path)
     try:
-        return datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp()
-    except ValueError:
+        when = datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp()
+    except (ValueError, OverflowError):
         raise ValueError(f"{path}.startedDateTime: {started!r} is not an ISO 8601 date and time") from None
+    return _wall(when, f"{path}.startedDateTime")
+
+
+def _wall(when: float, where: str) -> float:
+    """A time as a record's wall clock: a date from year 1 to 9999 (``WALL_RANGE``), or ValueError."""
+    if not WALL_RANGE[0] <= when <= WALL_RANGE[1]:
+        raise ValueError(f"{where}: {when:g} s since 1970 is not a date from year 1 to 9999")
+    return when
 
 
 def _read_entry(entry: dict, path: str, conn: int, capture: Capture, creator: str) -> None:
@@ -199,6 +208,8 @@ def _read_entry(entry: dict, path: str, conn: int, capture: Capture, creator: st
             raise ValueError(f"{mpath}: must be an object, got {_type_name(message)}")
         kind = _get(message, "type", str, mpath)
         at = _number(message, "time", mpath)
+        if at is not None:
+            at = _wall(at, f"{mpath}.time")
         opcode = _get(message, "opcode", int, mpath)
         data = _get(message, "data", str, mpath)
         assert at is not None

@@ -32,6 +32,7 @@ from ..records import (
     INITIATORS,
     KINDS,
     VIA,
+    WALL_RANGE,
     CloseRecord,
     ErrorRecord,
     FrameRecord,
@@ -324,8 +325,7 @@ def record_to_json(r: Record, include_secrets: bool) -> dict[str, Any]:
     return d
 
 
-# Where a record's clocks may be: any finite monotonic time; a wall clock from 1970 to year 9999.
-_MAX_WALL = 253402300799.0
+# Where a record's clocks may be: any finite monotonic time; a wall clock in WALL_RANGE.
 _MAX_TIME = 1e15
 
 
@@ -334,7 +334,7 @@ def record_from_json(d: Any, line: int | None = None) -> Record:
     f = Fields(d, line)
     kind = f.choice("kind", tuple(KINDS))
     common = (f.integer("seq"), f.integer("conn", nullable=True), f.number("time", low=-_MAX_TIME, high=_MAX_TIME),
-              f.number("wall", low=0, high=_MAX_WALL))
+              f.number("wall", low=WALL_RANGE[0], high=WALL_RANGE[1]))
     record: Record
     if kind == "frame":
         direction = f.choice("direction", DIRECTIONS)
@@ -347,7 +347,7 @@ def record_from_json(d: Any, line: int | None = None) -> Record:
     elif kind == "open":
         peer = _peer(f)
         request, response = f.base64("request"), f.base64("response")
-        status = f.integer("status", low=100, high=999)
+        status = f.integer("status", high=999)  # 0: no handshake was seen (a capture picked up mid-stream)
         via = f.choice("via", tuple(VIA), default=None)
         note = f.text("note", default="")
         forwarded = f.base64("forwarded_request", nullable=True, default=None)

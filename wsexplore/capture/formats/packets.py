@@ -29,8 +29,11 @@ from typing import BinaryIO
 import dpkt
 from dpkt import pcapng as _ng
 
+from ..records import WALL_RANGE
+from .fields import CaptureFileError
+
 __all__ = [
-    "CaptureFileError",
+    "PcapFileError",
     "Packet",
     "Segment",
     "PacketReader",
@@ -54,8 +57,18 @@ _AF_INET6 = (10, 24, 28, 30)  # Linux, NetBSD/OpenBSD, FreeBSD, macOS
 _ETH_IPV4, _ETH_IPV6 = 0x0800, 0x86DD
 
 
-class CaptureFileError(ValueError):
-    """A pcap or pcapng file that cannot be read: the message names where."""
+class PcapFileError(CaptureFileError):
+    """A pcap or pcapng file that cannot be read: the message names the file and where in it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, None, message)
+
+
+def _checked_time(ts: float, name: str, number: int) -> float:
+    """A packet's time as a record's wall clock, or the error that says it is none (WALL_RANGE)."""
+    if not WALL_RANGE[0] <= ts <= WALL_RANGE[1]:
+        raise PcapFileError(f"{name}: packet {number}: time {ts:g} s since 1970 is not a date from year 1 to 9999")
+    return ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +133,7 @@ class PacketReader:
         elif magic == PCAPNG_MAGIC:
             self.kind = "pcapng"
         else:
-            raise CaptureFileError(f"{name}: not a pcap or pcapng file (starts with {magic.hex(' ') or 'nothing'})")
+            raise PcapFileError(f"{name}: not a pcap or pcapng file (starts with {magic.hex(' ') or 'nothing'})")
         self.packets_read = 0
 
     def __iter__(self) -> Iterator[Packet]:
@@ -130,7 +143,7 @@ class PacketReader:
         try:
             reader = dpkt.pcap.Reader(self.fp)
         except (ValueError, dpkt.UnpackError, struct.error) as exc:
-            raise CaptureFileError(f"{self.name}: pcap file header: {exc}") from None
+            raise PcapFileError(f"{self.name}: pcap file header: {exc}") from None
         linktype = reader.datalink()
         number = 0
         it = iter(reader)
@@ -144,7 +157,7 @@ class PacketReader:
                 return
             number += 1
             self.packets_read = number
-            yield Packet(number, ts, linktype, buf)
+            yield Packet(number, _checked_time(ts, self.name, number), linktype, buf)
 
     def _pcapng(self) -> Iterator[Packet]:
         fp = self.fp
@@ -163,7 +176,7 @@ class PacketReader:
                 bom = fp.read(4)
                 little = bom == b"\x4d\x3c\x2b\x1a"
                 if not little and bom != b"\x1a\x2b\x3c\x4d":
-                    raise CaptureFileError(f"{self.name}: byte {where}: section header with an unknown byte-order "
+                    raise PcapFileError(f"{self.name}: byte {where}: section header with an unknown byte-order "
                                            f"magic {bom.hex(' ')}")
                 length = struct.unpack("<I" if little else ">I", head[4:])[0]
                 body = bom + fp.read(max(length - 12, 0))
@@ -172,7 +185,7 @@ class PacketReader:
                 length = struct.unpack("<I" if little else ">I", head[4:])[0]
                 body = fp.read(max(length - 8, 0))
             if length < 12 or length % 4:
-                raise CaptureFileError(f"{self.name}: byte {where}: block length {length} is not a multiple of 4 "
+                raise PcapFileError(f"{self.name}: byte {where}: block length {length} is not a multiple of 4 "
                                        "of at least 12 (pcapng section 3.1)")
             if len(body) < length - 8:
                 self.truncated = f"the file ends inside a block at byte {where} (packet {number + 1} or later)"
@@ -189,22 +202,22 @@ class PacketReader:
                     epb = cls(block)
                     iface = epb.iface_id & 0xFFFF if btype == _ng.PCAPNG_BT_PB else epb.iface_id
                     if iface >= len(interfaces):
-                        raise CaptureFileError(f"{self.name}: packet {number} (byte {where}) names interface "
+                        raise PcapFileError(f"{self.name}: packet {number} (byte {where}) names interface "
                                                f"{iface}, but only {len(interfaces)} were described before it")
                     linktype, ticks, offset = interfaces[iface]
                     ts = offset + ((epb.ts_high << 32) | epb.ts_low) / ticks
                     self.packets_read = number
-                    yield Packet(number, ts, linktype, epb.pkt_data)
+                    yield Packet(number, _checked_time(ts, self.name, number), linktype, epb.pkt_data)
                 elif btype == _ng.PCAPNG_BT_SPB:  # simple packet: no time, the first interface
                     number += 1
                     if not interfaces:
-                        raise CaptureFileError(f"{self.name}: packet {number} (byte {where}) comes before any "
+                        raise PcapFileError(f"{self.name}: packet {number} (byte {where}) comes before any "
                                                "interface description")
                     size = struct.unpack("<I" if little else ">I", block[8:12])[0]
                     self.packets_read = number
                     yield Packet(number, 0.0, interfaces[0][0], block[12:12 + min(size, length - 16)])
             except (dpkt.NeedData, dpkt.UnpackError, struct.error) as exc:
-                raise CaptureFileError(f"{self.name}: block at byte {where}: {exc or type(exc).__name__}") from None
+                raise PcapFileError(f"{self.name}: block at byte {where}: {exc or type(exc).__name__}") from None
             where += length
 
 
