@@ -234,8 +234,11 @@ class Capture(Query):
                 if type(data) is bytes:
                     size = len(data)
                     cost = size + _BYTES_COST
+                elif data.isascii():  # a compact ASCII str: one byte a character after its header
+                    size = len(data)
+                    cost = size + _ASCII_COST
                 else:
-                    size = len(data) if data.isascii() else data_size(data)
+                    size = data_size(data)
                     cost = getsizeof(data) + MESSAGE_COST
                 append((_MESSAGE, seq, conn, time, wall, received, int(event.opcode), data, event.frames,
                         event.compressed_size), conn, size, cost)
@@ -403,6 +406,7 @@ class Capture(Query):
 
 getsizeof = sys.getsizeof
 _BYTES_COST = MESSAGE_COST + sys.getsizeof(b"")
+_ASCII_COST = MESSAGE_COST + sys.getsizeof("")
 
 
 def _data_size(entry: Record | PendingRecord) -> int:

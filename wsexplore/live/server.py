@@ -419,14 +419,21 @@ class _Protocol(asyncio.Protocol):
         self._reads += 1
         events = ws.protocol.receive_data(data)
         count = len(events)
-        # The next slice: about _EVENTS_PER_TURN events at these bytes per event (grown when none came).
-        if count:
-            self._slice = min(_SLICE_MAX, max(_SLICE_MIN, len(data) * _EVENTS_PER_TURN // count))
-        elif self._slice < _SLICE_MAX:
-            self._slice = min(_SLICE_MAX, self._slice * 2)
+        if count > _EVENTS_PER_TURN or len(data) >= self._slice:
+            self._resize_slice(len(data), count)
         self._handle(ws, events)
         if self._account(ws):
             self._over_budget(ws)
+
+    def _resize_slice(self, size: int, count: int) -> None:
+        """The next slice: about ``_EVENTS_PER_TURN`` events at the bytes per event of ``size`` bytes that
+        gave ``count`` events (twice as many bytes when none came). Reads smaller than the slice that
+        gave few events leave it as it is."""
+        if count:
+            size = size * _EVENTS_PER_TURN // count
+            self._slice = _SLICE_MAX if size > _SLICE_MAX else _SLICE_MIN if size < _SLICE_MIN else size
+        elif self._slice < _SLICE_MAX:
+            self._slice = min(_SLICE_MAX, self._slice * 2)
 
     def _account(self, ws: ServerConnection) -> bool:
         """Bring the server's count of bytes held up to date; True when this connection took it past
