@@ -74,9 +74,9 @@ def frame_payload(raw: bytes, header: Header | None) -> bytes | None:
     end = None if header is None else header.frame_length
     if end is None or len(raw) < end:
         return None
-    payload = raw[end - header.length : end]  # type: ignore[union-attr, operator]
+    start = end - header.length  # type: ignore[union-attr, operator]
     key = header.mask_key  # type: ignore[union-attr]
-    return payload if key is None else apply_mask(payload, key)
+    return raw[start:end] if key is None else apply_mask(memoryview(raw)[start:end], key)
 
 
 def parse_frame(raw: bytes) -> Frame | None:

@@ -21,7 +21,7 @@ from .header import (
     RSV3_MASK,
     parse_header,
 )
-from .masking import apply_mask
+from .masking import apply_mask, mask_frame
 from .opcodes import CloseCode, Opcode, as_opcode, close_code_meaning, opcode_name
 
 __all__ = ["Frame", "encode_close_payload", "length_form"]
@@ -122,9 +122,7 @@ class Frame:
         start = header.size  # the whole header is there: the payload follows it
         key = header.mask_key
         if payload is None:
-            payload = bytes(data[start:end])
-            if key is not None:
-                payload = apply_mask(payload, key)
+            payload = bytes(data[start:end]) if key is None else apply_mask(memoryview(data)[start:end], key)
         b0 = header.b0
         return cls._trusted(b0 & OPCODE_MASK, payload, bool(b0 & FIN_MASK), bool(b0 & RSV1_MASK),
                             bool(b0 & RSV2_MASK), bool(b0 & RSV3_MASK), key)
@@ -191,7 +189,7 @@ class Frame:
             header = _pack_long(b0, mask_bit | LENGTH_64, n)
         if self.mask_key is None:
             return header + payload
-        return header + self.mask_key + apply_mask(payload, self.mask_key)
+        return mask_frame(header, self.mask_key, payload)
 
     def _repr_html_(self) -> str:
         """Jupyter view: the dissection of this frame's wire bytes (read by the side it is sent to)."""
