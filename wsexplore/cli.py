@@ -1,4 +1,4 @@
-"""Command line: ``wsexplore decode`` dissects frames given as hex or a binary file;
+"""Command line: ``wsexplore decode`` dissects frames given as hex or a binary file (``cli_decode``);
 ``wsexplore serve`` runs the capturing server and prints every handshake and frame.
 
 Exit status of ``decode``: 0 when every frame is valid, 1 when a violation was
@@ -13,44 +13,12 @@ import argparse
 import asyncio
 import os
 import signal
-import string
 import sys
 from typing import Sequence, TextIO
 
+from .hexinput import HexError, parse_hex
+
 __all__ = ["main", "parse_hex", "HexError"]
-
-_HEX = frozenset(string.hexdigits)
-_SEPARATORS = frozenset(string.whitespace) | {":"}
-
-
-class HexError(ValueError):
-    """Text that is not a hex dump."""
-
-
-def parse_hex(text: str) -> bytes:
-    """Bytes from a hex dump: spaces, newlines, ``:`` separators and ``0x`` prefixes are allowed.
-
-    Raises HexError naming the first bad character and its position (1-based),
-    or the odd number of hex digits.
-    """
-    digits: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in _HEX:
-            if ch == "0" and i + 1 < n and text[i + 1] in "xX" and (i == 0 or text[i - 1] in _SEPARATORS):
-                i += 2  # a 0x prefix
-                continue
-            digits.append(ch)
-        elif ch not in _SEPARATORS:
-            line = text.count("\n", 0, i) + 1
-            where = f"position {i + 1}" + (
-                f" (line {line}, column {i - text.rfind(chr(10), 0, i)})" if "\n" in text else "")
-            raise HexError(f"not hex: {ch!r} at {where}")
-        i += 1
-    if len(digits) % 2:
-        raise HexError(f"odd number of hex digits ({len(digits)}): a byte is two digits")
-    return bytes.fromhex("".join(digits))
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -63,16 +31,13 @@ def _build_parser() -> argparse.ArgumentParser:
     dec = sub.add_parser(
         "decode",
         help="dissect WebSocket frames given as hex (or a binary file)",
-        description="Dissect consecutive WebSocket frames: bit diagram, fields and the first violation of each. "
-        "Exit 0 when all frames are valid, 1 when a violation was found, 2 for unusable input.",
+        description="Dissect consecutive WebSocket frames as they are read: bit diagram, fields and the first "
+        "violation of each (or one line each with --summary). Exit 0 when all frames are valid, 1 when a "
+        "violation was found, 2 for unusable input.",
     )
-    dec.add_argument("hex", nargs="*", metavar="HEX",
-                     help="frame bytes as hex; spaces, ':' and 0x prefixes are allowed; '-' or nothing reads "
-                          "hex from stdin")
-    dec.add_argument("--file", metavar="PATH", help="read raw binary bytes from PATH instead")
-    dec.add_argument("--role", choices=("server", "client"), default="server",
-                     help="the side reading the bytes: 'server' (default) expects masked frames from a client, "
-                          "'client' expects unmasked frames from a server")
+    from .cli_decode import add_decode_arguments
+
+    add_decode_arguments(dec, _positive)
     dec.set_defaults(run=_decode)
 
     from .live.handlers import HANDLERS
@@ -121,43 +86,10 @@ def _positive(text: str) -> int:
     return _integer(text, 1, None, "a number")
 
 
-def _read_input(args: argparse.Namespace, stdin: TextIO) -> bytes:
-    if args.file is not None:
-        if args.hex:
-            raise HexError("give either HEX arguments or --file, not both")
-        try:
-            with open(args.file, "rb") as fh:
-                return fh.read()
-        except OSError as exc:
-            raise HexError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
-    if not args.hex or args.hex == ["-"]:
-        return parse_hex(stdin.read())
-    return parse_hex(" ".join(args.hex))
-
-
 def _decode(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
-    from .protocol.dissector import dissect_stream
+    from .cli_decode import run_decode
 
-    try:
-        data = _read_input(args, stdin)
-    except HexError as exc:
-        print(f"wsexplore decode: {exc}", file=err)
-        return 2
-    if not data:
-        print("wsexplore decode: no bytes to decode", file=err)
-        return 2
-    frames = dissect_stream(data, role=args.role)
-    bad = 0
-    for number, d in enumerate(frames, start=1):
-        title = f"frame {number} at offset {d.offset} ({d.size} byte{'s' if d.size != 1 else ''})"
-        print(f"== {title} ==", file=out)
-        print(d, file=out)
-        print(file=out)
-        bad += not d.ok
-    total = len(frames)
-    verdict = "all valid" if not bad else f"{bad} with a violation"
-    print(f"{total} frame{'s' if total != 1 else ''} in {len(data)} bytes: {verdict}", file=out)
-    return 1 if bad else 0
+    return run_decode(args, out, err, stdin)
 
 
 def _browsable(host: str) -> str:

@@ -43,6 +43,7 @@ __all__ = [
     "payload_preview",
     "data_preview",
     "frame_bits",
+    "frame_line",
     "TEXT_PREVIEW",
     "HEX_PREVIEW",
 ]
@@ -275,29 +276,45 @@ def _format_open(r: OpenRecord) -> str:
     return " | ".join(parts)
 
 
-def _violation(r: FrameRecord | ErrorRecord) -> str:
-    return "" if r.error is None else f"!! {type(r.error).__name__}: {escape(str(r.error))}"
+def _violation(error: BaseException | None) -> str:
+    return "" if error is None else f"!! {type(error).__name__}: {escape(str(error))}"
+
+
+def _bits_text(b0: int, masked: bool) -> str:
+    return (f"FIN={int(bool(b0 & FIN_MASK))} RSV1={int(bool(b0 & RSV1_MASK))} RSV2={int(bool(b0 & RSV2_MASK))} "
+            f"RSV3={int(bool(b0 & RSV3_MASK))} MASK={int(masked)}")
+
+
+# The bits' text for every first byte, unmasked then masked: looked up, as every frame's line shows them.
+_BITS = tuple(_bits_text(b0 & 0xF0, bool(masked)) for b0 in range(0, 256, 16) for masked in (0, 1))
 
 
 def _bits(b0: int, masked: bool) -> str:
-    return (f"FIN={int(bool(b0 & FIN_MASK))} RSV1={int(bool(b0 & RSV1_MASK))} RSV2={int(bool(b0 & RSV2_MASK))} "
-            f"RSV3={int(bool(b0 & RSV3_MASK))} MASK={int(masked)}")
+    return _BITS[(b0 >> 3) & 0x1E | bool(masked)]
+
+
+def frame_line(b0: int, masked: bool, opcode: Opcode | int | None, length: int | None, key: bytes | None,
+               payload: bytes | None, error: BaseException | None = None) -> str:
+    """A frame in one line, as the terminal shows it after the direction: opcode, FIN/RSV1-3/MASK bits,
+    ``len=``, ``key=`` (hex), a payload preview (None: not all there) and the rule broken after ``!!``.
+
+    ``wsexplore serve`` prints it in every frame's line, ``wsexplore decode --summary`` for every frame.
+    """
+    parts = [f"{opcode_name(opcode) if opcode is not None else '?':<12}", _bits(b0, masked),
+             f"len={'?' if length is None else length}", f"key={key.hex() if key is not None else '-'}",
+             payload_preview(opcode, payload, length)]
+    if error is not None:
+        parts.append(_violation(error))
+    return " ".join(parts)
 
 
 def _format_frame(r: FrameRecord) -> str:
     bits = frame_bits(r)
     if bits is None:
-        return " ".join(filter(None, (f"{_ARROWS[r.direction]} (no bytes)", _violation(r))))
+        return " ".join(filter(None, (f"{_ARROWS[r.direction]} (no bytes)", _violation(r.error))))
     frame, header = r.frame, r.header
     key = frame.mask_key if frame is not None else header.mask_key if header is not None else None
-    opcode, length = r.opcode, r.length
-    parts = [_ARROWS[r.direction], f"{opcode_name(opcode) if opcode is not None else '?':<12}", _bits(*bits),
-             f"len={'?' if length is None else length}", f"key={key.hex() if key is not None else '-'}",
-             payload_preview(opcode, r.payload, length)]
-    violation = _violation(r)
-    if violation:
-        parts.append(violation)
-    return " ".join(parts)
+    return f"{_ARROWS[r.direction]} {frame_line(*bits, r.opcode, r.length, key, r.payload, r.error)}"
 
 
 def _format_message(r: MessageRecord) -> str:
