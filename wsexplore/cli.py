@@ -14,9 +14,12 @@ import asyncio
 import os
 import signal
 import sys
-from typing import Sequence, TextIO
+from typing import TYPE_CHECKING, Sequence, TextIO
 
 from .hexinput import HexError, parse_hex
+
+if TYPE_CHECKING:
+    from .live.console import ConsolePrinter
 
 __all__ = ["main", "parse_hex", "HexError"]
 
@@ -128,7 +131,7 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
         print(f"wsexplore serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=err)
         return 1
     printer = ConsolePrinter(out)
-    server.capture.subscribe(printer)
+    printer.subscribe(server.capture)
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -160,9 +163,11 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
         for sig in installed:
             loop.remove_signal_handler(sig)
         why = f" ({received[0]})" if received else ""
+        _console_done(printer)
         print(f"wsexplore serve: stopping{why}, closing {len(server.connections)} connection(s)", file=out,
               flush=True)
         await server.stop()
+        _console_done(printer, close=True)
         status = 0
         if args.save is not None:
             capture = server.capture
@@ -176,6 +181,14 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
                 print(f"wsexplore serve: saved {len(capture)} records ({conns} connection"
                       f"{'' if conns == 1 else 's'}) to {args.save}", file=out, flush=True)
     return status
+
+
+def _console_done(printer: ConsolePrinter, *, close: bool = False) -> None:
+    """Print what the console still holds (and stop it); an output closed by its reader is not an error here."""
+    try:
+        printer.close() if close else printer.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,10 +26,10 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from ..display import clock, data_size, escape, hex_preview, peer, plural, quote, text_or_hex
-from ..protocol.frames import Frame
+from ..protocol.frames import Frame, frame_payload
 from ..protocol.handshake import SENSITIVE_HEADERS
-from ..protocol.header import FIN_MASK, RSV1_MASK, RSV2_MASK, RSV3_MASK, flag_names
-from ..protocol.opcodes import Opcode, close_code_meaning, opcode_name
+from ..protocol.header import FIN_MASK, OPCODE_MASK, RSV1_MASK, RSV2_MASK, RSV3_MASK, flag_names, parse_header
+from ..protocol.opcodes import Opcode, as_opcode, close_code_meaning, opcode_name
 
 if TYPE_CHECKING:  # the records import this module for their repr
     from .records import CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord, Record
@@ -309,12 +309,15 @@ def frame_line(b0: int, masked: bool, opcode: Opcode | int | None, length: int |
 
 
 def _format_frame(r: FrameRecord) -> str:
-    bits = frame_bits(r)
-    if bits is None:
+    # Read from the raw bytes alone (one header parse, no Frame built): the console formats every frame.
+    raw = r.raw
+    header = parse_header(raw)
+    if header is None:
         return " ".join(filter(None, (f"{_ARROWS[r.direction]} (no bytes)", _violation(r.error))))
-    frame, header = r.frame, r.header
-    key = frame.mask_key if frame is not None else header.mask_key if header is not None else None
-    return f"{_ARROWS[r.direction]} {frame_line(*bits, r.opcode, r.length, key, r.payload, r.error)}"
+    b0 = header.b0
+    line = frame_line(b0, header.masked, as_opcode(b0 & OPCODE_MASK), header.length, header.mask_key,
+                      frame_payload(raw, header), r.error)
+    return f"{_ARROWS[r.direction]} {line}"
 
 
 def _format_message(r: MessageRecord) -> str:

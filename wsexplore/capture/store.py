@@ -54,7 +54,7 @@ log = logging.getLogger("wsexplore.capture")
 DEFAULT_MAX_RECORDS = 100_000
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
-Subscriber = Callable[[Record], object]
+Subscriber = Callable[[Record], object]  # or Callable[[Record | PendingRecord], object] (pending=True)
 
 # The kind tags of pending records (see ``PendingRecord``).
 _FRAME = FrameRecord.kind
@@ -87,6 +87,8 @@ class Capture(Query):
         self._pending = 0
         self._conns: dict[int, None] = {}
         self._subscribers: tuple[Subscriber, ...] = ()
+        self._takes_pending: tuple[bool, ...] = ()  # for each subscriber: it may be handed a PendingRecord
+        self._wants_records = False  # some subscriber needs records built as they are appended
         #: Records evicted so far, and the bytes they held.
         self.dropped = 0
         self.dropped_bytes = 0
@@ -136,18 +138,15 @@ class Capture(Query):
         """Store ``entry``, evict what the bounds no longer hold, hand the record to the subscribers.
 
         While nobody subscribes, a pending record stays pending; a subscriber
-        gets a record, so it is built here first.
+        gets a record, so it is built here first, unless every subscriber takes
+        pending records (``subscribe(..., pending=True)``).
         """
         records = self._records
         subscribers = self._subscribers
-        if subscribers:
-            if type(entry) is tuple:
-                entry = build(entry)
-            records.append(entry)
-            if self._pending:
-                self._pending += 1
-        else:
-            records.append(entry)
+        if subscribers and self._wants_records and type(entry) is tuple:
+            entry = build(entry)
+        records.append(entry)
+        if self._pending or type(entry) is tuple:
             self._pending += 1  # one more entry that reading may have to build (records pass through)
         self._sizes.append(size)
         self._nbytes += size
@@ -275,9 +274,16 @@ class Capture(Query):
         return rec
 
     # -- subscribers -----------------------------------------------------------------
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback(record)`` for each new record; returns a function that unsubscribes."""
+    def subscribe(self, callback: Subscriber, *, pending: bool = False) -> Callable[[], None]:
+        """Call ``callback(record)`` for each new record; returns a function that unsubscribes.
+
+        With ``pending=True`` the callback may be handed a ``PendingRecord`` instead
+        (``records.build`` makes the record): for a subscriber that only queues what
+        it gets, so that the live path builds nothing for it.
+        """
         self._subscribers = (*self._subscribers, callback)
+        self._takes_pending = (*self._takes_pending, bool(pending))
+        self._wants_records = not all(self._takes_pending)
 
         def unsubscribe() -> None:
             self._detach(callback)
@@ -285,14 +291,15 @@ class Capture(Query):
         return unsubscribe
 
     def _detach(self, callback: Subscriber) -> None:
-        subs = list(self._subscribers)
+        subs, kinds = list(self._subscribers), list(self._takes_pending)
         for i, cb in enumerate(subs):
             if cb is callback:
-                del subs[i]
-                self._subscribers = tuple(subs)
+                del subs[i], kinds[i]
+                self._subscribers, self._takes_pending = tuple(subs), tuple(kinds)
+                self._wants_records = not all(kinds)
                 return
 
-    def _notify(self, record: Record) -> None:
+    def _notify(self, record: Record | PendingRecord) -> None:
         failed = None
         for callback in self._subscribers:
             try:
@@ -309,10 +316,10 @@ class Capture(Query):
             for callback, exc in failed:
                 self.subscriber_errors.append((callback, exc))
                 name = getattr(callback, "__qualname__", type(callback).__qualname__)
-                log.error("capture subscriber %s raised on record #%d and was detached", name, record.seq,
-                          exc_info=exc)
+                seq = record[1] if type(record) is tuple else record.seq  # type: ignore[union-attr]
+                log.error("capture subscriber %s raised on record #%d and was detached", name, seq, exc_info=exc)
                 self.error(None, f"subscriber {name} raised {type(exc).__name__}: {exc} "
-                                 f"on record #{record.seq} and was detached")
+                                 f"on record #{seq} and was detached")
 
     # -- files -----------------------------------------------------------------------
     def save(self, path: str | os.PathLike | IO[str], *, include_secrets: bool = False) -> None:
