@@ -44,6 +44,17 @@ VIEWPORT = {"width": 1280, "height": 1400}
 #: Milliseconds the page may take to show anything a test waits for.
 UI_TIMEOUT = 20_000
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+#: Debian's Chromium and the flags it runs with here (no sandbox in a container, no network of its own).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 # User settings for this Lab alone: no network, no autosave, and every cell kept in the DOM
 # (JupyterLab 4 may otherwise leave off-screen cells unrendered, and a widget with them).

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from bitarray import bitarray, frozenbitarray
 from hypothesis import HealthCheck, given, settings
@@ -331,16 +329,14 @@ def test_dissect_stream_stops_after_a_truncated_frame_and_advances_past_violatio
     assert dissect_stream(b"") == []
 
 
-def test_16_mib_frame_is_quick() -> None:
+def test_16_mib_frame_is_dissected_whole_and_drawn_short() -> None:
+    # Its speed is a make bench figure (group "protocol"); here what it must produce.
     payload = bytes(range(256)) * (1 << 16)
     data = Frame(Opcode.BINARY, payload, mask_key=KEY).encode()
-    start = time.perf_counter()
     d = dissect(data)
     text = str(d)
-    elapsed = time.perf_counter() - start
     assert d.ok and d.payload == payload and len(d.field("Payload").bits) == 8 * len(payload)
     assert len(text) < 10_000
-    assert elapsed < 2.0
 
 
 # -- properties ----------------------------------------------------------------
