@@ -98,8 +98,11 @@ def _header_kinds(role: Role, rsv_allowed: int, permessage_deflate: bool) -> byt
 
 
 # The states in which we may still send, and read, as the transition table says.
-_SENDING = frozenset(state for state in State if allows(state, Trigger.SEND))
-_RECEIVING = frozenset(state for state in State if allows(state, Trigger.RECEIVE))
+# Tuples, not sets: ``in`` then compares by identity, where a set would call the Enum's Python-level __hash__.
+_SENDING = tuple(state for state in State if allows(state, Trigger.SEND))
+_RECEIVING = tuple(state for state in State if allows(state, Trigger.RECEIVE))
+# Bytes before the payload for every second header byte (header.header_length, looked up).
+_HEADER_LENGTH = tuple(header_length(b1) for b1 in range(256))
 # A close body is a 2-byte code and a reason, within a control frame's payload (section 5.5).
 _MAX_CLOSE_REASON = MAX_7BIT - 2
 
@@ -299,7 +302,7 @@ class Connection:
             if length is None:  # the extended length is still arriving
                 self._need = 2 + extended_length_bytes(len7)
                 return pos
-        hl = header_length(b1)
+        hl = _HEADER_LENGTH[b1]
         opcode = b0 & OPCODE_MASK
         err: ProtocolError | None = None
         if kind == _BREAKS_RULE:
@@ -475,14 +478,15 @@ class Connection:
         """Fail fast on invalid UTF-8 inside a text frame that has not fully arrived yet."""
         if self.state not in _RECEIVING:
             return
+        b0 = buf[0]  # the buffer holds the start of a frame: at least one byte
+        opcode = b0 & OPCODE_MASK
+        if not (opcode == _TEXT or (opcode == _CONT and self._decoder is not None)):
+            return  # only text is checked as it arrives: nothing to parse for any other frame
+        if self._msg_compressed or b0 & self._rsv1_compressed:
+            return  # compressed bytes: the text is checked once the frame is inflated
         header = parse_header(buf)
         if header is None or not header.complete:
             return
-        opcode = header.opcode
-        if not (opcode == _TEXT or (opcode == _CONT and self._decoder is not None)):
-            return
-        if self._msg_compressed or header.b0 & self._rsv1_compressed:
-            return  # compressed bytes: the text is checked once the frame is inflated
         start = header.size + self._partial_fed  # the header is whole: size is its length
         if len(buf) <= start:
             return
