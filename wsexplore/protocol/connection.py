@@ -125,9 +125,9 @@ class Connection:
     (anywhere else it fails the connection, 1002), received compressed
     messages are inflated frame by frame under ``max_message_size`` (1009 as
     soon as the output passes it), and ``send_text`` / ``send_binary``
-    compress unless told otherwise. ``FrameReceived`` keeps the compressed
-    wire bytes; ``MessageReceived`` carries the inflated data and its
-    ``compressed_size``.
+    compress every message that compression makes smaller. ``FrameReceived``
+    keeps the compressed wire bytes; ``MessageReceived`` carries the inflated
+    data and its ``compressed_size``.
     """
 
     def __init__(
@@ -602,6 +602,7 @@ class Connection:
     def _send_compressed(self, opcode: Opcode, payload: bytes, fragment_size: int | None,
                          compress: bool | None) -> bytes:
         deflate = self.deflate
+        compress_given = compress is not None
         if compress is None:
             compress = deflate is not None
         if not compress or deflate is None:
@@ -612,14 +613,20 @@ class Connection:
         next_state(self.state, Trigger.SEND)
         if fragment_size is not None and fragment_size < 1:
             raise ValueError("fragment_size must be positive")
-        return self._send(self._fragments(opcode, deflate.compress(payload), fragment_size, True))
+        if compress_given:
+            return self._send(self._fragments(opcode, deflate.compress(payload), fragment_size, True))
+        compressed = deflate.compress_if_smaller(payload)
+        if compressed is None:  # compressing would not make it smaller: it goes as it is (RFC 7692 section 6)
+            return self._send(self._fragments(opcode, payload, fragment_size))
+        return self._send(self._fragments(opcode, compressed, fragment_size, True))
 
     def send_text(self, text: str, *, fragment_size: int | None = None, compress: bool | None = None) -> bytes:
         """A text message, optionally in frames of ``fragment_size`` payload bytes.
 
-        Under permessage-deflate it is compressed unless ``compress=False`` (a
-        message may go uncompressed, RFC 7692 section 6); ``fragment_size`` then
-        cuts the compressed bytes.
+        Under permessage-deflate it is compressed when that makes it smaller, and
+        sent as it is otherwise (a message may go uncompressed, RFC 7692 section 6);
+        ``compress=True`` compresses it whatever the outcome, ``compress=False``
+        never does. ``fragment_size`` then cuts the bytes sent.
         """
         if compress is None and self.deflate is None:
             return self._send(self._fragments(_TEXT, text.encode(), fragment_size))
