@@ -136,17 +136,17 @@ def _capture_stats(capture: Any) -> dict[str, Any]:
 
 #: Server kinds with permessage-deflate (the "deflate" group): what each passes as ``compression``.
 DEFLATE_KINDS = {
-    "wsexplore+deflate": "deflate",
-    "wsexplore+deflate12": "tuned",  # the parameters websockets' server picks: see bench_deflate.py
+    "wsexplore+deflate": "deflate",  # our defaults: the parameters websockets' server picks (12-bit windows)
+    "wsexplore+deflate15": "no limits",  # 15-bit windows, zlib's default memLevel: see bench_deflate.py
     "websockets+deflate": "deflate",
 }
 
 
 def _our_compression(kind: str) -> Any:
-    if kind == "wsexplore+deflate12":
+    if kind == "wsexplore+deflate15":
         from wsexplore.protocol.deflate import DeflateConfig
 
-        return DeflateConfig(server_max_window_bits=12, client_max_window_bits=12, mem_level=5)
+        return DeflateConfig()
     return DEFLATE_KINDS.get(kind)
 
 

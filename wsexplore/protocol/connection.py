@@ -37,6 +37,7 @@ from .frames import Frame, encode_close_payload
 from .header import (
     CONTROL_MASK,
     FIN_MASK,
+    HEADER_LENGTHS,
     LENGTH_16,
     LENGTH_MASK,
     MASK_KEY_BYTES,
@@ -45,7 +46,6 @@ from .header import (
     OPCODE_MASK,
     RSV1_MASK,
     extended_length_bytes,
-    header_length,
     parse_header,
     payload_length,
 )
@@ -101,8 +101,7 @@ def _header_kinds(role: Role, rsv_allowed: int, permessage_deflate: bool) -> byt
 # Tuples, not sets: ``in`` then compares by identity, where a set would call the Enum's Python-level __hash__.
 _SENDING = tuple(state for state in State if allows(state, Trigger.SEND))
 _RECEIVING = tuple(state for state in State if allows(state, Trigger.RECEIVE))
-# Bytes before the payload for every second header byte (header.header_length, looked up).
-_HEADER_LENGTH = tuple(header_length(b1) for b1 in range(256))
+
 # A close body is a 2-byte code and a reason, within a control frame's payload (section 5.5).
 _MAX_CLOSE_REASON = MAX_7BIT - 2
 
@@ -302,7 +301,7 @@ class Connection:
             if length is None:  # the extended length is still arriving
                 self._need = 2 + extended_length_bytes(len7)
                 return pos
-        hl = _HEADER_LENGTH[b1]
+        hl = HEADER_LENGTHS[b1]
         opcode = b0 & OPCODE_MASK
         err: ProtocolError | None = None
         if kind == _BREAKS_RULE:
@@ -589,8 +588,10 @@ class Connection:
 
     def _fragments(self, opcode: Opcode, payload: bytes, fragment_size: int | None,
                    compressed: bool = False) -> list[Frame]:
+        """The frames of a message whose ``payload`` is bytes (``Frame``'s checks would find nothing to say)."""
         if not fragment_size or len(payload) <= fragment_size:
-            return [Frame(opcode, payload, rsv1=compressed)]
+            key = secrets.token_bytes(MASK_KEY_BYTES) if self._expect_mask == 0 else None  # a client masks
+            return [Frame._trusted(opcode, payload, True, compressed, False, False, key)]
         if fragment_size < 1:
             raise ValueError("fragment_size must be positive")
         chunks = [payload[i : i + fragment_size] for i in range(0, len(payload), fragment_size)]
