@@ -65,33 +65,6 @@ function timed(start, ready, ms, what) {
 }
 """
 
-# The notebook: cell 0 a frame with a 125-byte payload (the largest the 7-bit length form holds, section 5.2),
-# 1 its FrameView, 2 an Explorer, 3 10,000 records appended as a server appends them.
-_PAYLOAD = bytes(range(33, 33 + 94)) + bytes(range(33, 33 + 31))
-CELLS = [
-    "import time\n"
-    "import wsexplore as ws\n"
-    "from wsexplore.widgets import Explorer, FrameView\n"
-    "frame = ws.Frame(ws.Opcode.TEXT, bytes.fromhex(%r), mask_key=bytes.fromhex('55d0e1e6')).encode()\n"
-    "len(frame), frame[1]" % _PAYLOAD.hex(),
-    "v125 = FrameView(frame, editable=True)\nv125",
-    "cap = ws.Capture()\nex = Explorer(cap)\nex",
-    "t = time.perf_counter()\n"
-    "cap.opened(1, ('127.0.0.1', 50000), b'GET / HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n\\r\\n',\n"
-    "           b'HTTP/1.1 101 Switching Protocols\\r\\n\\r\\n', 101)\n"
-    "offsets = {'in': 0, 'out': 0}\n"
-    "for i in range(1, 10_000):\n"
-    "    direction = 'in' if i % 2 else 'out'\n"
-    "    key = (i * 2654435761 % 2**32).to_bytes(4, 'big') if direction == 'in' else None\n"
-    "    f = ws.Frame(ws.Opcode.TEXT, f'message {i}'.encode(), mask_key=key)\n"
-    "    raw = f.encode()\n"
-    "    cap.frame(1, direction, offsets[direction], raw, f)\n"
-    "    offsets[direction] += len(raw)\n"
-    "append_ms = (time.perf_counter() - t) * 1000\n"
-    "print(len(cap), cap[-1].seq, round(append_ms, 1))",
-]
-
-
 def _timed(nb: Any, body: str, arg: Any = None) -> dict[str, float]:
     return nb.evaluate(f"async (path, arg) => {{ {_TIMED}\n {body} }}", arg)
 
@@ -111,7 +84,7 @@ def _run_timed(nb: Any, index: int, ready: str, arg: Any = None, ms: int = 60_00
 
 def _round(nb: Any) -> dict[str, dict[str, float]]:
     """One round of every step in a freshly opened notebook: the in-page timings of each."""
-    frame_size = ast.literal_eval(nb.run_cell(0)[0]["data"]["text/plain"])[0]
+    frame_size = ast.literal_eval(nb.run_cell(0)[0]["data"]["text/plain"])[0]  # cells: lab.LARGE_CELLS
     bits = 8 * frame_size
     out: dict[str, dict[str, float]] = {}
     out["FrameView, 125-byte payload: cell run -> every bit cell"] = _run_timed(
@@ -178,7 +151,7 @@ def run() -> list[Table]:
         return [table]
     from playwright.sync_api import sync_playwright
 
-    from tests.browser.lab import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT, VIEWPORT, LabNotebook, start_lab
+    from tests.browser.lab import CHROMIUM, CHROMIUM_ARGS, LARGE_CELLS, UI_TIMEOUT, VIEWPORT, LabNotebook, start_lab
 
     rounds: list[dict[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory(prefix="wsexplore-bench-lab-") as workdir:
@@ -192,7 +165,7 @@ def run() -> list[Table]:
                         context = browser.new_context(viewport=VIEWPORT)
                         page = context.new_page()
                         page.set_default_timeout(UI_TIMEOUT)
-                        name = lab.write_notebook(f"measure-{i}.ipynb", CELLS)
+                        name = lab.write_notebook(f"measure-{i}.ipynb", LARGE_CELLS)
                         nb = LabNotebook(page, lab, name).open()
                         nb.evaluate("() => window.jupyterapp.shell.collapseLeft()")
                         try:
