@@ -41,7 +41,6 @@ _REPEAT = [sum(1 << (32 * i) for i in range(q)) for q in range(_TABLE // 4 + 1)]
 _LOW = [(1 << (8 * n)) - 1 for n in range(_TABLE + 1)]
 _KEY_BITS = 8 * MASK_KEY_BYTES
 _KEY_INT = (1 << _KEY_BITS) - 1
-_WORD = 8  # NumPy XORs 64-bit words: the key twice
 _U64 = np.uint64
 _U8 = np.uint8
 _BLOCK = 256 * 1024  # bytes copied, then XORed in place, at a time (well inside a core's cache)
@@ -58,14 +57,13 @@ def _c_api_bytes() -> Callable[[int], tuple[bytes, np.ndarray]] | None:
     """``_new_bytes`` through CPython's C API, or None where there is no such API (not CPython)."""
     try:
         api = ctypes.pythonapi
-        new = api.PyBytes_FromStringAndSize
-        address = api.PyBytes_AsString
+        # Prototypes of our own (the ones on ctypes.pythonapi are shared by every user in the process).
+        # A py_object result is a new reference, which ctypes takes over.
+        new = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_ssize_t)(
+            ("PyBytes_FromStringAndSize", api))
+        address = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object)(("PyBytes_AsString", api))
     except (AttributeError, OSError):
         return None
-    new.restype = ctypes.py_object  # a new reference, which ctypes takes over
-    new.argtypes = (ctypes.c_void_p, ctypes.c_ssize_t)
-    address.restype = ctypes.c_void_p
-    address.argtypes = (ctypes.py_object,)
 
     def new_bytes(n: int) -> tuple[bytes, np.ndarray]:
         # PyBytes_FromStringAndSize(NULL, n) returns an object whose n bytes the caller fills
