@@ -131,7 +131,7 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
         print(f"wsexplore serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=err)
         return 1
     printer = ConsolePrinter(out)
-    printer.subscribe(server.capture)
+    printer.follow(server.capture)
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

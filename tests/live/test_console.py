@@ -55,7 +55,7 @@ async def test_a_burst_is_queued_then_printed_complete_and_in_order() -> None:
     out = io.StringIO()
     capture = Capture()
     printer = ConsolePrinter(out, fold=False, interval=0.01)
-    printer.subscribe(capture)
+    printer.follow(capture)
     feed(capture, Connection("server"), 5000)
     assert out.getvalue() == ""  # the records were only queued: nothing formatted on the hot path
     await until(lambda: printer.lines == 5000, "5000 lines")
@@ -68,7 +68,7 @@ async def test_light_traffic_is_printed_without_a_flush() -> None:
     out = io.StringIO()
     capture = Capture()
     printer = ConsolePrinter(out, fold=False, interval=0.01)
-    printer.subscribe(capture)
+    printer.follow(capture)
     conn = Connection("server")
     for i in range(3):
         feed(capture, conn, 1, i)
@@ -80,11 +80,13 @@ async def test_light_traffic_is_printed_without_a_flush() -> None:
 async def test_a_full_queue_prints_at_once_when_the_output_must_be_complete() -> None:
     out = io.StringIO()
     capture = Capture()
-    printer = ConsolePrinter(out, fold=False, interval=60, max_pending=100)
-    printer.subscribe(capture)
+    printer = ConsolePrinter(out, fold=False, interval=0.01, max_pending=100)
+    printer.follow(capture)
     feed(capture, Connection("server"), 1000)
-    # No timer has fired (60 s): the lines beyond the bound were formatted as they came.
-    assert printer.lines >= 900
+    assert printer.lines == 0  # the live path did nothing for the printer
+    # At its first look the printer takes 1000 records, more than it may hold: a burst it would wait for
+    # the end of, but the lines beyond the bound are formatted right then.
+    await until(lambda: printer.lines >= 900, "the lines beyond the bound")
     printer.close()
     assert printed(out) == expected_lines(capture)
 
@@ -93,7 +95,7 @@ async def test_a_terminal_gets_the_latest_lines_and_how_many_were_folded() -> No
     out = io.StringIO()
     capture = Capture()
     printer = ConsolePrinter(out, fold=True, interval=60, max_pending=100)
-    printer.subscribe(capture)
+    printer.follow(capture)
     feed(capture, Connection("server"), 1000)
     printer.close()
     lines = printed(out)
@@ -125,7 +127,7 @@ async def test_batches_a_slow_terminal_has_not_taken_are_folded_not_queued() -> 
     capture = Capture()
     printer = ConsolePrinter(out, interval=0.005, busy=10_000)  # fold: out is a terminal
     assert printer.fold
-    printer.subscribe(capture)
+    printer.follow(capture)
     conn = Connection("server")
     feed(capture, conn, 10)  # batch 1: the writer takes it and is stuck in write()
     await until(out.writing.is_set, "the first write")
@@ -144,25 +146,24 @@ class ClosedPipe(io.StringIO):
         raise BrokenPipeError(32, "Broken pipe")
 
 
-async def test_an_output_that_fails_detaches_the_printer_and_says_why() -> None:
+async def test_an_output_that_fails_stops_the_printer_and_the_capture_says_why() -> None:
     capture = Capture()
     printer = ConsolePrinter(ClosedPipe(), fold=False, interval=0.005)
-    printer.subscribe(capture)
+    printer.follow(capture)
     conn = Connection("server")
     feed(capture, conn, 3)
-    await until(lambda: printer.lines == 3, "the first lines formatted")
+    await until(lambda: any(r.kind == "error" for r in capture), "the error record")
+    (error,) = [r for r in capture if r.kind == "error"]
+    assert error.message == "the console stopped printing: BrokenPipeError: [Errno 32] Broken pipe"
+    feed(capture, conn, 3, 3)  # nothing more is taken
     with pytest.raises(BrokenPipeError):
         printer.flush()
-    feed(capture, conn, 1)  # the next record meets the failure: the capture detaches the printer
-    assert capture.subscriber_errors[0][0] is printer
-    assert isinstance(capture.subscriber_errors[0][1], BrokenPipeError)
-    assert any(r.kind == "error" and "BrokenPipeError" in r.message for r in capture)
 
 
 def test_without_an_event_loop_each_record_is_printed_at_once() -> None:
     out = io.StringIO()
     capture = Capture()
-    ConsolePrinter(out).subscribe(capture)
+    ConsolePrinter(out).follow(capture)
     conn = Connection("server")
     for i in range(3):
         feed(capture, conn, 1, i)
@@ -170,19 +171,35 @@ def test_without_an_event_loop_each_record_is_printed_at_once() -> None:
     assert printed(out) == expected_lines(capture)
 
 
-async def test_the_printer_takes_records_unbuilt_and_builds_them_when_it_formats() -> None:
+async def test_following_leaves_the_live_path_alone_and_builds_records_when_it_formats() -> None:
     out = io.StringIO()
     capture = Capture()
-    seen: list[object] = []
-    capture.subscribe(seen.append, pending=True)
     printer = ConsolePrinter(out, fold=False, interval=0.01)
-    printer.subscribe(capture)
+    printer.follow(capture)
     feed(capture, Connection("server"), 5)
-    assert all(type(entry) is tuple for entry in seen)  # nothing built on the live path
+    # The printer subscribes to nothing: the capture keeps its records unbuilt, as without a printer.
+    assert capture.subscriber_errors == [] and all(type(e) is tuple for e in capture.entries_after(0))
+    await until(lambda: printer.lines == 5, "the five lines")
     printer.close()
     assert printed(out) == expected_lines(capture)
-    # A subscriber that wants records still gets them built, next to one that does not.
-    records: list[object] = []
-    capture.subscribe(records.append)
-    feed(capture, Connection("server"), 1)
-    assert [type(r).__name__ for r in records] == ["FrameRecord", "MessageRecord"]
+
+
+def test_a_plain_subscriber_too() -> None:
+    out = io.StringIO()
+    capture = Capture()
+    capture.subscribe(ConsolePrinter(out))  # no event loop: each record printed at once
+    feed(capture, Connection("server"), 2)
+    assert printed(out) == expected_lines(capture)
+
+
+async def test_records_the_capture_evicted_before_a_look_are_counted_and_said() -> None:
+    out = io.StringIO()
+    capture = Capture(max_records=10)
+    printer = ConsolePrinter(out, fold=False, interval=60)
+    printer.follow(capture)
+    feed(capture, Connection("server"), 20)  # 40 records appended, the last 10 kept
+    printer.close()
+    lines = printed(out)
+    assert printer.lost == 30
+    assert lines[0] == "… 30 records evicted from the capture (its bounds) before they were printed"
+    assert lines[1:] == expected_lines(capture)

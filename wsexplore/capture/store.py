@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
+from itertools import islice
 from collections.abc import Callable, Iterable
 from time import monotonic
 from time import time as wall_clock
@@ -54,7 +55,7 @@ log = logging.getLogger("wsexplore.capture")
 DEFAULT_MAX_RECORDS = 100_000
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
-Subscriber = Callable[[Record], object]  # or Callable[[Record | PendingRecord], object] (pending=True)
+Subscriber = Callable[[Record], object]
 
 # The kind tags of pending records (see ``PendingRecord``).
 _FRAME = FrameRecord.kind
@@ -87,8 +88,6 @@ class Capture(Query):
         self._pending = 0
         self._conns: dict[int, None] = {}
         self._subscribers: tuple[Subscriber, ...] = ()
-        self._takes_pending: tuple[bool, ...] = ()  # for each subscriber: it may be handed a PendingRecord
-        self._wants_records = False  # some subscriber needs records built as they are appended
         #: Records evicted so far, and the bytes they held.
         self.dropped = 0
         self.dropped_bytes = 0
@@ -123,6 +122,32 @@ class Capture(Query):
     def nbytes(self) -> int:
         return self._nbytes
 
+    @property
+    def last_seq(self) -> int:
+        """The number of the newest record appended so far (0 before the first), evicted or not."""
+        return self._seq
+
+    def entries_after(self, seq: int) -> list[Record | PendingRecord]:
+        """The entries appended after record number ``seq`` that the capture still holds, oldest first.
+
+        For a reader that follows a live capture in batches, off its hot path (the
+        console): the entries are taken as they are, records or ``PendingRecord``
+        tuples (``records.build`` makes the record), and nothing is built or
+        materialised here. ``last_seq - seq`` minus their number is how many the
+        bounds evicted before the reader came.
+        """
+        records = self._records
+        n = min(self._seq - seq, len(records))
+        if n <= 0:
+            return []
+        out = list(islice(reversed(records), n))
+        out.reverse()
+        first = out[0]
+        if (first[1] if type(first) is tuple else first.seq) != self._seq - n + 1:  # type: ignore[union-attr]
+            # Numbers with gaps (a loaded capture): look for where the newer ones start.
+            out = [e for e in out if (e[1] if type(e) is tuple else e.seq) > seq]  # type: ignore[union-attr]
+        return out
+
     def _header(self) -> str:
         dropped = f"{self.dropped} dropped"
         if self.dropped:
@@ -138,15 +163,18 @@ class Capture(Query):
         """Store ``entry``, evict what the bounds no longer hold, hand the record to the subscribers.
 
         While nobody subscribes, a pending record stays pending; a subscriber
-        gets a record, so it is built here first, unless every subscriber takes
-        pending records (``subscribe(..., pending=True)``).
+        gets a record, so it is built here first.
         """
         records = self._records
         subscribers = self._subscribers
-        if subscribers and self._wants_records and type(entry) is tuple:
-            entry = build(entry)
-        records.append(entry)
-        if self._pending or type(entry) is tuple:
+        if subscribers:
+            if type(entry) is tuple:
+                entry = build(entry)
+            records.append(entry)
+            if self._pending:
+                self._pending += 1
+        else:
+            records.append(entry)
             self._pending += 1  # one more entry that reading may have to build (records pass through)
         self._sizes.append(size)
         self._nbytes += size
@@ -274,16 +302,9 @@ class Capture(Query):
         return rec
 
     # -- subscribers -----------------------------------------------------------------
-    def subscribe(self, callback: Subscriber, *, pending: bool = False) -> Callable[[], None]:
-        """Call ``callback(record)`` for each new record; returns a function that unsubscribes.
-
-        With ``pending=True`` the callback may be handed a ``PendingRecord`` instead
-        (``records.build`` makes the record): for a subscriber that only queues what
-        it gets, so that the live path builds nothing for it.
-        """
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(record)`` for each new record; returns a function that unsubscribes."""
         self._subscribers = (*self._subscribers, callback)
-        self._takes_pending = (*self._takes_pending, bool(pending))
-        self._wants_records = not all(self._takes_pending)
 
         def unsubscribe() -> None:
             self._detach(callback)
@@ -291,15 +312,14 @@ class Capture(Query):
         return unsubscribe
 
     def _detach(self, callback: Subscriber) -> None:
-        subs, kinds = list(self._subscribers), list(self._takes_pending)
+        subs = list(self._subscribers)
         for i, cb in enumerate(subs):
             if cb is callback:
-                del subs[i], kinds[i]
-                self._subscribers, self._takes_pending = tuple(subs), tuple(kinds)
-                self._wants_records = not all(kinds)
+                del subs[i]
+                self._subscribers = tuple(subs)
                 return
 
-    def _notify(self, record: Record | PendingRecord) -> None:
+    def _notify(self, record: Record) -> None:
         failed = None
         for callback in self._subscribers:
             try:
@@ -316,10 +336,10 @@ class Capture(Query):
             for callback, exc in failed:
                 self.subscriber_errors.append((callback, exc))
                 name = getattr(callback, "__qualname__", type(callback).__qualname__)
-                seq = record[1] if type(record) is tuple else record.seq  # type: ignore[union-attr]
-                log.error("capture subscriber %s raised on record #%d and was detached", name, seq, exc_info=exc)
+                log.error("capture subscriber %s raised on record #%d and was detached", name, record.seq,
+                          exc_info=exc)
                 self.error(None, f"subscriber {name} raised {type(exc).__name__}: {exc} "
-                                 f"on record #{seq} and was detached")
+                                 f"on record #{record.seq} and was detached")
 
     # -- files -----------------------------------------------------------------------
     def save(self, path: str | os.PathLike | IO[str], *, include_secrets: bool = False) -> None:

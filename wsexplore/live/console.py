@@ -1,6 +1,6 @@
 """The terminal's view of a capture: one line per record, printed without slowing the server.
 
-``wsexplore serve`` subscribes a ``ConsolePrinter`` to its server's capture, so
+``wsexplore serve`` has a ``ConsolePrinter`` follow its server's capture, so
 the console shows each opening handshake (RFC 6455 section 4), each frame in
 each direction with its header bits (section 5.2), masking key (section 5.3)
 and a payload preview, each violation with the rule it broke, and each close
@@ -11,11 +11,14 @@ and escapes everything that came from the peer.
 Formatting a line costs about as much as the server spends on the frame, so
 it is kept off the hot path:
 
-* the subscriber only queues the record; the event loop formats queued records
-  on a short timer (``interval``) while traffic is light, and while a burst
-  lasts (more than ``busy`` records in one interval) it waits for the burst to
-  end. The lines are then formatted in slices of a few milliseconds, so that
-  arriving traffic is served between two slices;
+* the printer is no subscriber: on a short timer (``interval``) the event loop
+  takes the entries appended since its last look (``Capture.entries_after``),
+  as they are, records not built yet included, so that the live path does
+  nothing at all for it;
+* while traffic is light the queued records are formatted at once; while a
+  burst lasts (more than ``busy`` records in one interval) formatting waits for
+  its end, then runs in slices of a few milliseconds so that arriving traffic
+  is served between two slices;
 * a writer thread makes the writes, one per batch, so a slow pipe or terminal
   never blocks the event loop.
 
@@ -27,8 +30,9 @@ ever waits: the oldest lines beyond the bound, and whole batches the terminal
 has not taken yet, are folded into one line, ``… N lines folded``. The capture
 keeps every record either way.
 
-Without a running event loop (a script, a notebook cell) each record is
-printed at once, as it arrives.
+The printer is also a plain capture subscriber (``capture.subscribe(printer)``),
+and without a running event loop (a script, a notebook cell without one) it
+prints each record at once, as it arrives.
 """
 
 from __future__ import annotations
@@ -139,9 +143,11 @@ class ConsolePrinter:
         self.busy = busy
         self.max_pending = max_pending if max_pending is not None else (
             MAX_PENDING_TTY if self.fold else MAX_PENDING)
-        #: Lines printed, and lines folded (never printed) so far.
+        #: Lines printed, lines folded (never printed) and records the capture evicted before they were taken.
         self.lines = 0
         self.folded = 0
+        self.lost = 0
+        self._unreported_lost = 0
         self._pending: deque[Record | PendingRecord] = deque()
         self._arrived = 0  # records queued since the last look
         self._since = 0.0  # when the oldest queued record arrived
@@ -149,31 +155,76 @@ class ConsolePrinter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._writer: _Writer | None = None
+        self._capture: Capture | None = None  # the capture followed (see follow)
+        self._seen = 0  # its last record number already taken
 
     def __repr__(self) -> str:
         folded = f" folded={self.folded}" if self.folded else ""
         return f"<ConsolePrinter kinds={sorted(self.kinds)} lines={self.lines}{folded}>"
 
-    # -- the subscriber: queue only ---------------------------------------------------
-    def subscribe(self, capture: Capture) -> Callable[[], None]:
+    # -- taking records: queue only ---------------------------------------------------
+    def follow(self, capture: Capture) -> Callable[[], None]:
         """Print ``capture``'s new records from now on; returns a function that stops it.
 
-        The printer takes records not built yet (``PendingRecord``): it builds each
-        one when it formats its line, off the hot path.
+        On the running event loop the printer looks at the capture every
+        ``interval`` (see the module's docstring). Without one it subscribes, and
+        prints each record as it comes.
         """
-        return capture.subscribe(self, pending=True)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return capture.subscribe(self)
+        self._loop = loop
+        self._capture = capture
+        self._seen = capture.last_seq
+        if self._timer is None:
+            self._since = loop.time()
+            self._timer = loop.call_later(self.interval, self._tick)
+
+        def stop() -> None:
+            if self._capture is capture:
+                self._pull()
+                self._capture = None
+
+        return stop
+
+    def _pull(self) -> None:
+        """Queue what the followed capture appended since the last look."""
+        capture = self._capture
+        if capture is None:
+            return
+        last = capture.last_seq
+        if last == self._seen:
+            return
+        entries = capture.entries_after(self._seen)
+        lost = last - self._seen - len(entries)
+        self._seen = last
+        if lost:  # the capture's bounds evicted them before this look (the loop was held up that long)
+            self.lost += lost
+            self._unreported_lost += lost
+        self.take(entries, kinds_known=False)
+
+    def take(self, entries: list[Record | PendingRecord], *, kinds_known: bool = True) -> None:
+        """Queue records (or pending records); ``kinds_known``: all of them are of printed kinds."""
+        if not kinds_known:
+            kinds = self.kinds
+            entries = [e for e in entries if (e[0] if type(e) is tuple else e.kind) in kinds]  # type: ignore
+        pending = self._pending
+        if not pending and self._loop is not None:
+            self._since = self._loop.time()  # when the oldest queued record came
+        pending.extend(entries)
+        self._arrived += len(entries)
+        if len(pending) > self.max_pending:
+            self._overflow()
 
     def __call__(self, record: Record | PendingRecord) -> None:
+        """A capture subscriber's way in (``capture.subscribe(printer)``): one record at a time."""
         kind = record[0] if type(record) is tuple else record.kind  # type: ignore[union-attr]
         if kind not in self.kinds:
             return
-        pending = self._pending
-        pending.append(record)
-        self._arrived += 1
+        self.take([record])
         if self._timer is None:
             self._schedule()
-        if len(pending) > self.max_pending:
-            self._overflow()
 
     def _schedule(self) -> None:
         """The first record after a quiet spell: look again in ``interval`` (at once without an event loop)."""
@@ -210,8 +261,14 @@ class ConsolePrinter:
         self._timer = None
         loop = self._loop
         assert loop is not None
+        writer = self._writer
+        if writer is not None and writer.error is not None:
+            self._give_up(writer.error)
+            return
+        self._pull()
         arrived, self._arrived = self._arrived, 0
         if not self._pending:
+            self._look_again()
             return
         if arrived > self.busy and loop.time() - self._since < MAX_DELAY:
             self._timer = loop.call_later(self.interval, self._tick)  # a burst: wait for its end
@@ -228,42 +285,60 @@ class ConsolePrinter:
         loop = self._loop
         assert loop is not None
         pending = self._pending
-        if not pending:
-            return
         writer = self._writer
-        if writer is not None and writer.error is not None:  # the output is gone: the next record says so
-            pending.clear()
-            return
-        if self.fold and writer is not None and writer.backlog > 1:
-            # The terminal has not taken what it was given: fold what waits, look again later.
-            self._count_folded(len(pending))
-            pending.clear()
-            return
-        deadline = time.perf_counter() + SLICE
-        parts: list[str] = []
-        while pending:
-            batch = [pending.popleft() for _ in range(min(len(pending), 64))]
-            parts.append(self._format(batch))
-            if time.perf_counter() >= deadline:
-                break
-        self._hand_over("".join(parts))
         if pending:
-            self._since = loop.time()
-            if self._arrived > self.busy:  # traffic came back meanwhile: wait again
-                if self._timer is None:
-                    self._timer = loop.call_later(self.interval, self._tick)
+            if writer is not None and writer.error is not None:  # the output is gone: the next record says so
+                pending.clear()
+            elif self.fold and writer is not None and writer.backlog > 1:
+                # The terminal has not taken what it was given: fold what waits, look again later.
+                self._count_folded(len(pending))
+                pending.clear()
             else:
-                loop.call_soon(self._drain_slice)
+                deadline = time.perf_counter() + SLICE
+                parts: list[str] = []
+                while pending:
+                    batch = [pending.popleft() for _ in range(min(len(pending), 64))]
+                    parts.append(self._format(batch))
+                    if time.perf_counter() >= deadline:
+                        break
+                self._hand_over("".join(parts))
+                if pending:
+                    self._pull()
+                    if self._arrived <= self.busy:  # no new burst meanwhile: on with the next slice
+                        loop.call_soon(self._drain_slice)
+                        return
+        self._look_again()
+
+    def _give_up(self, error: BaseException) -> None:
+        """The output is gone (a pipe whose reader left): stop printing, and say so in the capture."""
+        capture, self._capture = self._capture, None
+        self._pending.clear()
+        if capture is not None:
+            capture.error(None, f"the console stopped printing: {type(error).__name__}: {error}")
+
+    def _look_again(self) -> None:
+        """Come back in ``interval`` while following a capture or while records wait."""
+        loop = self._loop
+        if self._timer is None and loop is not None and (self._capture is not None or self._pending):
+            self._timer = loop.call_later(self.interval, self._tick)
 
     # -- formatting and writing ---------------------------------------------------------
     def _format(self, records: list[Record | PendingRecord]) -> str:
         lines = [format_record(build(r)) for r in records]
         self.lines += len(lines)
+        return self._notes() + "".join([line + "\n" for line in lines])
+
+    def _notes(self) -> str:
+        """The lines that say what was not printed, once."""
         head = ""
+        if self._unreported_lost:
+            head += (f"… {plural(self._unreported_lost, 'record')} evicted from the capture (its bounds) before"
+                     " they were printed\n")
+            self._unreported_lost = 0
         if self._unreported:
-            head = f"… {plural(self._unreported, 'line')} folded\n"
+            head += f"… {plural(self._unreported, 'line')} folded\n"
             self._unreported = 0
-        return head + "\n".join(lines) + "\n"
+        return head
 
     def _count_folded(self, n: int) -> None:
         self.folded += n
@@ -283,14 +358,14 @@ class ConsolePrinter:
     # -- the end ------------------------------------------------------------------------
     def flush(self) -> None:
         """Print every queued record now and wait until it is written (call before writing to ``out``)."""
-        if self._timer is not None:
+        self._pull()
+        if self._timer is not None and self._capture is None:
             self._timer.cancel()
             self._timer = None
-        if self._pending or self._unreported:
+        if self._pending or self._unreported or self._unreported_lost:
             records = list(self._pending)
             self._pending.clear()
-            text = self._format(records) if records else f"… {plural(self._unreported, 'line')} folded\n"
-            self._unreported = 0
+            text = self._format(records)
             writer = self._writer
             if writer is None:
                 self._write(text)
@@ -302,10 +377,14 @@ class ConsolePrinter:
                 raise self._writer.error
 
     def close(self) -> None:
-        """``flush()``, then stop the writer thread."""
+        """Stop following, ``flush()``, then stop the writer thread."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         try:
             self.flush()
         finally:
+            self._capture = None
             if self._writer is not None:
                 self._writer.stop()
                 self._writer = None
