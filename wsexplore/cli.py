@@ -1,4 +1,4 @@
-"""Command line: ``wsexplore decode`` dissects frames given as hex or a binary file;
+"""Command line: ``wsexplore decode`` dissects frames given as hex or a binary file (``cli_decode``);
 ``wsexplore serve`` runs the capturing server and prints every handshake and frame;
 ``wsexplore proxy`` taps a WebSocket server and prints both legs;
 ``wsexplore read`` prints the same lines for a recorded file (pcap, pcapng, HAR, JSON Lines).
@@ -17,44 +17,15 @@ import argparse
 import asyncio
 import os
 import signal
-import string
 import sys
-from typing import Sequence, TextIO
+from typing import TYPE_CHECKING, Sequence, TextIO
+
+from .hexinput import HexError, parse_hex
+
+if TYPE_CHECKING:
+    from .live.console import ConsolePrinter
 
 __all__ = ["main", "parse_hex", "HexError"]
-
-_HEX = frozenset(string.hexdigits)
-_SEPARATORS = frozenset(string.whitespace) | {":"}
-
-
-class HexError(ValueError):
-    """Text that is not a hex dump."""
-
-
-def parse_hex(text: str) -> bytes:
-    """Bytes from a hex dump: spaces, newlines, ``:`` separators and ``0x`` prefixes are allowed.
-
-    Raises HexError naming the first bad character and its position (1-based),
-    or the odd number of hex digits.
-    """
-    digits: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in _HEX:
-            if ch == "0" and i + 1 < n and text[i + 1] in "xX" and (i == 0 or text[i - 1] in _SEPARATORS):
-                i += 2  # a 0x prefix
-                continue
-            digits.append(ch)
-        elif ch not in _SEPARATORS:
-            line = text.count("\n", 0, i) + 1
-            where = f"position {i + 1}" + (
-                f" (line {line}, column {i - text.rfind(chr(10), 0, i)})" if "\n" in text else "")
-            raise HexError(f"not hex: {ch!r} at {where}")
-        i += 1
-    if len(digits) % 2:
-        raise HexError(f"odd number of hex digits ({len(digits)}): a byte is two digits")
-    return bytes.fromhex("".join(digits))
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -67,16 +38,13 @@ def _build_parser() -> argparse.ArgumentParser:
     dec = sub.add_parser(
         "decode",
         help="dissect WebSocket frames given as hex (or a binary file)",
-        description="Dissect consecutive WebSocket frames: bit diagram, fields and the first violation of each. "
-        "Exit 0 when all frames are valid, 1 when a violation was found, 2 for unusable input.",
+        description="Dissect consecutive WebSocket frames as they are read: bit diagram, fields and the first "
+        "violation of each (or one line each with --summary). Exit 0 when all frames are valid, 1 when a "
+        "violation was found, 2 for unusable input.",
     )
-    dec.add_argument("hex", nargs="*", metavar="HEX",
-                     help="frame bytes as hex; spaces, ':' and 0x prefixes are allowed; '-' or nothing reads "
-                          "hex from stdin")
-    dec.add_argument("--file", metavar="PATH", help="read raw binary bytes from PATH instead")
-    dec.add_argument("--role", choices=("server", "client"), default="server",
-                     help="the side reading the bytes: 'server' (default) expects masked frames from a client, "
-                          "'client' expects unmasked frames from a server")
+    from .cli_decode import add_decode_arguments
+
+    add_decode_arguments(dec, _positive)
     dec.set_defaults(run=_decode)
 
     from .live.handlers import HANDLERS
@@ -223,43 +191,10 @@ def _host(text: str) -> str:
     return text
 
 
-def _read_input(args: argparse.Namespace, stdin: TextIO) -> bytes:
-    if args.file is not None:
-        if args.hex:
-            raise HexError("give either HEX arguments or --file, not both")
-        try:
-            with open(args.file, "rb") as fh:
-                return fh.read()
-        except OSError as exc:
-            raise HexError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
-    if not args.hex or args.hex == ["-"]:
-        return parse_hex(stdin.read())
-    return parse_hex(" ".join(args.hex))
-
-
 def _decode(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
-    from .protocol.dissector import dissect_stream
+    from .cli_decode import run_decode
 
-    try:
-        data = _read_input(args, stdin)
-    except HexError as exc:
-        print(f"wsexplore decode: {exc}", file=err)
-        return 2
-    if not data:
-        print("wsexplore decode: no bytes to decode", file=err)
-        return 2
-    frames = dissect_stream(data, role=args.role)
-    bad = 0
-    for number, d in enumerate(frames, start=1):
-        title = f"frame {number} at offset {d.offset} ({d.size} byte{'s' if d.size != 1 else ''})"
-        print(f"== {title} ==", file=out)
-        print(d, file=out)
-        print(file=out)
-        bad += not d.ok
-    total = len(frames)
-    verdict = "all valid" if not bad else f"{bad} with a violation"
-    print(f"{total} frame{'s' if total != 1 else ''} in {len(data)} bytes: {verdict}", file=out)
-    return 1 if bad else 0
+    return run_decode(args, out, err, stdin)
 
 
 def _browsable(host: str) -> str:
@@ -301,23 +236,7 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
         print(f"wsexplore serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=err)
         return 1
     printer = ConsolePrinter(out)
-    server.capture.subscribe(printer)
-
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    received: list[str] = []
-    installed: list[int] = []
-
-    def on_signal(name: str) -> None:
-        received.append(name)
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, on_signal, sig.name)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
-            pass
+    printer.follow(server.capture)
 
     host = _browsable(args.host)
     shown = f"[{host}]" if ":" in host else host
@@ -333,28 +252,7 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
           "messages, 1013", file=out)
     saving = f"; the capture is saved to {args.save}" if args.save else ""
     print(f"Ctrl-C to stop{saving}.", file=out, flush=True)
-    try:
-        await stop.wait()
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-        why = f" ({received[0]})" if received else ""
-        print(f"wsexplore serve: stopping{why}, closing {len(server.connections)} connection(s)", file=out,
-              flush=True)
-        await server.stop()
-        status = 0
-        if args.save is not None:
-            capture = server.capture
-            try:
-                capture.save(args.save)
-            except OSError as exc:
-                print(f"wsexplore serve: cannot save to {args.save}: {exc.strerror or exc}", file=err)
-                status = 1
-            else:
-                conns = len(capture.connections)
-                print(f"wsexplore serve: saved {len(capture)} records ({conns} connection"
-                      f"{'' if conns == 1 else 's'}) to {args.save}", file=out, flush=True)
-    return status
+    return await _until_stopped("serve", server, args.save, out, err, printer)
 
 
 #: Records a streaming ``read`` keeps in memory (the lines are printed as they come).
@@ -441,7 +339,8 @@ async def _proxy_async(proxy, args: argparse.Namespace, out: TextIO, err: TextIO
     except OSError as exc:
         print(f"wsexplore proxy: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=err)
         return 1
-    proxy.capture.subscribe(ConsolePrinter(out))
+    printer = ConsolePrinter(out)
+    printer.follow(proxy.capture)
     host = _browsable(args.host)
     shown = f"[{host}]" if ":" in host else host
     where = " (all interfaces)" if host != args.host else ""
@@ -455,11 +354,13 @@ async def _proxy_async(proxy, args: argparse.Namespace, out: TextIO, err: TextIO
         print(f"  {loud}{proxy.tls_description()}", file=out)
     saving = f"; the capture is saved to {args.save}" if args.save else ""
     print(f"Ctrl-C to stop{saving}.", file=out, flush=True)
-    return await _until_stopped("proxy", proxy, args.save, out, err)
+    return await _until_stopped("proxy", proxy, args.save, out, err, printer)
 
 
-async def _until_stopped(command: str, source, save: str | None, out: TextIO, err: TextIO) -> int:
-    """Wait for Ctrl-C or SIGTERM, stop ``source`` (anything with ``stop()`` and ``capture``), save."""
+async def _until_stopped(command: str, source, save: str | None, out: TextIO, err: TextIO,
+                         printer: ConsolePrinter) -> int:
+    """Wait for Ctrl-C or SIGTERM, stop ``source`` (anything with ``stop()`` and ``capture``), print what
+    ``printer`` still holds, save."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     received: list[str] = []
@@ -481,9 +382,11 @@ async def _until_stopped(command: str, source, save: str | None, out: TextIO, er
         for sig in installed:
             loop.remove_signal_handler(sig)
         why = f" ({received[0]})" if received else ""
+        _console_done(printer)
         print(f"wsexplore {command}: stopping{why}, closing {len(source.connections)} connection(s)", file=out,
               flush=True)
         await source.stop()
+        _console_done(printer, close=True)
         status = 0
         if save is not None:
             capture = source.capture
@@ -497,6 +400,14 @@ async def _until_stopped(command: str, source, save: str | None, out: TextIO, er
                 print(f"wsexplore {command}: saved {len(capture)} records ({conns} connection"
                       f"{'' if conns == 1 else 's'}) to {save}", file=out, flush=True)
     return status
+
+
+def _console_done(printer: ConsolePrinter, *, close: bool = False) -> None:
+    """Print what the console still holds (and stop it); an output closed by its reader is not an error here."""
+    try:
+        printer.close() if close else printer.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,18 +18,8 @@ import pytest
 
 from wsexplore import Server
 
-from .lab import UI_TIMEOUT, VIEWPORT, Lab, LabNotebook, start_lab
+from .lab import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT, VIEWPORT, Lab, LabNotebook, start_lab
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TIMEOUT = 20.0
 

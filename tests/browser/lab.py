@@ -44,6 +44,45 @@ VIEWPORT = {"width": 1280, "height": 1400}
 #: Milliseconds the page may take to show anything a test waits for.
 UI_TIMEOUT = 20_000
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+#: Debian's Chromium and the flags it runs with here (no sandbox in a container, no network of its own).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+#: A notebook with large things in it (the browser tests check what it shows, ``make bench`` times it):
+#: cell 0 a text frame with a 125-byte payload, the largest the 7-bit length form holds (section 5.2),
+#: 1 its FrameView, 2 an Explorer, 3 10,000 records appended as a server appends them (a handshake, then
+#: frames both ways), printing how many, the last sequence number and the milliseconds it took.
+LARGE_PAYLOAD = bytes(range(33, 33 + 94)) + bytes(range(33, 33 + 31))
+LARGE_CELLS = [
+    "import time\n"
+    "import wsexplore as ws\n"
+    "from wsexplore.widgets import Explorer, FrameView\n"
+    "frame = ws.Frame(ws.Opcode.TEXT, bytes.fromhex(%r), mask_key=bytes.fromhex('55d0e1e6')).encode()\n"
+    "len(frame), frame[1]" % LARGE_PAYLOAD.hex(),
+    "v125 = FrameView(frame, editable=True)\nv125",
+    "cap = ws.Capture()\nex = Explorer(cap)\nex",
+    "t = time.perf_counter()\n"
+    "cap.opened(1, ('127.0.0.1', 50000), b'GET / HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n\\r\\n',\n"
+    "           b'HTTP/1.1 101 Switching Protocols\\r\\n\\r\\n', 101)\n"
+    "offsets = {'in': 0, 'out': 0}\n"
+    "for i in range(1, 10_000):\n"
+    "    direction = 'in' if i % 2 else 'out'\n"
+    "    key = (i * 2654435761 % 2**32).to_bytes(4, 'big') if direction == 'in' else None\n"
+    "    f = ws.Frame(ws.Opcode.TEXT, f'message {i}'.encode(), mask_key=key)\n"
+    "    raw = f.encode()\n"
+    "    cap.frame(1, direction, offsets[direction], raw, f)\n"
+    "    offsets[direction] += len(raw)\n"
+    "append_ms = (time.perf_counter() - t) * 1000\n"
+    "print(len(cap), cap[-1].seq, round(append_ms, 1))",
+]
 
 # User settings for this Lab alone: no network, no autosave, and every cell kept in the DOM
 # (JupyterLab 4 may otherwise leave off-screen cells unrendered, and a widget with them).

@@ -62,7 +62,8 @@ def test_chromium_compresses_and_the_capture_inflates_what_the_page_sent(deflate
     page.click("#connect")
     expect(page.locator("#state")).to_have_text("open")
     # The browser reports the extension the server accepted.
-    _log_entries(page, "sys", "open", 'extensions="permessage-deflate"', 1)
+    _log_entries(page, "sys", "open",
+                 'extensions="permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"', 1)
 
     sent: list[str | bytes] = [TEXT, BINARY, TEXT]
     page.fill("#text", TEXT)
@@ -84,9 +85,11 @@ def test_chromium_compresses_and_the_capture_inflates_what_the_page_sent(deflate
     request, _ = handshake.parse_request(opened.request)
     assert request.headers.get("Sec-WebSocket-Extensions") == "permessage-deflate; client_max_window_bits"
     response, _ = handshake.parse_response(opened.response)
-    assert response.headers.get_all("Sec-WebSocket-Extensions") == ["permessage-deflate"]
+    # The server's defaults (deflate.SERVER_DEFAULT): 12-bit windows, Chromium's asked for as it offered.
+    assert response.headers.get_all("Sec-WebSocket-Extensions") == [
+        "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"]
     params = server.capture.deflate_params(opened.conn)
-    assert params == DeflateParams()
+    assert params == DeflateParams(server_max_window_bits=12, client_max_window_bits=12)
 
     # What the browser put on the wire: one compressed frame per message, RSV1 set, masked with its own keys.
     frames_in = _frames(records, "in")

@@ -171,17 +171,16 @@ def test_appenders_validate_direction_and_initiator():
     assert type(rec.raw) is bytes and repr(rec) == "#1 conn 1 out PING FIN 0 B (empty)"
 
 
-def test_frame_append_is_cheap():
+def test_frame_append_keeps_the_bytes_as_given_without_dissecting():
+    # How many microseconds an append takes is a make bench figure (group "protocol").
     cap = Capture()
     frame = Frame(Opcode.TEXT, b"x" * 100)
     raw = frame.encode()
     n = 20_000
-    start = time.perf_counter()
     for i in range(n):
         cap.frame(1, "out", i * len(raw), raw, frame)
-    per_frame = (time.perf_counter() - start) / n
-    assert per_frame < 50e-6  # a few microseconds in practice; no dissection on the live path
     assert len(cap) == n and cap.nbytes == n * len(raw)
+    assert all(r.raw is raw and r.frame is frame for r in cap)  # the very objects: nothing parsed or copied
 
 
 # ---------------------------------------------------------------------------- bounds

@@ -197,6 +197,26 @@ def test_serve_prints_handshake_and_frames_and_saves_on_sigint(serve_process, tm
     assert [(c.code, c.initiator, c.clean) for c in closes] == [(1001, "local", True)]
 
 
+@pytest.mark.timeout(120)
+def test_serve_prints_every_line_of_a_burst_to_a_pipe_in_order(serve_process, tmp_path: Path) -> None:
+    """Lines are formatted off the hot path, after a burst, but a pipe still gets every one, in order."""
+    saved = tmp_path / "capture.jsonl"
+    server = serve_process("--save", str(saved))
+    count = 3000
+    with connect(server.url(), open_timeout=TIMEOUT, close_timeout=5, max_queue=None) as ws:
+        texts = [f"burst {i:05d}" for i in range(count)]
+        for text in texts:
+            ws.send(text)
+        assert [ws.recv(timeout=TIMEOUT) for _ in texts] == texts
+        server.wait_for(rf' out ← TEXT .* "burst {count - 1:05d}"$')
+    server.wait_for(r" closed 1000")
+    assert server.stop(signal.SIGINT) == 0, server.stderr()
+    ins = [line.rsplit('"', 2)[1] for line in _frame_line(server.lines, "in", "TEXT")]
+    outs = [line.rsplit('"', 2)[1] for line in _frame_line(server.lines, "out", "TEXT")]
+    assert ins == texts and outs == texts
+    assert re.search(r"saved \d+ records \(1 connection\)", "\n".join(server.lines))
+
+
 @pytest.mark.timeout(60)
 def test_serve_with_compression_shows_rsv1_frames(serve_process) -> None:
     server = serve_process("--compression", "deflate")

@@ -66,16 +66,20 @@ async def test_chromium_offer_is_answered_and_frames_are_compressed(make_server)
         parsed = handshake.parse_response(head)
         assert parsed is not None
         response = parsed[0]
-        assert response.headers.get_all("Sec-WebSocket-Extensions") == ["permessage-deflate"]
+        # The server's defaults (deflate.SERVER_DEFAULT): 12-bit windows, the client's asked for as it offered.
+        assert response.headers.get_all("Sec-WebSocket-Extensions") == [
+            "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"]
         # A client that offered exactly this accepts the answer.
         chromium = DeflateConfig(client_max_window_bits=True)
         agreed = handshake.validate_response(response, KEY, extensions=CHROMIUM_OFFER)
-        assert chromium.accept_response(agreed.extensions) == DeflateParams()
-        # The RFC 7692 "Hello" both ways: the echo of the first is the RFC's bytes, the second shares the window.
+        twelve = DeflateParams(server_max_window_bits=12, client_max_window_bits=12)
+        assert chromium.accept_response(agreed.extensions) == twelve
+        # The RFC 7692 "Hello" both ways: it comes in compressed, the second sharing the window of the first;
+        # the echo goes uncompressed, as compressing five bytes makes seven (RFC 7692 section 6 allows it).
         writer.write(masked(HELLO))
-        assert await asyncio.wait_for(reader.readexactly(len(HELLO)), T) == HELLO
+        assert await asyncio.wait_for(reader.readexactly(7), T) == b"\x81\x05Hello"
         writer.write(masked(HELLO_AGAIN))
-        assert await asyncio.wait_for(reader.readexactly(len(HELLO_AGAIN)), T) == HELLO_AGAIN
+        assert await asyncio.wait_for(reader.readexactly(7), T) == b"\x81\x05Hello"
         writer.write(Frame(Opcode.CLOSE, b"\x03\xe8", mask_key=MASK).encode())
         rest = await asyncio.wait_for(reader.read(), T)
         assert rest[:4] == b"\x88\x02\x03\xe8"
@@ -85,18 +89,18 @@ async def test_chromium_offer_is_answered_and_frames_are_compressed(make_server)
     cap = server.capture
     (conn,) = cap.connections
     frames = [r for r in cap if isinstance(r, FrameRecord) and r.opcode == Opcode.TEXT]
-    assert [(f.direction, f.raw) for f in frames] == [("in", masked(HELLO)), ("out", HELLO),
-                                                      ("in", masked(HELLO_AGAIN)), ("out", HELLO_AGAIN)]
+    assert [(f.direction, f.raw) for f in frames] == [("in", masked(HELLO)), ("out", b"\x81\x05Hello"),
+                                                      ("in", masked(HELLO_AGAIN)), ("out", b"\x81\x05Hello")]
     msgs = [r for r in cap if isinstance(r, MessageRecord)]
     assert [(m.direction, m.data, m.compressed_size) for m in msgs] == [
-        ("in", "Hello", 7), ("out", "Hello", 7), ("in", "Hello", 5), ("out", "Hello", 5)]
+        ("in", "Hello", 7), ("out", "Hello", None), ("in", "Hello", 5), ("out", "Hello", None)]
     assert "compressed 5 B" in repr(msgs[2])
     # In context, every frame shows what it inflates to; alone, the second needs the first's window.
-    assert cap.deflate_params(conn) == DeflateParams()
+    assert cap.deflate_params(conn) == twelve
     for f in frames:
         d = cap.dissect(f)
-        assert d.ok and d.compressed and d.text == "Hello", d
-        assert "per-message compressed" in d.field("RSV1").meaning
+        assert d.ok and d.compressed == (f.direction == "in") and d.text == "Hello", d
+        assert "compressed" in d.field("RSV1").meaning
     assert cap.dissect(frames[2].seq).inflated == b"Hello"
     assert frames[2].dissect(deflate=True).inflated is None
     assert frames[2].dissect().error.field == "RSV1"
@@ -105,8 +109,8 @@ async def test_chromium_offer_is_answered_and_frames_are_compressed(make_server)
     cap.save(buf)
     buf.seek(0)
     loaded = Capture.load(buf)
-    assert [m.compressed_size for m in loaded if isinstance(m, MessageRecord)] == [7, 7, 5, 5]
-    assert loaded.dissect(frames[3].seq).text == "Hello"
+    assert [m.compressed_size for m in loaded if isinstance(m, MessageRecord)] == [7, None, 5, None]
+    assert loaded.dissect(frames[2].seq).text == "Hello"
 
 
 async def test_off_by_default_declines_the_offer_and_rsv1_is_a_violation(make_server) -> None:
@@ -185,12 +189,16 @@ async def test_websockets_client_against_our_server(make_server, config: str, sn
     msgs = [r for r in cap if isinstance(r, MessageRecord)]
     assert [m.data for m in msgs if m.direction == "in"] == MESSAGES
     assert [m.data for m in msgs if m.direction == "out"] == MESSAGES
-    assert all(m.compressed_size is not None for m in msgs)
+    assert all(m.compressed_size is not None for m in msgs if m.direction == "in")  # websockets compresses all
+    # Ours compresses what that makes smaller: the long messages, not the few bytes of "Hello" or "".
+    out = [m for m in msgs if m.direction == "out"]
+    assert [m.compressed_size is not None for m in out] == [len(m.data) > 100 for m in out]
+    assert all(m.compressed_size < len(m.data) for m in out if m.compressed_size is not None)
     data_in = [r for r in cap if isinstance(r, FrameRecord) and r.direction == "in" and r.opcode != Opcode.CLOSE]
     assert all(r.frame.rsv1 for r in data_in)
     for r in [r for r in cap if isinstance(r, FrameRecord) and r.opcode in (Opcode.TEXT, Opcode.BINARY)]:
         d = cap.dissect(r)
-        assert d.ok and d.compressed and d.inflated is not None
+        assert d.ok and d.compressed == r.frame.rsv1 and (d.inflated is not None) == r.frame.rsv1
 
 
 async def test_websockets_default_compression_against_our_server(make_server) -> None:
@@ -198,7 +206,8 @@ async def test_websockets_default_compression_against_our_server(make_server) ->
     await _echo_round(server.url, compression="deflate")
     (open_record,) = [r for r in server.capture if isinstance(r, OpenRecord)]
     assert b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits" in open_record.request
-    assert b"Sec-WebSocket-Extensions: permessage-deflate\r\n" in open_record.response
+    assert (b"Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=12; client_max_window_bits=12\r\n"
+            in open_record.response)  # deflate.SERVER_DEFAULT: the settings websockets' own server picks
 
 
 async def test_fragmented_compressed_messages_from_our_handler(make_server) -> None:
@@ -279,7 +288,7 @@ async def test_our_client_against_websockets_server(offer: str, snct: bool, cnct
             assert params.client_no_context_takeover == (cnct or config.client_no_context_takeover)
             for m in MESSAGES:
                 writer.write(conn.send_text(m) if isinstance(m, str) else conn.send_binary(m))
-                assert conn.last_sent[0].frame.rsv1
+                assert conn.last_sent[0].frame.rsv1 == (len(m) > 100)  # compressed only when that is smaller
                 (echoed,) = await _receive_messages(reader, conn, 1)
                 assert echoed.data == m and echoed.compressed
             writer.write(conn.send_close(1000))
@@ -288,6 +297,48 @@ async def test_our_client_against_websockets_server(offer: str, snct: bool, cnct
             assert conn.close_received == (1000, "")
         finally:
             writer.transport.abort()
+
+
+async def test_our_client_sends_incompressible_data_uncompressed_to_a_server_with_a_1_mib_limit() -> None:
+    """1 MiB of random bytes deflates to more than 1 MiB: sent compressed it would pass websockets' own
+    max_size of 1 MiB (its server closes with 1009). Ours goes uncompressed, and the compressor, which
+    saw it, starts afresh, so what follows still inflates on the server's side (context takeover)."""
+    async def echo(ws) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    noise = os.urandom(1 << 20)
+    text = "the quick brown fox jumps over the lazy dog " * 100
+    async with serve(echo, "127.0.0.1", 0, compression="deflate", max_size=1 << 20) as ws_server:
+        port = ws_server.sockets[0].getsockname()[1]
+        reader, writer, conn, params = await _our_client(port, DeflateConfig(client_max_window_bits=True))
+        try:
+            assert params is not None and not params.client_no_context_takeover
+            for message in (text, noise, text, noise[:5000], text):
+                data = conn.send_text(message) if isinstance(message, str) else conn.send_binary(message)
+                assert conn.last_sent[0].frame.rsv1 == isinstance(message, str)
+                writer.write(data)
+                (echoed,) = await _receive_messages(reader, conn, 1)
+                assert echoed.data == message  # websockets compressed its echo: we inflate it
+        finally:
+            writer.transport.abort()
+
+
+async def test_websockets_client_gets_incompressible_data_uncompressed_from_our_server(make_server) -> None:
+    server = await make_server(compression="deflate")
+    noise = os.urandom(300_000)
+    text = "the quick brown fox jumps over the lazy dog " * 100
+    async with connect(server.url, compression="deflate", max_size=None, open_timeout=T, close_timeout=T) as ws:
+        for message in (text, noise, text):
+            await ws.send(message)
+            assert await asyncio.wait_for(ws.recv(), T) == message
+    await eventually(lambda: not server.connections, what="the close")
+    out = [r for r in server.capture if isinstance(r, MessageRecord) and r.direction == "out"]
+    assert [m.compressed_size is not None for m in out] == [True, False, True]
+    frames = [r for r in server.capture if isinstance(r, FrameRecord) and r.direction == "out"
+              and r.opcode in (Opcode.TEXT, Opcode.BINARY)]
+    assert [f.frame.rsv1 for f in frames] == [True, False, True]
+    assert frames[1].frame.payload == noise
 
 
 async def test_our_client_and_websockets_server_that_declines() -> None:

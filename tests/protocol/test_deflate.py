@@ -9,6 +9,7 @@ for every combination of parameters.
 from __future__ import annotations
 
 import itertools
+import random
 import tracemalloc
 import zlib
 
@@ -84,8 +85,9 @@ def masked(frame: bytes, key: bytes = KEY) -> bytes:
 
 # ============================================================================ RFC 7692 section 7.2.3
 def test_rfc_hello_one_frame_sent_and_received() -> None:
+    # The RFC's examples compress "Hello" to 7 bytes: only on request (compress=True), as that is larger.
     server, client = pair()
-    assert server.send_text("Hello") == HELLO
+    assert server.send_text("Hello", compress=True) == HELLO
     assert server.last_sent == [FrameSent(Frame(Opcode.TEXT, HELLO[2:], rsv1=True), HELLO, 0)]
     ev = client.receive_data(HELLO)
     assert [type(e) for e in ev] == [FrameReceived, MessageReceived]
@@ -96,16 +98,16 @@ def test_rfc_hello_one_frame_sent_and_received() -> None:
 
 def test_rfc_context_takeover_shrinks_the_second_hello() -> None:
     server, client = pair()
-    assert server.send_text("Hello") == HELLO
-    assert server.send_text("Hello") == HELLO_AGAIN
+    assert server.send_text("Hello", compress=True) == HELLO
+    assert server.send_text("Hello", compress=True) == HELLO_AGAIN
     got = messages(client.receive_data(HELLO + HELLO_AGAIN))
     assert [(m.data, m.compressed_size) for m in got] == [("Hello", 7), ("Hello", 5)]
 
 
 def test_rfc_no_context_takeover_sends_the_same_bytes_twice() -> None:
     server, client = pair(DeflateParams(server_no_context_takeover=True))
-    assert server.send_text("Hello") == HELLO
-    assert server.send_text("Hello") == HELLO
+    assert server.send_text("Hello", compress=True) == HELLO
+    assert server.send_text("Hello", compress=True) == HELLO
     assert [m.data for m in messages(client.receive_data(HELLO + HELLO))] == ["Hello", "Hello"]
     # Without takeover the peer's decompressor is reset: the context-takeover frame no longer inflates.
     err = violation(client.receive_data(HELLO_AGAIN)).error
@@ -157,7 +159,8 @@ def test_data_after_a_final_block_fails() -> None:
 
 def test_empty_message_is_one_zero_byte() -> None:
     server, client = pair()
-    assert server.send_binary(b"") == bytes.fromhex("c2 01 00")
+    assert server.send_binary(b"", compress=True) == bytes.fromhex("c2 01 00")
+    assert server.send_binary(b"") == bytes.fromhex("82 00")  # by default: never compressed, nothing to gain
     assert messages(client.receive_data(bytes.fromhex("c2 01 00"))) == [MessageReceived(Opcode.BINARY, b"", 1, 1)]
     # An empty compressed payload (the sync flush's tail alone, stripped) is an empty message too.
     assert messages(client.receive_data(bytes.fromhex("c2 00"))) == [MessageReceived(Opcode.BINARY, b"", 1, 0)]
@@ -165,7 +168,7 @@ def test_empty_message_is_one_zero_byte() -> None:
 
 def test_client_frames_are_masked_and_compressed() -> None:
     server, client = pair()
-    data = client.send_text("Hello")
+    data = client.send_text("Hello", compress=True)
     f = client.last_sent[0].frame
     assert f.rsv1 and f.mask_key is not None and f.payload == HELLO[2:]
     assert data[0] == 0xC1 and data[1] == 0x80 | 7
@@ -553,8 +556,51 @@ def test_client_validates_through_the_handshake_module() -> None:
     assert find_params(resp[0].headers) == DeflateParams(client_max_window_bits=10)
 
 
+# ============================================================================ compressed only when smaller
+def test_a_message_compression_would_grow_goes_uncompressed() -> None:
+    """RFC 7692 section 6: an endpoint may send a message uncompressed; ours does when deflate would grow it."""
+    for params in (DeflateParams(), DeflateParams(server_no_context_takeover=True)):
+        server, client = pair(params)
+        noise = random.Random(1).randbytes(5000)
+        text = "the quick brown fox " * 50
+        wire = server.send_binary(noise)
+        assert not server.last_sent[0].frame.rsv1 and server.last_sent[0].frame.payload == noise
+        wire += server.send_text(text)
+        assert server.last_sent[0].frame.rsv1 and len(server.last_sent[0].frame.payload) < len(text) // 5
+        wire += server.send_text("Hi")  # a few bytes: never smaller, never compressed
+        assert not server.last_sent[0].frame.rsv1
+        wire += server.send_text(text)  # with context takeover: refers back to the text before
+        got = messages(client.receive_data(wire))
+        assert [m.data for m in got] == [noise, text, "Hi", text]
+        assert [m.compressed for m in got] == [False, True, False, True]
+
+
+def test_after_an_uncompressed_message_the_stream_goes_on_with_a_fresh_window() -> None:
+    """With context takeover the compressor saw the message it then did not send: it starts afresh,
+    and the peer, whose window never held that message, inflates what follows all the same."""
+    server, client = pair()
+    text = "the quick brown fox jumps over the lazy dog " * 30
+    server.send_text(text)
+    second_before = len(server.send_text(text))  # refers to the first: a few bytes
+    server.send_binary(random.Random(2).randbytes(3000))  # compressed, then sent as it is
+    after = server.send_text(text)  # a fresh window: the text compresses on its own again
+    assert len(after) > second_before
+    got = messages(client.receive_data(after))
+    assert [m.data for m in got] == [text]
+
+
+def test_compress_true_compresses_even_what_grows() -> None:
+    server, client = pair()
+    noise = random.Random(3).randbytes(1000)
+    server.send_binary(noise, compress=True)
+    frame = server.last_sent[0].frame
+    assert frame.rsv1 and len(frame.payload) > len(noise)
+    assert messages(client.receive_data(server.last_sent[0].raw))[0].data == noise
+
+
 # ============================================================================ interop with websockets
 TEXTS = ["Hello", "Hello", "", "é" * 300, "the quick brown fox " * 200, "Hello", "x" * 70_000]
+NOISE = random.Random(7692).randbytes(20_000)  # incompressible: sent uncompressed, then text again
 
 
 def _ws_messages(frames: list) -> list[str | bytes]:
@@ -578,14 +624,16 @@ def _exchange(ours: Connection, theirs: ClientProtocol | ServerProtocol) -> None
     """Messages both ways, some fragmented, some binary; every one must arrive intact and compressed."""
     sent: list[str | bytes] = []
     wire = b""
-    for i, text in enumerate(TEXTS):
-        message: str | bytes = text if i % 2 == 0 else text.encode()
+    for i, text in enumerate([*TEXTS, NOISE, TEXTS[4]]):
+        message: str | bytes = text if isinstance(text, bytes) or i % 2 == 0 else text.encode()
         sent.append(message)
         if isinstance(message, str):
             wire += ours.send_text(message, fragment_size=1000 if i == 4 else None)
         else:
             wire += ours.send_binary(message)
-        assert ours.last_sent[0].frame.rsv1
+        # Compressed when that is smaller: the long ones; the few bytes of "Hello" and the noise go as they are.
+        size = len(message.encode() if isinstance(message, str) else message)
+        assert ours.last_sent[0].frame.rsv1 == (message is not NOISE and size > 100), (i, size)
     theirs.receive_data(wire)
     got = _ws_messages(theirs.events_received())
     assert got == sent
@@ -600,7 +648,7 @@ def _exchange(ours: Connection, theirs: ClientProtocol | ServerProtocol) -> None
     assert not [e for e in ev if type(e) is ProtocolViolation], ev
     msgs = messages(ev)
     assert [m.data for m in msgs] == sent
-    assert all(m.compressed for m in msgs)
+    assert all(m.compressed for m in msgs)  # websockets compresses every message, the noise too
     first = [e for e in ev if type(e) is FrameReceived][0]
     assert first.frame.rsv1
 

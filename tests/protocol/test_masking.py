@@ -7,7 +7,7 @@ import random
 import pytest
 
 from wsexplore.protocol import masking
-from wsexplore.protocol.masking import _NUMPY_FROM, apply_mask, mask_small, unmask_frame
+from wsexplore.protocol.masking import _FILL_FROM, _NUMPY_FROM, apply_mask, mask_frame, mask_small, unmask_frame
 
 KEY = bytes.fromhex("37 fa 21 3d")  # the key of RFC 6455 section 5.7
 
@@ -21,8 +21,9 @@ def payload(n: int, seed: int = 5) -> bytes:
     return random.Random(seed * 100_003 + n).randbytes(n)
 
 
-# Every size around the switch from the big-integer strategy to NumPy, and small sizes.
-SIZES = sorted({*range(0, 41), *range(_NUMPY_FROM - 12, _NUMPY_FROM + 20), 4096, 65536 + 3})
+# Every size around the switches between the three strategies, and small sizes.
+SIZES = sorted({*range(0, 41), *range(_NUMPY_FROM - 12, _NUMPY_FROM + 20), 4096, 65536 + 3,
+                *range(_FILL_FROM - 9, _FILL_FROM + 9), 3 * 256 * 1024 + 5})
 
 
 @pytest.mark.parametrize("n", SIZES)
@@ -36,15 +37,17 @@ def test_apply_mask_is_the_byte_by_byte_xor(n: int) -> None:
 
 
 @pytest.mark.parametrize("tail", range(1, 8))
-@pytest.mark.parametrize("words", [0, 1, 2, _NUMPY_FROM // 8, _NUMPY_FROM // 8 + 1, 1000])
+@pytest.mark.parametrize("words", [0, 1, 2, _NUMPY_FROM // 8, _NUMPY_FROM // 8 + 1, 1000, _FILL_FROM // 8,
+                                   _FILL_FROM // 8 + 1])
 def test_leftover_bytes_after_whole_words(words: int, tail: int) -> None:
     # NumPy XORs 8-byte words; 1 to 7 bytes are left over and take the key where the words stop.
     data = payload(8 * words + tail, tail)
     assert apply_mask(data, KEY) == xor(data, KEY)
 
 
-@pytest.mark.parametrize("start", [1, 2, 3, 5, 7])
-@pytest.mark.parametrize("n", [1, 7, 100, _NUMPY_FROM - 1, _NUMPY_FROM, _NUMPY_FROM + 7, 5000])
+@pytest.mark.parametrize("start", [1, 2, 3, 5, 6, 7, 14])
+@pytest.mark.parametrize("n", [1, 7, 100, _NUMPY_FROM - 1, _NUMPY_FROM, _NUMPY_FROM + 7, 5000, _FILL_FROM,
+                               _FILL_FROM + 5, 600_003])
 def test_memoryview_slices_at_odd_offsets(start: int, n: int) -> None:
     backing = payload(start + n + 3, start)
     view = memoryview(backing)[start:start + n]
@@ -53,7 +56,7 @@ def test_memoryview_slices_at_odd_offsets(start: int, n: int) -> None:
 
 
 @pytest.mark.parametrize("key", [b"", b"\x01", b"\x01\x02\x03", b"\x01\x02\x03\x04\x05", bytes(8)])
-@pytest.mark.parametrize("n", [0, 10, _NUMPY_FROM + 1])
+@pytest.mark.parametrize("n", [0, 10, _NUMPY_FROM + 1, _FILL_FROM + 1])
 def test_a_key_that_is_not_four_bytes_is_refused(key: bytes, n: int) -> None:
     with pytest.raises(ValueError, match=f"^masking key must be 4 bytes, got {len(key)}$"):
         apply_mask(payload(n), key)
@@ -72,7 +75,7 @@ def test_mask_small_past_its_tables(n: int) -> None:
     assert mask_small(data, KEY, n) == xor(data, KEY)
 
 
-@pytest.mark.parametrize("n", [1, 3, 4, 5, 125, 126, 300, _NUMPY_FROM - 1, _NUMPY_FROM, 70000])
+@pytest.mark.parametrize("n", [1, 3, 4, 5, 125, 126, 300, _NUMPY_FROM - 1, _NUMPY_FROM, 70000, _FILL_FROM + 3])
 def test_unmask_frame_reads_the_key_and_payload_of_a_whole_frame(n: int) -> None:
     data = payload(n)
     headers = [bytes((0x82, 0xFF)) + n.to_bytes(8, "big")]  # any length form: the key follows the header
@@ -89,3 +92,37 @@ def test_the_tables_cover_every_size_the_big_integer_strategy_takes() -> None:
     # unmask_frame reads _REPEAT and _LOW for every payload below the crossover.
     assert 0 < masking._NUMPY_FROM <= masking._TABLE
     assert len(masking._LOW) > masking._NUMPY_FROM and 4 * (len(masking._REPEAT) - 1) >= masking._NUMPY_FROM
+
+
+@pytest.mark.parametrize("n", [0, 1, 125, 126, _NUMPY_FROM + 3, 70000, _FILL_FROM, _FILL_FROM + 7])
+def test_mask_frame_is_head_key_and_the_masked_payload(n: int) -> None:
+    data = payload(n)
+    head = bytes((0x82, 0xFF)) + n.to_bytes(8, "big")
+    for given in (data, memoryview(b"xx" + data)[2:]):
+        out = mask_frame(head, KEY, given)
+        assert type(out) is bytes and out == head + KEY + xor(data, KEY)
+
+
+def test_mask_frame_refuses_a_key_that_is_not_four_bytes() -> None:
+    with pytest.raises(ValueError, match="^masking key must be 4 bytes, got 3$"):
+        mask_frame(b"\x82\x7f", b"abc", payload(_FILL_FROM + 1))
+
+
+def test_a_large_result_is_a_bytes_object_of_its_own() -> None:
+    # From _FILL_FROM on the XOR writes into a new bytes object: it must be complete, hashable like
+    # any bytes, and independent of the input (changing the input afterwards changes nothing).
+    data = bytearray(payload(_FILL_FROM + 13))
+    out = apply_mask(data, KEY)
+    expected = xor(bytes(data), KEY)
+    data[:] = bytes(len(data))
+    assert out == expected and hash(out) == hash(expected) and bytes(out) is out
+
+
+@pytest.mark.parametrize("n", [_FILL_FROM, _FILL_FROM + 5])
+def test_the_large_strategy_without_a_c_api(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    # Where a bytes object cannot be filled in place (not CPython) a bytearray is filled, then copied.
+    monkeypatch.setattr(masking, "_new_bytes", None)
+    data = payload(n)
+    out = apply_mask(memoryview(b"abcdef" + data)[6:], KEY)
+    assert type(out) is bytes and out == xor(data, KEY)
+    assert mask_frame(b"\x82\x7f" + n.to_bytes(8, "big"), KEY, data)[14:] == xor(data, KEY)

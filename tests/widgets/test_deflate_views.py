@@ -57,10 +57,12 @@ def field(view: FrameView, name: str) -> dict:
 
 async def test_frameview_of_a_compressed_client_frame_shows_the_inflated_text_and_ratio() -> None:
     cap = await deflate_capture(TEXT, TEXT, BINARY)
-    assert cap.deflate_params(1) == DeflateParams()
+    # The server's defaults (deflate.SERVER_DEFAULT): 12-bit windows both ways.
+    assert cap.deflate_params(1) == DeflateParams(server_max_window_bits=12, client_max_window_bits=12)
     first, second, binary = data_frames(cap, "in")
     view = FrameView(first, capture=cap)
-    assert view.role == "server" and view.compressed and view.deflate_params == "permessage-deflate"
+    assert view.role == "server" and view.compressed
+    assert view.deflate_params == "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"
     rsv1 = field(view, "RSV1")
     assert rsv1["value"] == 1 and rsv1["meaning"].startswith("per-message compressed")
     assert view.error is None

@@ -178,13 +178,11 @@ async def test_a_burst_of_5000_records_is_a_few_updates_and_ends_on_the_latest_w
     cap = chromium_capture()
     ex = Explorer(cap, window=200)
     updates = count_updates(ex)
-    start = monotonic()
     for i in range(5000):
         cap.frame(7, "in", i * len(BINARY_IN), BINARY_IN)
     assert updates == []  # the subscriber only queued them
-    await asyncio.sleep(0.3)
-    assert 1 <= len(updates) <= 5, updates
-    assert monotonic() - start < 2
+    await wait_for(lambda: updates)
+    assert updates == [200]  # the loop never ran during the burst: one timer, one update
     assert len(ex.rows) == 200
     assert seqs(ex) == list(range(11 + 5000 - 199, 11 + 5000 + 1))
     assert ex.table.total == 5011 and ex.table.first_index == 4811
@@ -195,21 +193,25 @@ async def test_a_burst_of_5000_records_is_a_few_updates_and_ends_on_the_latest_w
     ex.close()
 
 
-async def test_a_steady_stream_is_at_most_about_ten_updates_a_second() -> None:
+async def test_a_steady_stream_updates_the_view_at_most_once_per_interval() -> None:
+    """Frames every few milliseconds: the view is updated by its timer, never twice within ``interval``.
+
+    The gaps are read on the loop's own clock; a slow machine can only make them longer."""
     cap = Capture()
-    ex = Explorer(cap)
-    updates = count_updates(ex)
-    start = monotonic()
+    ex = Explorer(cap, interval=0.05)
+    loop = asyncio.get_running_loop()
+    update_times: list[float] = []
+    ex.table.observe(lambda change: update_times.append(loop.time()), names="rows")
     n = 0
-    while monotonic() - start < 1.0:  # a frame every ~2 ms for one second
+    while len(update_times) < 4:  # records keep coming until the view was updated four times
         cap.frame(1, "in", n, BINARY_IN)
         n += 1
         await asyncio.sleep(0.002)
-    await asyncio.sleep(0.25)
-    elapsed = monotonic() - start
-    assert n > 100
-    assert 5 <= len(updates) <= elapsed * 10 + 2, (len(updates), elapsed)
-    assert ex.rows[-1]["seq"] == n
+        assert n < 100_000, "the view was never updated"
+    gaps = [b - a for a, b in zip(update_times, update_times[1:])]
+    assert all(gap >= 0.05 * 0.99 for gap in gaps), gaps  # call_later may round a hair early
+    await wait_for(lambda: ex.rows[-1]["seq"] == n)
+    assert n > len(update_times)  # many records per update
     ex.close()
 
 
@@ -386,7 +388,7 @@ def test_bad_sources_and_windows_are_refused() -> None:
 
 
 # ---------------------------------------------------------------------------- a live server
-async def wait_for(predicate, timeout: float = 5.0) -> None:
+async def wait_for(predicate, timeout: float = 20.0) -> None:
     deadline = monotonic() + timeout
     while not predicate():
         if monotonic() > deadline:

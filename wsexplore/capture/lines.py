@@ -26,10 +26,10 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from ..display import clock, data_size, escape, hex_preview, peer, plural, quote, text_or_hex
-from ..protocol.frames import Frame
+from ..protocol.frames import Frame, frame_payload
 from ..protocol.handshake import SENSITIVE_HEADERS
-from ..protocol.header import FIN_MASK, RSV1_MASK, RSV2_MASK, RSV3_MASK, flag_names
-from ..protocol.opcodes import Opcode, close_code_meaning, opcode_name
+from ..protocol.header import FIN_MASK, OPCODE_MASK, RSV1_MASK, RSV2_MASK, RSV3_MASK, flag_names, parse_header
+from ..protocol.opcodes import Opcode, as_opcode, close_code_meaning, opcode_name
 
 if TYPE_CHECKING:  # the records import this module for their repr
     from .records import CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord, Record
@@ -44,6 +44,7 @@ __all__ = [
     "data_preview",
     "frame_bits",
     "via_label",
+    "frame_line",
     "TEXT_PREVIEW",
     "HEX_PREVIEW",
 ]
@@ -297,31 +298,50 @@ def _format_open(r: OpenRecord) -> str:
     return " | ".join(parts)
 
 
-def _violation(r: FrameRecord | ErrorRecord) -> str:
-    return "" if r.error is None else f"!! {type(r.error).__name__}: {escape(str(r.error))}"
+def _violation(error: BaseException | None) -> str:
+    return "" if error is None else f"!! {type(error).__name__}: {escape(str(error))}"
 
 
-def _bits(b0: int, masked: bool) -> str:
+def _bits_text(b0: int, masked: bool) -> str:
     return (f"FIN={int(bool(b0 & FIN_MASK))} RSV1={int(bool(b0 & RSV1_MASK))} RSV2={int(bool(b0 & RSV2_MASK))} "
             f"RSV3={int(bool(b0 & RSV3_MASK))} MASK={int(masked)}")
 
 
-def _format_frame(r: FrameRecord) -> str:
-    bits = frame_bits(r)
-    if bits is None:
-        return " ".join(filter(None, (f"{_ARROWS[r.direction]} (no bytes)", _violation(r))))
-    frame, header = r.frame, r.header
-    key = frame.mask_key if frame is not None else header.mask_key if header is not None else None
-    opcode, length = r.opcode, r.length
-    parts = [_ARROWS[r.direction], f"{opcode_name(opcode) if opcode is not None else '?':<12}", _bits(*bits),
+# The bits' text for every first byte, unmasked then masked: looked up, as every frame's line shows them.
+_BITS = tuple(_bits_text(b0 & 0xF0, bool(masked)) for b0 in range(0, 256, 16) for masked in (0, 1))
+
+
+def _bits(b0: int, masked: bool) -> str:
+    return _BITS[(b0 >> 3) & 0x1E | bool(masked)]
+
+
+def frame_line(b0: int, masked: bool, opcode: Opcode | int | None, length: int | None, key: bytes | None,
+               payload: bytes | None, error: BaseException | None = None) -> str:
+    """A frame in one line, as the terminal shows it after the direction: opcode, FIN/RSV1-3/MASK bits,
+    ``len=``, ``key=`` (hex), a payload preview (None: not all there) and the rule broken after ``!!``.
+
+    ``wsexplore serve`` prints it in every frame's line, ``wsexplore decode --summary`` for every frame.
+    """
+    parts = [f"{opcode_name(opcode) if opcode is not None else '?':<12}", _bits(b0, masked),
              f"len={'?' if length is None else length}", f"key={key.hex() if key is not None else '-'}",
-             payload_preview(opcode, r.payload, length)]
-    if r.injected:
-        parts.append("[injected by the tap]")
-    violation = _violation(r)
-    if violation:
-        parts.append(violation)
+             payload_preview(opcode, payload, length)]
+    if error is not None:
+        parts.append(_violation(error))
     return " ".join(parts)
+
+
+def _format_frame(r: FrameRecord) -> str:
+    # Read from the raw bytes alone (one header parse, no Frame built): the console formats every frame.
+    raw = r.raw
+    header = parse_header(raw)
+    if header is None:
+        return " ".join(filter(None, (f"{_ARROWS[r.direction]} (no bytes)", _violation(r.error))))
+    b0 = header.b0
+    line = frame_line(b0, header.masked, as_opcode(b0 & OPCODE_MASK), header.length, header.mask_key,
+                      frame_payload(raw, header), r.error)
+    if r.injected:
+        return f"{_ARROWS[r.direction]} {line} [injected by the tap]"
+    return f"{_ARROWS[r.direction]} {line}"
 
 
 def _format_message(r: MessageRecord) -> str:

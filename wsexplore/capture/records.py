@@ -20,9 +20,8 @@ from typing import Any, ClassVar, Literal, Union
 from ..display import data_size, utf8_size
 from ..protocol.dissector import Dissection, dissect
 from ..protocol.errors import ProtocolError
-from ..protocol.frames import Frame
+from ..protocol.frames import Frame, frame_payload
 from ..protocol.header import OPCODE_MASK, Header, parse_header
-from ..protocol.masking import apply_mask
 from ..protocol.opcodes import Opcode, as_opcode
 from .lines import describe
 from .redact import redact_head
@@ -87,16 +86,6 @@ _set = object.__setattr__
 
 
 # ---------------------------------------------------------------------------- bytes of one frame
-def frame_payload(raw: bytes, header: Header | None) -> bytes | None:
-    """The unmasked payload of the frame at the start of ``raw``; None when it has not all arrived."""
-    end = None if header is None else header.frame_length
-    if end is None or len(raw) < end:
-        return None
-    payload = raw[end - header.length : end]  # type: ignore[union-attr, operator]
-    key = header.mask_key  # type: ignore[union-attr]
-    return payload if key is None else apply_mask(payload, key)
-
-
 def parse_frame(raw: bytes) -> Frame | None:
     """The frame ``raw`` encodes, if it holds exactly one complete frame (no rule checked)."""
     header = parse_header(raw)

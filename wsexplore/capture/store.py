@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 from collections import deque
+from itertools import islice
 from collections.abc import Callable, Iterable
 from time import monotonic
 from time import time as wall_clock
@@ -140,6 +141,31 @@ class Capture(Query):
     def memory(self) -> int:
         """Bytes of memory the records take, data and Python objects: what ``max_bytes`` bounds."""
         return self._memory
+
+    def last_seq(self) -> int:
+        """The number of the newest record appended so far (0 before the first), evicted or not."""
+        return self._seq
+
+    def entries_after(self, seq: int) -> list[Record | PendingRecord]:
+        """The entries appended after record number ``seq`` that the capture still holds, oldest first.
+
+        For a reader that follows a live capture in batches, off its hot path (the
+        console): the entries are taken as they are, records or ``PendingRecord``
+        tuples (``records.build`` makes the record), and nothing is built or
+        materialised here. ``last_seq - seq`` minus their number is how many the
+        bounds evicted before the reader came.
+        """
+        records = self._records
+        n = min(self._seq - seq, len(records))
+        if n <= 0:
+            return []
+        out = list(islice(reversed(records), n))
+        out.reverse()
+        first = out[0]
+        if (first[1] if type(first) is tuple else first.seq) != self._seq - n + 1:  # type: ignore[union-attr]
+            # Numbers with gaps (a loaded capture): look for where the newer ones start.
+            out = [e for e in out if (e[1] if type(e) is tuple else e.seq) > seq]  # type: ignore[union-attr]
+        return out
 
     def _header(self) -> str:
         dropped = f"{self.dropped} dropped"

@@ -13,6 +13,7 @@ it too); HTML views live in :mod:`wsexplore.display.html`.
 
 from __future__ import annotations
 
+import functools
 import time
 
 __all__ = [
@@ -111,7 +112,13 @@ def plural(n: int, noun: str) -> str:
 
 def clock(wall: float) -> str:
     """Local wall-clock time with milliseconds: ``14:03:27.512``."""
-    return time.strftime("%H:%M:%S", time.localtime(wall)) + f".{int(wall * 1000) % 1000:03d}"
+    return _hms(int(wall // 1)) + f".{int(wall * 1000) % 1000:03d}"
+
+
+@functools.lru_cache(maxsize=8)
+def _hms(second: int) -> str:
+    """``14:03:27`` for a second of the epoch (a console prints many lines in the same second)."""
+    return time.strftime("%H:%M:%S", time.localtime(second))
 
 
 def peer(address: tuple | str | None) -> str:

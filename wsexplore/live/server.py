@@ -55,7 +55,7 @@ from ..jupyter import preamble, registry
 from ..jupyter.preamble import Relayed
 from ..protocol import handshake
 from ..protocol.connection import DEFAULT_MAX_SIZE, Connection, InvalidState, State
-from ..protocol.deflate import DeflateConfig, PerMessageDeflate
+from ..protocol.deflate import SERVER_DEFAULT, DeflateConfig, PerMessageDeflate
 from ..protocol.errors import HandshakeError
 from ..protocol.events import ConnectionClosed, Event, FrameReceived, FrameSent, MessageReceived, PongReceived
 from ..protocol.frames import Frame
@@ -256,7 +256,8 @@ class ServerConnection:
             sent = protocol.last_sent
             self._proto.capture.message(self.id, "out", sent[0].frame.opcode, message if isinstance(message, str)
                                         else bytes(message), len(sent),
-                                        compressed_size=sum(len(s.frame.payload) for s in sent))
+                                        compressed_size=sum(len(s.frame.payload) for s in sent)
+                                        if sent[0].frame.rsv1 else None)  # sent as it is: not smaller compressed
 
     async def send_frame(self, frame: Frame) -> None:
         """Send ``frame`` exactly as built, even an invalid one, to see how a peer reacts."""
@@ -850,7 +851,8 @@ class Server:
 
     ``compression="deflate"`` accepts a client's permessage-deflate offer
     (RFC 7692; every Chromium handshake makes one) and compresses messages;
-    a ``DeflateConfig`` chooses its parameters. The capture then keeps the
+    a ``DeflateConfig`` chooses its parameters (``"deflate"``: ``deflate.SERVER_DEFAULT``,
+    12-bit windows). The capture then keeps the
     compressed frames as they crossed the wire and, in message records, the
     inflated messages both ways. Off by default: frames stay plain.
 
@@ -883,7 +885,7 @@ class Server:
         relay: bool = True,
     ) -> None:
         if compression == "deflate":
-            self._deflate: DeflateConfig | None = DeflateConfig()
+            self._deflate: DeflateConfig | None = SERVER_DEFAULT
         elif compression is None or isinstance(compression, DeflateConfig):
             self._deflate = compression
         else:

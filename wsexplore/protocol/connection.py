@@ -37,6 +37,7 @@ from .frames import Frame, encode_close_payload
 from .header import (
     CONTROL_MASK,
     FIN_MASK,
+    HEADER_LENGTHS,
     LENGTH_16,
     LENGTH_MASK,
     MASK_KEY_BYTES,
@@ -46,7 +47,6 @@ from .header import (
     RSV1_MASK,
     RSV_MASK,
     extended_length_bytes,
-    header_length,
     parse_header,
     payload_length,
 )
@@ -99,8 +99,10 @@ def _header_kinds(role: Role, rsv_allowed: int, permessage_deflate: bool) -> byt
 
 
 # The states in which we may still send, and read, as the transition table says.
-_SENDING = frozenset(state for state in State if allows(state, Trigger.SEND))
-_RECEIVING = frozenset(state for state in State if allows(state, Trigger.RECEIVE))
+# Tuples, not sets: ``in`` then compares by identity, where a set would call the Enum's Python-level __hash__.
+_SENDING = tuple(state for state in State if allows(state, Trigger.SEND))
+_RECEIVING = tuple(state for state in State if allows(state, Trigger.RECEIVE))
+
 # A close body is a 2-byte code and a reason, within a control frame's payload (section 5.5).
 _MAX_CLOSE_REASON = MAX_7BIT - 2
 
@@ -123,9 +125,9 @@ class Connection:
     (anywhere else it fails the connection, 1002), received compressed
     messages are inflated frame by frame under ``max_message_size`` (1009 as
     soon as the output passes it), and ``send_text`` / ``send_binary``
-    compress unless told otherwise. ``FrameReceived`` keeps the compressed
-    wire bytes; ``MessageReceived`` carries the inflated data and its
-    ``compressed_size``.
+    compress every message that compression makes smaller. ``FrameReceived``
+    keeps the compressed wire bytes; ``MessageReceived`` carries the inflated
+    data and its ``compressed_size``.
     """
 
     def __init__(
@@ -341,7 +343,7 @@ class Connection:
             if length is None:  # the extended length is still arriving
                 self._need = 2 + extended_length_bytes(len7)
                 return pos
-        hl = header_length(b1)
+        hl = HEADER_LENGTHS[b1]
         opcode = b0 & OPCODE_MASK
         err: ProtocolError | None = None
         if kind == _BREAKS_RULE:
@@ -523,16 +525,17 @@ class Connection:
         """Fail fast on invalid UTF-8 inside a text frame that has not fully arrived yet."""
         if self.state not in _RECEIVING:
             return
+        b0 = buf[0]  # the buffer holds the start of a frame: at least one byte
+        opcode = b0 & OPCODE_MASK
+        if not (opcode == _TEXT or (opcode == _CONT and self._decoder is not None)):
+            return  # only text is checked as it arrives: nothing to parse for any other frame
+        if self._msg_compressed or b0 & self._rsv1_compressed:
+            return  # compressed bytes: the text is checked once the frame is inflated
+        if self._msg_opaque or b0 & self.opaque_rsv:
+            return  # extension data: not read as text
         header = parse_header(buf)
         if header is None or not header.complete:
             return
-        opcode = header.opcode
-        if not (opcode == _TEXT or (opcode == _CONT and self._decoder is not None)):
-            return
-        if self._msg_compressed or header.b0 & self._rsv1_compressed:
-            return  # compressed bytes: the text is checked once the frame is inflated
-        if self._msg_opaque or header.b0 & self.opaque_rsv:
-            return  # extension data: not read as text
         start = header.size + self._partial_fed  # the header is whole: size is its length
         if len(buf) <= start:
             return
@@ -667,8 +670,10 @@ class Connection:
 
     def _fragments(self, opcode: Opcode, payload: bytes, fragment_size: int | None,
                    compressed: bool = False) -> list[Frame]:
+        """The frames of a message whose ``payload`` is bytes (``Frame``'s checks would find nothing to say)."""
         if not fragment_size or len(payload) <= fragment_size:
-            return [Frame(opcode, payload, rsv1=compressed)]
+            key = secrets.token_bytes(MASK_KEY_BYTES) if self._expect_mask == 0 else None  # a client masks
+            return [Frame._trusted(opcode, payload, True, compressed, False, False, key)]
         if fragment_size < 1:
             raise ValueError("fragment_size must be positive")
         chunks = [payload[i : i + fragment_size] for i in range(0, len(payload), fragment_size)]
@@ -680,6 +685,7 @@ class Connection:
     def _send_compressed(self, opcode: Opcode, payload: bytes, fragment_size: int | None,
                          compress: bool | None) -> bytes:
         deflate = self.deflate
+        compress_given = compress is not None
         if compress is None:
             compress = deflate is not None
         if not compress or deflate is None:
@@ -692,14 +698,20 @@ class Connection:
         next_state(self.state, Trigger.SEND)
         if fragment_size is not None and fragment_size < 1:
             raise ValueError("fragment_size must be positive")
-        return self._send(self._fragments(opcode, deflate.compress(payload), fragment_size, True))
+        if compress_given:
+            return self._send(self._fragments(opcode, deflate.compress(payload), fragment_size, True))
+        compressed = deflate.compress_if_smaller(payload)
+        if compressed is None:  # compressing would not make it smaller: it goes as it is (RFC 7692 section 6)
+            return self._send(self._fragments(opcode, payload, fragment_size))
+        return self._send(self._fragments(opcode, compressed, fragment_size, True))
 
     def send_text(self, text: str, *, fragment_size: int | None = None, compress: bool | None = None) -> bytes:
         """A text message, optionally in frames of ``fragment_size`` payload bytes.
 
-        Under permessage-deflate it is compressed unless ``compress=False`` (a
-        message may go uncompressed, RFC 7692 section 6); ``fragment_size`` then
-        cuts the compressed bytes.
+        Under permessage-deflate it is compressed when that makes it smaller, and
+        sent as it is otherwise (a message may go uncompressed, RFC 7692 section 6);
+        ``compress=True`` compresses it whatever the outcome, ``compress=False``
+        never does. ``fragment_size`` then cuts the bytes sent.
         """
         if compress is None and self.deflate is None:
             return self._send(self._fragments(_TEXT, text.encode(), fragment_size))

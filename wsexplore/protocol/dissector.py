@@ -75,6 +75,8 @@ __all__ = [
     "Dissection",
     "dissect",
     "dissect_stream",
+    "judge",
+    "Verdict",
     "leaf_fields",
     "MAX_INFLATE",
 ]
@@ -269,7 +271,7 @@ class Dissection:
 # -- public entry points -------------------------------------------------------
 def dissect(data: bytes | bytearray | memoryview, *, role: Role | None = "server",
             rsv_allowed: int = 0, deflate: DeflateArg = None,
-            inflated: bytes | str | None = None) -> Dissection:
+            inflated: bytes | str | None = None, stream_offset: int = 0) -> Dissection:
     """Dissect the frame at the start of ``data`` (bytes after it are ignored).
 
     ``role`` is the side reading the bytes: "server" expects masked frames,
@@ -280,13 +282,15 @@ def dissect(data: bytes | bytearray | memoryview, *, role: Role | None = "server
     ``DeflateParams``, or a connection's ``PerMessageDeflate``). ``inflated`` is the whole message this frame belongs
     to, once inflated, when the caller knows it (needed with context
     takeover); giving it for a continuation frame says its message is compressed.
+    ``stream_offset`` is where ``data`` starts in a stream it was cut from (the
+    dissection's ``offset``).
     """
     _check_args(role, rsv_allowed)
     if isinstance(inflated, str):
         inflated = inflated.encode()
     elif inflated is not None:
         inflated = bytes(inflated)
-    return _dissect_at(_as_bytes(data), 0, role, rsv_allowed, _deflate_arg(deflate), inflated)
+    return _dissect_at(_as_bytes(data), 0, role, rsv_allowed, _deflate_arg(deflate), inflated, stream_offset)
 
 
 def dissect_stream(data: bytes | bytearray | memoryview, *, role: Role | None = "server",
@@ -408,8 +412,7 @@ class _SubField(NamedTuple):
     meaning: str
 
 
-@dataclass(frozen=True)
-class _PayloadReading:
+class _PayloadReading(NamedTuple):
     """What a payload says: the Payload field's meaning and what the dissection reports of it."""
 
     meaning: str = ""
@@ -420,6 +423,9 @@ class _PayloadReading:
     sub_fields: tuple[_SubField, ...] = ()
     inflated: bytes | None = None
     inflate_note: str = ""
+
+
+_NO_READING = _PayloadReading()
 
 
 class _Extent(NamedTuple):
@@ -443,36 +449,97 @@ class _Extent(NamedTuple):
         return min(self.avail, self.needed)
 
 
-def _dissect_at(buf: bytes, offset: int, role: Role | None, rsv_allowed: int,
-                deflate: DeflateParams | bool | None = None, inflated: bytes | None = None) -> Dissection:
-    """Label the frame at ``buf[offset]`` field by field, then judge it: header rules, truncation, payload rules."""
-    view = memoryview(buf)[offset:]
+class Verdict(NamedTuple):
+    """The frame at the start of some bytes, judged as ``dissect`` judges it but not labelled field by field.
+
+    What a one-line summary needs, at a fraction of the cost of a dissection:
+    ``header`` as far as the bytes go (None without a byte), ``size`` the frame's
+    bytes that are there, ``missing`` the bytes still needed (a lower bound until
+    the length is known), ``payload`` the unmasked payload (what exists of it),
+    ``error`` the first rule broken (``TruncatedFrame`` when the bytes end early).
+    """
+
+    header: Header | None
+    size: int
+    missing: int
+    payload: bytes
+    error: ProtocolError | None
+
+    @property
+    def truncated(self) -> bool:
+        return self.missing > 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def judge(data: bytes | bytearray | memoryview, *, role: Role | None = "server", rsv_allowed: int = 0,
+          deflate: DeflateArg = None) -> Verdict:
+    """Judge the frame at the start of ``data`` as ``dissect`` does (same arguments), without its fields."""
+    _check_args(role, rsv_allowed)
+    buf = _as_bytes(data)
+    header, extent, wire, payload, reading, error = _judge(buf, 0, role, rsv_allowed, _deflate_arg(deflate), None,
+                                                           explain=False)
+    return Verdict(header, extent.size, extent.missing, payload, error)
+
+
+class _Judgement(NamedTuple):
+    header: Header | None
+    extent: _Extent
+    wire: bytes  # the payload bytes as they are on the wire (what exists of them)
+    payload: bytes  # unmasked
+    reading: _PayloadReading
+    error: ProtocolError | None
+
+
+def _judge(buf: bytes, offset: int, role: Role | None, rsv_allowed: int, deflate: DeflateParams | bool | None,
+           inflated: bytes | None, *, explain: bool) -> _Judgement:
+    """The frame at ``buf[offset]`` judged: header rules, then truncation, then payload rules.
+
+    ``explain`` also works out what the payload means, in words, for the Payload field.
+    """
     header = parse_header(buf, offset)
-    b = _Builder(view)
-    if header is not None:
-        _add_header_fields(b, header, rsv_allowed, deflate)
-    extent = _extent(header, len(view))
+    extent = _extent(header, len(buf) - offset)
+    truncated = extent.avail < extent.needed
     # Header rules come first (they are earliest in bit order), then truncation, then payload rules.
     error: ProtocolError | None = None
     if header is not None:
         error = header_violation(header.b0, header.b1, header.length, role=role, rsv_allowed=rsv_allowed,
                                  permessage_deflate=bool(deflate))
-    if error is None and extent.truncated:
+    if error is None and truncated:
         error = _truncation(header, extent)
-
-    key = header.mask_key if header is not None else None
-    wire = b""
-    reading = _PayloadReading()
-    if header is not None and header.complete:
-        wire = bytes(view[header.size:extent.size])
-        payload = apply_mask(wire, key) if key is not None and wire else wire
-        reading = _read_payload(header, payload, extent.truncated, rsv_allowed, deflate, inflated, role)
+    wire = payload = b""
+    reading = _NO_READING
+    if header is not None and header.b1 is not None and header.size == header_length(header.b1):  # a whole header
+        start = offset + header.size
+        end = offset + (extent.avail if truncated else extent.needed)
+        key = header.mask_key
+        if key is not None and end > start:
+            wire = buf[start:end]
+            payload = apply_mask(memoryview(buf)[start:end], key)
+        else:
+            wire = payload = buf[start:end]
+        reading = _read_payload(header, payload, truncated, rsv_allowed, deflate, inflated, role, explain=explain)
         if error is None:
             error = reading.error
-        _add_payload_fields(b, header, payload, wire, reading)
-    else:
-        payload = wire
+    return _Judgement(header, extent, wire, payload, reading, error)
 
+
+def _dissect_at(buf: bytes, offset: int, role: Role | None, rsv_allowed: int,
+                deflate: DeflateParams | bool | None = None, inflated: bytes | None = None,
+                base: int = 0) -> Dissection:
+    """Label the frame at ``buf[offset]`` field by field, after judging it (``_judge``); ``buf`` starts at
+    ``base`` in its stream."""
+    header, extent, wire, payload, reading, error = _judge(buf, offset, role, rsv_allowed, deflate, inflated,
+                                                           explain=True)
+    view = memoryview(buf)[offset:]
+    b = _Builder(view)
+    if header is not None:
+        _add_header_fields(b, header, rsv_allowed, deflate)
+        if header.complete:
+            _add_payload_fields(b, header, payload, wire, reading)
+    key = header.mask_key if header is not None else None
     frame: Frame | None = None
     if header is not None and not extent.truncated:
         b0 = header.b0
@@ -481,7 +548,7 @@ def _dissect_at(buf: bytes, offset: int, role: Role | None, rsv_allowed: int,
     size = extent.size
     return Dissection(
         data=bytes(view[:size]) if (offset or size != len(buf)) else buf,
-        offset=offset,
+        offset=base + offset,
         fields=tuple(b.fields),
         frame=frame,
         error=error,
@@ -597,11 +664,13 @@ def _compressed(header: Header, deflate: DeflateParams | bool | None, inflated: 
 
 
 def _read_payload(header: Header, payload: bytes, truncated: bool, rsv_allowed: int,
-                  deflate: DeflateParams | bool | None, inflated: bytes | None, role: Role | None) -> _PayloadReading:
+                  deflate: DeflateParams | bool | None, inflated: bytes | None, role: Role | None, *,
+                  explain: bool = True) -> _PayloadReading:
     """What the payload (what exists of it) says, by the frame's opcode; a payload rule it breaks.
 
     A truncated payload is shown but not judged, except that bytes that can never
-    be UTF-8 are already named in a text frame's meaning.
+    be UTF-8 are already named in a text frame's meaning. Without ``explain`` the
+    meaning of a text or close payload is left out (the rule is judged all the same).
     """
     opcode = header.opcode
     payload_bit = 8 * header.size
@@ -612,8 +681,12 @@ def _read_payload(header: Header, payload: bytes, truncated: bool, rsv_allowed: 
     if opcode == Opcode.TEXT:
         text, exc, pending = _decode(payload, final=header.fin and not truncated)
         error = utf8_error(exc, payload_bit) if exc is not None and not truncated else None
+        if not explain:
+            return _PayloadReading("", error, text)
         return _PayloadReading(_text_meaning(text, exc, pending, fin=header.fin, truncated=truncated), error, text)
     if opcode == Opcode.CLOSE:
+        if not explain:
+            return _PayloadReading("", None if truncated else close_payload_violation(payload, payload_bit))
         return _close_reading(payload, header.length or 0, payload_bit, header.masked, truncated)
     if opcode == Opcode.CONTINUATION:
         return _PayloadReading("continuation of a message (its type is set by the first fragment)")
@@ -766,6 +839,11 @@ def _compressed_reading(payload: bytes, opcode: int, fin: bool, truncated: bool,
 
 def _decode(data: bytes, *, final: bool) -> tuple[str | None, UnicodeDecodeError | None, int]:
     """(text, error, pending bytes): strict UTF-8, incremental so a fragment may end mid-character."""
+    if final:
+        try:
+            return str(data, "utf-8"), None, 0
+        except UnicodeDecodeError as exc:
+            return None, exc, 0
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
         text = decoder.decode(data, final=final)

@@ -19,12 +19,13 @@ from .header import (
     RSV1_MASK,
     RSV2_MASK,
     RSV3_MASK,
+    Header,
     parse_header,
 )
-from .masking import apply_mask
+from .masking import apply_mask, mask_frame
 from .opcodes import CloseCode, Opcode, as_opcode, close_code_meaning, opcode_name
 
-__all__ = ["Frame", "encode_close_payload", "length_form"]
+__all__ = ["Frame", "encode_close_payload", "frame_payload", "length_form"]
 
 _new = object.__new__
 _pack_short = struct.Struct("!BBH").pack
@@ -38,6 +39,17 @@ def length_form(length: int) -> str:
     if length <= MAX_16BIT:
         return "16-bit"
     return "64-bit"
+
+
+def frame_payload(raw: bytes, header: Header | None) -> bytes | None:
+    """The unmasked payload of the frame at the start of ``raw`` (``header`` is its parsed header);
+    None when the payload has not all arrived."""
+    end = None if header is None else header.frame_length
+    if end is None or len(raw) < end:
+        return None
+    start = end - header.length  # type: ignore[union-attr, operator]
+    key = header.mask_key  # type: ignore[union-attr]
+    return bytes(raw[start:end]) if key is None else apply_mask(memoryview(raw)[start:end], key)
 
 
 def encode_close_payload(code: int | None = None, reason: str = "") -> bytes:
@@ -119,12 +131,9 @@ class Frame:
         end = None if header is None else header.frame_length
         if header is None or end is None or len(data) < end:
             raise ValueError(f"frame needs {end if end is not None else 'more'} bytes, got {len(data)}")
-        start = header.size  # the whole header is there: the payload follows it
         key = header.mask_key
         if payload is None:
-            payload = bytes(data[start:end])
-            if key is not None:
-                payload = apply_mask(payload, key)
+            payload = frame_payload(data, header)
         b0 = header.b0
         return cls._trusted(b0 & OPCODE_MASK, payload, bool(b0 & FIN_MASK), bool(b0 & RSV1_MASK),
                             bool(b0 & RSV2_MASK), bool(b0 & RSV3_MASK), key)
@@ -191,7 +200,7 @@ class Frame:
             header = _pack_long(b0, mask_bit | LENGTH_64, n)
         if self.mask_key is None:
             return header + payload
-        return header + self.mask_key + apply_mask(payload, self.mask_key)
+        return mask_frame(header, self.mask_key, payload)
 
     def _repr_html_(self) -> str:
         """Jupyter view: the dissection of this frame's wire bytes (read by the side it is sent to)."""

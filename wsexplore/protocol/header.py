@@ -47,6 +47,7 @@ __all__ = [
     "payload_length",
     "extended_length_bytes",
     "header_length",
+    "HEADER_LENGTHS",
     "flag_names",
 ]
 
@@ -76,9 +77,17 @@ def extended_length_bytes(len7: int) -> int:
     return 0 if len7 < LENGTH_16 else (2 if len7 == LENGTH_16 else 8)
 
 
+def _header_length(b1: int) -> int:
+    return 2 + extended_length_bytes(b1 & LENGTH_MASK) + (MASK_KEY_BYTES if b1 & MASK_MASK else 0)
+
+
+#: ``header_length(b1)`` for every second byte, looked up (every frame needs it, often more than once).
+HEADER_LENGTHS = tuple(_header_length(b1) for b1 in range(256))
+
+
 def header_length(b1: int) -> int:
     """Bytes from the start of a frame to its payload, known from the second byte alone."""
-    return 2 + extended_length_bytes(b1 & LENGTH_MASK) + (MASK_KEY_BYTES if b1 & MASK_MASK else 0)
+    return HEADER_LENGTHS[b1]
 
 
 class Header(NamedTuple):

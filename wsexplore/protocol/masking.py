@@ -1,20 +1,39 @@
 """Client-to-server masking (RFC 6455 section 5.3): payload byte i XOR key byte i % 4.
 
-Two strategies, picked by size: a single big-integer XOR wins below a few hundred
-bytes (NumPy's per-call overhead dominates there), NumPy's vectorised XOR on
-64-bit words wins above it (memory bandwidth). ``unmask_frame`` is the
-connection's way in: it takes a whole frame as it came off the wire.
+Three strategies, picked by size, each returning a new ``bytes`` object:
+
+* below ``_NUMPY_FROM`` bytes a single big-integer XOR (NumPy's per-call overhead
+  dominates there);
+* up to ``_FILL_FROM`` NumPy's vectorised XOR on 64-bit words, copied out with
+  ``tobytes()``: two small allocations that the allocator serves from memory it
+  already holds;
+* from ``_FILL_FROM`` on, NumPy XORs straight into the new ``bytes`` object
+  (:func:`_new_bytes`): one allocation and one pass over the data, as a C
+  extension does. A second, transient copy of a large payload is what made the
+  ``tobytes()`` path slow: the C library hands large blocks back to the system
+  when they are freed, so every call paid page faults for fresh memory.
+
+The thresholds are measured by ``make bench`` (group "mask", with a new payload
+for every call). ``unmask_frame`` is the connection's way in: it takes a whole
+frame as it came off the wire. ``mask_frame`` builds a masked frame's bytes in
+one piece (the sending side).
 """
 
 from __future__ import annotations
+
+import ctypes
+from typing import Callable, Union
 
 import numpy as np
 
 from .header import MASK_KEY_BYTES
 
-__all__ = ["apply_mask", "mask_small", "unmask_frame"]
+__all__ = ["apply_mask", "mask_frame", "mask_small", "unmask_frame"]
 
-_NUMPY_FROM = 928  # bytes; measured crossover of the two strategies (make bench)
+Buffer = Union[bytes, bytearray, memoryview]
+
+_NUMPY_FROM = 704  # bytes; measured crossover of the big-integer and NumPy strategies (make bench)
+_FILL_FROM = 96 * 1024  # bytes; from here on NumPy writes into the new bytes object itself (make bench)
 _from_bytes = int.from_bytes
 # The key repeated q times is key * _REPEAT[q]; _LOW[n] keeps its low n bytes.
 _TABLE = 1024  # bytes covered by the tables (about 0.5 MB of ints)
@@ -22,9 +41,76 @@ _REPEAT = [sum(1 << (32 * i) for i in range(q)) for q in range(_TABLE // 4 + 1)]
 _LOW = [(1 << (8 * n)) - 1 for n in range(_TABLE + 1)]
 _KEY_BITS = 8 * MASK_KEY_BYTES
 _KEY_INT = (1 << _KEY_BITS) - 1
+_U64 = np.uint64
+_U8 = np.uint8
+_BLOCK = 256 * 1024  # bytes copied, then XORed in place, at a time (well inside a core's cache)
 
 
-def mask_small(data: bytes, key: bytes, n: int) -> bytes:
+# ---------------------------------------------------------------------------- a new bytes object, filled in place
+class _Filling:
+    """The memory of a new ``bytes`` object as a NumPy array (``__array_interface__``), owning the object."""
+
+    __slots__ = ("__array_interface__", "owner")
+
+
+def _c_api_bytes() -> Callable[[int], tuple[bytes, np.ndarray]] | None:
+    """``_new_bytes`` through CPython's C API, or None where there is no such API (not CPython)."""
+    try:
+        api = ctypes.pythonapi
+        # Prototypes of our own (the ones on ctypes.pythonapi are shared by every user in the process).
+        # A py_object result is a new reference, which ctypes takes over.
+        new = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_ssize_t)(
+            ("PyBytes_FromStringAndSize", api))
+        address = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object)(("PyBytes_AsString", api))
+    except (AttributeError, OSError):
+        return None
+
+    def new_bytes(n: int) -> tuple[bytes, np.ndarray]:
+        # PyBytes_FromStringAndSize(NULL, n) returns an object whose n bytes the caller fills
+        # before anyone else sees it: the contract every C extension builds its results with.
+        out = new(None, n)
+        holder = _Filling()
+        holder.owner = out  # the array's base keeps the object alive
+        holder.__array_interface__ = {"data": (address(out), False), "shape": (n,), "typestr": "|u1",
+                                      "version": 3}
+        return out, np.asarray(holder)
+
+    return new_bytes
+
+
+_new_bytes = _c_api_bytes()
+
+
+def _xor_words(src: np.ndarray, key: bytes, out: np.ndarray) -> None:
+    """``out = src XOR key`` over uint8 arrays of the same length, starting at key byte 0.
+
+    Whole 64-bit words go through NumPy's XOR; the 1 to 7 bytes left over take the
+    key where the words stop (a multiple of 8 keeps the key's phase). A source that
+    does not start on an 8-byte boundary (a payload after a 6- or 14-byte header)
+    would send NumPy through its slow unaligned path: it is copied block by block
+    into the aligned output instead (a plain copy has no alignment needs) and XORed
+    there in place while the block is still in the cache.
+    """
+    n = src.shape[0]
+    words = n & ~7
+    key8 = key * 2
+    if words:
+        k64 = _U64(_from_bytes(key8, "little"))
+        src64, out64 = src[:words].view(_U64), out[:words].view(_U64)
+        if src64.flags.aligned or not out64.flags.aligned:
+            np.bitwise_xor(src64, k64, out=out64)
+        else:
+            for start in range(0, words, _BLOCK):
+                stop = min(start + _BLOCK, words)
+                out[start:stop] = src[start:stop]
+                block = out64[start >> 3 : stop >> 3]
+                np.bitwise_xor(block, k64, out=block)
+    if n > words:
+        np.bitwise_xor(src[words:], np.frombuffer(key8, _U8, n - words), out=out[words:])
+
+
+# ---------------------------------------------------------------------------- the strategies
+def mask_small(data: Buffer, key: bytes, n: int) -> bytes:
     """``apply_mask``'s big-integer strategy, without its checks: ``n`` is ``len(data)``, more than 0.
 
     Beyond ``_TABLE`` bytes (only when the crossover is moved, as ``make bench`` does
@@ -35,6 +121,46 @@ def mask_small(data: bytes, key: bytes, n: int) -> bytes:
     return (
         _from_bytes(data, "little") ^ (_from_bytes(key, "little") * _REPEAT[(n + 3) >> 2] & _LOW[n])
     ).to_bytes(n, "little")
+
+
+def _mask_numpy(data: Buffer, key: bytes, n: int) -> bytes:
+    """The NumPy strategy: XOR into a temporary array, copied out (mid sizes)."""
+    words = n >> 3
+    k64 = _from_bytes(key * 2, "little")
+    tail = n & 7
+    if not tail:
+        return (np.frombuffer(data, dtype=_U64, count=words) ^ _U64(k64)).tobytes()
+    # The 1 to 7 bytes left over go into one more word (the tail starts at a multiple of 8, so the
+    # key phase is unchanged), and the result is copied out once.
+    out = np.empty(words + 1, _U64)
+    np.bitwise_xor(np.frombuffer(data, dtype=_U64, count=words), _U64(k64), out=out[:words])
+    out[words] = _from_bytes(data[n - tail :], "little") ^ (k64 & _LOW[tail])
+    return out.view(_U8)[:n].tobytes()
+
+
+def _mask_filling(data: Buffer, key: bytes, n: int) -> bytes:
+    """The large-size strategy: XOR straight into the new bytes object (one allocation, one pass)."""
+    if _new_bytes is None:  # no C API to fill a bytes object: a bytearray, then one copy
+        buf = bytearray(n)
+        _xor_words(np.frombuffer(data, _U8, n), key, np.frombuffer(buf, _U8))
+        return bytes(buf)
+    out, view = _new_bytes(n)
+    _xor_words(np.frombuffer(data, _U8, n), key, view)
+    return out
+
+
+def apply_mask(data: Buffer, key: bytes) -> bytes:
+    """Mask or unmask ``data`` with the 4-byte ``key`` (the operation is its own inverse)."""
+    if len(key) != MASK_KEY_BYTES:
+        raise ValueError(f"masking key must be 4 bytes, got {len(key)}")
+    n = len(data)
+    if n < _NUMPY_FROM:
+        if not n:
+            return b""
+        return mask_small(data, key, n)
+    if n < _FILL_FROM:
+        return _mask_numpy(data, key, n)
+    return _mask_filling(data, key, n)
 
 
 def unmask_frame(frame: bytes, header_length: int, length: int) -> bytes:
@@ -52,23 +178,18 @@ def unmask_frame(frame: bytes, header_length: int, length: int) -> bytes:
     return apply_mask(memoryview(frame)[header_length:], frame[header_length - MASK_KEY_BYTES : header_length])
 
 
-def apply_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
-    """Mask or unmask ``data`` with the 4-byte ``key`` (the operation is its own inverse)."""
+def mask_frame(head: bytes, key: bytes, payload: Buffer) -> bytes:
+    """``head + key + apply_mask(payload, key)``: a masked frame's bytes, built without copying a large payload twice.
+
+    ``head`` is the frame's header up to the masking key (section 5.2).
+    """
+    n = len(payload)
+    if n < _FILL_FROM or _new_bytes is None:
+        return head + key + apply_mask(payload, key)
     if len(key) != MASK_KEY_BYTES:
         raise ValueError(f"masking key must be 4 bytes, got {len(key)}")
-    n = len(data)
-    if n < _NUMPY_FROM:
-        if not n:
-            return b""
-        return mask_small(data, key, n)
-    words = n >> 3
-    k64 = np.frombuffer(key * 2, dtype=np.uint64)[0]
-    out = (np.frombuffer(data, dtype=np.uint64, count=words) ^ k64).tobytes()
-    tail = n & 7
-    if tail:
-        # The tail starts at a multiple of 8, so the key phase is unchanged.
-        start = n - tail
-        out += (
-            _from_bytes(bytes(data[start:]), "little") ^ _from_bytes(key[:tail] if tail <= 4 else (key * 2)[:tail], "little")
-        ).to_bytes(tail, "little")
+    start = len(head) + MASK_KEY_BYTES
+    out, view = _new_bytes(start + n)
+    view[:start] = np.frombuffer(head + key, _U8)
+    _xor_words(np.frombuffer(payload, _U8, n), key, view[start:])
     return out

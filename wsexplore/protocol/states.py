@@ -19,6 +19,10 @@ class State(Enum):
     CLOSING = "CLOSING"
     CLOSED = "CLOSED"
 
+    # Members compare by identity: hashing them by identity too keeps the table lookups that every
+    # send and receive makes in C (Enum's own __hash__ is a Python function).
+    __hash__ = object.__hash__
+
 
 class Trigger(Enum):
     """What can happen to a connection; the value words it in ``InvalidState`` messages."""
@@ -29,6 +33,8 @@ class Trigger(Enum):
     RECEIVE_CLOSE = "receive a close"  # the peer's close frame
     FAIL = "fail"  # the peer broke a rule, or we give up on it (a limit, a stall): section 7.1.7
     EOF = "see the end of the stream"  # the transport ended
+
+    __hash__ = object.__hash__  # see State
 
 
 class InvalidState(RuntimeError):
