@@ -175,6 +175,9 @@ class MyWebsocket(EventEmitter):
 
     async def listen(self) -> MyWebsocket:
         await self.server.listen(self.port, self.host)
+        address = self.server.address
+        if address is not None:
+            self.port = address[1]  # port 0 picked a free one: keep it, for a restart on the same port
         return self
 
     def _on_upgrade(self, req: IncomingMessage, socket: Socket, head: bytes) -> None:

@@ -1,0 +1,25 @@
+"""Predict, then check: the notebooks' exercises compare a reader's prediction with what really happens.
+
+An exercise cell holds ``prediction = None``; the reader replaces ``None``
+with a guess and runs the check cell, which computes the truth (from the
+dissector, a live server, the toy) and calls :func:`check`. The answer,
+hidden in a collapsed cell after it, is asserted against the same truth, so
+the notebook's tests keep every answer honest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["check"]
+
+
+def check(prediction: Any, actual: Any) -> None:
+    """Print whether ``prediction`` matches ``actual``, without giving ``actual`` away."""
+    if prediction is None:
+        print("no prediction yet: replace None above with yours and run this cell again "
+              "(the answer is in the hidden cell below)")
+    elif prediction == actual:
+        print("✓ right")
+    else:
+        print(f"✗ not quite: you predicted {prediction!r}; the answer (hidden cell below) explains why")
