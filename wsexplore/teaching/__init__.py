@@ -8,10 +8,10 @@ show each shortcoming happen on real sockets.
 
 from __future__ import annotations
 
-from .exercises import check
+from .exercises import check, check_that
 from .node import ConsoleLine, JSError
 from .rawclient import RFC_KEY, RawClient
 from .toy import MyWebsocket, ToyServer, encode_message, hash_key, read_frame
 
 __all__ = ["ToyServer", "MyWebsocket", "JSError", "ConsoleLine", "encode_message", "hash_key", "read_frame",
-           "RawClient", "RFC_KEY", "check"]
+           "RawClient", "RFC_KEY", "check", "check_that"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["check"]
+__all__ = ["check", "check_that"]
 
 
 def check(prediction: Any, actual: Any) -> None:
@@ -23,3 +23,8 @@ def check(prediction: Any, actual: Any) -> None:
         print("✓ right")
     else:
         print(f"✗ not quite: you predicted {prediction!r}; the answer (hidden cell below) explains why")
+
+
+def check_that(done: bool, not_yet: str) -> None:
+    """For a build-it exercise: say whether the reader's construction does what was asked."""
+    print("✓ it does" if done else f"not yet: {not_yet} (one way is in the hidden cell below)")
