@@ -15,15 +15,13 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
-import struct
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wsexplore.teaching.node import JSError, NodeProcess
+from wsexplore.teaching.node import NodeProcess
+from wsexplore.teaching.rawclient import RawClient
 from wsexplore.teaching.toy import MyWebsocket, ToyServer
 
 TOY = Path(__file__).resolve().parent
@@ -280,36 +278,19 @@ class NodeTarget:
 
 
 # ------------------------------------------------------------------------------------------ running
-async def _read_head(reader: asyncio.StreamReader, timeout: float = 1.0) -> tuple[Any, ...]:
-    try:
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
-        return ("answer", head)
-    except asyncio.IncompleteReadError as exc:
-        return ("closed", exc.partial)
-    except asyncio.TimeoutError:
+def _answer(client: RawClient) -> tuple[Any, ...]:
+    if client.answer is None:
         return ("no answer",)
-    except ConnectionResetError:
-        return ("reset",)
-
-
-async def _read_to_end(reader: asyncio.StreamReader, timeout: float) -> tuple[bytes, str]:
-    data = bytearray()
-    try:
-        async with asyncio.timeout(timeout):
-            while chunk := await reader.read(65536):
-                data += chunk
-        return bytes(data), "eof"
-    except TimeoutError:
-        return bytes(data), "open"
-    except ConnectionResetError:
-        return bytes(data), "reset"
+    if client.answer.endswith(b"\r\n\r\n"):
+        return ("answer", client.answer)
+    return ("closed", client.answer)
 
 
 async def run(target: PortTarget | NodeTarget, steps: list[Step]) -> Outcome:
     """Do ``steps`` against ``target``; what the clients saw, what it printed, how it ended."""
     outcome = Outcome()
     port = await target.start()
-    conns: dict[str, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
+    conns: dict[str, RawClient] = {}
     outs = 0
     seen = outcome.seen
     try:
@@ -317,46 +298,37 @@ async def run(target: PortTarget | NodeTarget, steps: list[Step]) -> Outcome:
             kind, name = step.kind, step.conn
             if kind == "connect":
                 assert port is not None, "the process ended before it listened"
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                conns[name] = reader, writer
-                writer.write(step.data)
-                seen.append((name, *await _read_head(reader)))
+                conns[name] = await RawClient.open(port, step.data, timeout=1.0)
+                seen.append((name, *_answer(conns[name])))
             elif kind == "refused":
                 try:
-                    _, writer = await asyncio.open_connection("127.0.0.1", port)
-                    writer.close()
+                    await RawClient.open(port, b"", timeout=0.1)
                     seen.append((name, "connected"))
                 except ConnectionRefusedError:
                     seen.append((name, "refused"))
             elif kind == "send":
-                conns[name][1].write(step.data)
-                await conns[name][1].drain()
+                await conns[name].send(step.data)
             elif kind == "out":
                 await target.out(outs)
                 outs += 1
             elif kind == "read":
                 try:
-                    data = await asyncio.wait_for(conns[name][0].readexactly(step.n), 3)
-                    seen.append((name, "read", data.hex(" ")))
-                except asyncio.IncompleteReadError as exc:
-                    seen.append((name, "read, then EOF", exc.partial.hex(" ")))
-                except asyncio.TimeoutError:
+                    data = await conns[name].read(step.n, timeout=3)
+                    seen.append((name, "read" if len(data) == step.n else "read, then EOF", data.hex(" ")))
+                except TimeoutError:
                     seen.append((name, "read: timed out"))
             elif kind == "quiet":
-                data, end = await _read_to_end(conns[name][0], step.seconds)
+                data, end = await conns[name].rest(step.seconds)
                 seen.append((name, "quiet" if not data and end == "open" else "not quiet", data.hex(" "), end))
             elif kind == "eof":
-                data, end = await _read_to_end(conns[name][0], 3)
+                data, end = await conns[name].rest(3)
                 seen.append((name, "to the end", data.hex(" "), end))
             elif kind == "close":
-                conns[name][1].close()
+                conns[name].close()
             elif kind == "half-close":
-                conns[name][1].write_eof()
+                conns[name].end()
             elif kind == "abort":
-                writer = conns[name][1]
-                sock = writer.get_extra_info("socket")
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                writer.transport.abort()
+                conns[name].abort()
             elif kind == "exit":
                 await target.wait_exit()
             elif kind == "sleep":
@@ -365,8 +337,8 @@ async def run(target: PortTarget | NodeTarget, steps: list[Step]) -> Outcome:
                 raise ValueError(kind)
     finally:
         await target.finish(outcome)
-        for _, writer in conns.values():
-            writer.transport.abort()
+        for client in conns.values():
+            client.writer.transport.abort()
     return outcome
 
 
@@ -377,11 +349,3 @@ async def both(steps: list[Step], script: str = "index.js", args: tuple[str, ...
     ours = await run(port, steps)
     node = await run(NodeTarget(script, args, interval_ms, marks=port.marks), steps)
     return ours, node
-
-
-def js_error_of(call: Callable[[], Any]) -> JSError:
-    try:
-        call()
-    except JSError as error:
-        return error
-    raise AssertionError("no JSError thrown")

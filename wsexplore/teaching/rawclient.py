@@ -24,8 +24,9 @@ RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 class RawClient:
     """One TCP connection: ``await RawClient.open(port)`` sends an upgrade request and reads the answer's head.
 
-    ``answer`` is the head of the server's answer (empty when the server
-    closed without one, None when it said nothing within ``timeout``).
+    ``answer`` is the head of the server's answer (what came before the
+    server closed, when it closed before a whole head; None when it said
+    nothing within ``timeout``).
     """
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -46,6 +47,8 @@ class RawClient:
             client.answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
         except asyncio.IncompleteReadError as exc:
             client.answer = exc.partial
+        except ConnectionResetError:
+            client.answer = b""
         except asyncio.TimeoutError:
             client.answer = None
         return client
