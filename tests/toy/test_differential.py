@@ -10,7 +10,6 @@ and run the 2 s timers every 150 ms.
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
@@ -32,8 +31,6 @@ from .runner import (
     both,
     masked,
 )
-
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js (node) for the reference run")
 
 CHROMIUM = bytes.fromhex("818c55d0e1e6b05f700fd5510773e5366c48" "8283e85d0b2be95f08")  # "发送数据", then 01 02 03
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import subprocess
 from typing import Any
 
@@ -29,8 +28,6 @@ from wsexplore.teaching.node import (
     utf8_to_string,
     write_uint8,
 )
-
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js (node) for the reference run")
 
 _EVAL = r"""
 const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));

@@ -292,7 +292,8 @@ class HttpServer(EventEmitter):
         """The process is gone: the listening socket and every connection close with it."""
         if self._server is not None:
             self._server.close()
-        for conn in list(self._connections):
+        connections, self._connections = list(self._connections), set()
+        for conn in connections:  # gone with the process now, whenever asyncio reports each one lost
             if conn.transport is not None:
                 conn.transport.abort()
 
