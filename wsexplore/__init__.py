@@ -4,7 +4,8 @@ Where things live: ``protocol/`` (pure RFC 6455 and RFC 7692: header, frames,
 rules, dissector, handshake, connection), ``capture/`` (records, the store,
 queries, files), ``live/`` (the asyncio server and the terminal printer),
 ``widgets/`` (Jupyter views), ``display/`` (how bytes, text and fields are
-shown), ``cli.py`` (``wsexplore decode`` and ``serve``).
+shown), ``cli.py`` (``wsexplore decode`` and ``serve``), ``teaching/`` (the
+tutorial's toy server ported to Python, bugs included, for the notebooks).
 
 The protocol core and the capture are imported eagerly (small, pure Python);
 the live server and the widgets load on first use, so ``import wsexplore``
