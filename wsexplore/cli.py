@@ -58,10 +58,13 @@ def parse_hex(text: str) -> bytes:
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="wsexplore",
         description="See the WebSocket protocol (RFC 6455) bit by bit.",
     )
+    parser.add_argument("--version", action="version", version=f"wsexplore {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     dec = sub.add_parser(
@@ -95,8 +98,11 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="what the server does with messages: 'echo' sends each back (default), 'demo' "
                           "repeats the latest one with a timestamp every 2 s")
     srv.add_argument("--save", metavar="PATH",
-                     help="write the capture to PATH when stopping: pcapng for a name ending in .pcapng, pcap "
-                          "for .pcap (Wireshark opens both), else JSON Lines")
+                     help="write the capture to PATH (checked before serving), again every --save-every seconds "
+                          "while it grows and when stopping: pcapng for a name ending in .pcapng, pcap for .pcap "
+                          "(Wireshark opens both), else JSON Lines")
+    srv.add_argument("--save-every", type=float, metavar="SECONDS", default=None,
+                     help="seconds between two writes of the growing capture with --save (default 5)")
     srv.add_argument("--max-message-size", type=_positive, metavar="N", default=None,
                      help="largest frame or message accepted, in bytes; larger ones close the connection "
                           "with 1009")
@@ -221,10 +227,15 @@ def _browsable(host: str) -> str:
 
 def _serve(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     if args.save is not None:
-        folder = os.path.dirname(os.path.abspath(args.save))
-        if not os.path.isdir(folder):
-            print(f"wsexplore serve: cannot save to {args.save}: no directory {folder}", file=err)
+        from .capture.autosave import save_problem
+
+        problem = save_problem(args.save)
+        if problem is not None:
+            print(f"wsexplore serve: cannot save to {args.save}: {problem}", file=err)
             return 2
+    if args.save_every is not None and not args.save_every > 0:
+        print("wsexplore serve: --save-every must be a positive number of seconds", file=err)
+        return 2
     try:
         return asyncio.run(_serve_async(args, out, err))
     except KeyboardInterrupt:  # where signal handlers cannot be installed; the server was stopped already
@@ -247,6 +258,14 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
         return 1
     printer = ConsolePrinter(out)
     server.capture.subscribe(printer)
+    autosave = None
+    if args.save is not None:
+        from .capture.autosave import DEFAULT_INTERVAL, AutoSave
+
+        def failed(exc: OSError) -> None:
+            print(f"wsexplore serve: cannot save to {args.save}: {exc.strerror or exc} (will try again)", file=err)
+
+        autosave = AutoSave(server.capture, args.save, args.save_every or DEFAULT_INTERVAL, failed).start()
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -270,7 +289,8 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
     print(f"wsexplore serve: {args.handler} handler listening on {args.host or '*'}:{server.port}{where}", file=out)
     print(f"  open the client page:  http://{shown}:{server.port}/", file=out)
     print(f"  WebSocket clients:     ws://{shown}:{server.port}/", file=out)
-    saving = f"; the capture is saved to {args.save}" if args.save else ""
+    saving = (f"; the capture is saved to {args.save} every {autosave.interval:g} s and at the stop"
+              if autosave is not None else "")
     print(f"Ctrl-C to stop{saving}.", file=out, flush=True)
     try:
         await stop.wait()
@@ -282,10 +302,13 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
               flush=True)
         await server.stop()
         status = 0
-        if args.save is not None:
+        if autosave is not None:
+            await autosave.stop()
+            from .capture.autosave import save_atomically
+
             capture = server.capture
             try:
-                capture.save(args.save)
+                save_atomically(capture, args.save)
             except OSError as exc:
                 print(f"wsexplore serve: cannot save to {args.save}: {exc.strerror or exc}", file=err)
                 status = 1

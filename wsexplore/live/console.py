@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TextIO
 
-from ..capture.lines import format_record
+from ..capture.lines import CompressedFrames, format_record
 from ..capture.records import Record
 
 __all__ = ["ConsolePrinter", "DEFAULT_KINDS"]
@@ -27,18 +27,23 @@ class ConsolePrinter:
     """A capture subscriber that writes ``format_record`` lines to ``out``, flushed at once.
 
     ``kinds`` selects the record kinds printed (``DEFAULT_KINDS`` leaves out
-    messages, which repeat their frames).
+    messages, which repeat their frames). Under permessage-deflate (RFC 7692)
+    a compressed frame is shown as deflate data, and the message it inflates to
+    is printed after it even when messages are left out: only it holds the text.
     """
 
     def __init__(self, out: TextIO, kinds: Iterable[str] = DEFAULT_KINDS) -> None:
         self.out = out
         self.kinds = frozenset(kinds)
         self.lines = 0
+        self._compressed = CompressedFrames()
 
     def __call__(self, record: Record) -> None:
-        if record.kind not in self.kinds:
+        compressed = self._compressed(record)
+        inflated = record.kind == "message" and record.compressed  # type: ignore[attr-defined]
+        if record.kind not in self.kinds and not inflated:
             return
-        self.out.write(format_record(record) + "\n")
+        self.out.write(format_record(record, compressed=compressed) + "\n")
         self.out.flush()
         self.lines += 1
 
