@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test bench autobahn autobahn-tap node notebooks venv browser clean
+.PHONY: lab test bench autobahn autobahn-tap node notebooks notebook-data venv browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,11 @@ notebooks: $(STAMP)
 	  --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=300 \
 	  --ExecutePreprocessor.store_widget_state=False \
 	  --ClearMetadataPreprocessor.enabled=True --ClearMetadataPreprocessor.clear_notebook_metadata=False $(NOTEBOOKS)
+
+# Record the Chromium session notebook 10 opens (notebooks/data/chromium-session.pcap and .har) from
+# real loopback traffic: tcpdump on lo and Chromium's DevTools events (tests/browser/record_notebook_data.py).
+notebook-data: $(STAMP) browser
+	$(PY) -m tests.browser.record_notebook_data
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
