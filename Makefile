@@ -70,6 +70,8 @@ notebooks: $(STAMP)
 	  --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=300 \
 	  --ExecutePreprocessor.store_widget_state=False \
 	  --ClearMetadataPreprocessor.enabled=True --ClearMetadataPreprocessor.clear_notebook_metadata=False $(NOTEBOOKS)
+	cd notebooks && ../$(PY) -c "import sys, nbformat; [nbformat.write(nb, p) for p in sys.argv[1:] \
+	  for nb in [nbformat.read(p, 4)] if nb.metadata.pop('widgets', None) is not None]" $(NOTEBOOKS)
 
 # Record the Chromium session notebook 10 opens (notebooks/data/chromium-session.pcap and .har) from
 # real loopback traffic: tcpdump on lo and Chromium's DevTools events (tests/browser/record_notebook_data.py).
