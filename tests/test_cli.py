@@ -333,3 +333,10 @@ def test_console_script_is_installed_and_runs() -> None:
     assert done.stdout == ""
     done = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "decode" in done.stdout and "serve" in done.stdout
+
+
+def test_version_names_the_installed_package(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and out.strip() == f"wsexplore {version('wsexplore')}"

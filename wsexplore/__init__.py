@@ -64,9 +64,11 @@ __all__ = [
     "dissect",
     "dissect_stream",
     "handshake",
+    "wait_for_record",
 ]
 
-_LAZY = {"Server": ("wsexplore.live.server", "Server"), "Proxy": ("wsexplore.live.proxy", "Proxy")}
+_LAZY = {"Server": ("wsexplore.live.server", "Server"), "Proxy": ("wsexplore.live.proxy", "Proxy"),
+         "wait_for_record": ("wsexplore.live.waiting", "wait_for_record")}
 
 
 def __getattr__(name: str) -> Any:

@@ -29,10 +29,13 @@ __all__ = ["main", "parse_hex", "HexError"]
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="wsexplore",
         description="See the WebSocket protocol (RFC 6455) bit by bit.",
     )
+    parser.add_argument("--version", action="version", version=f"wsexplore {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     dec = sub.add_parser(
@@ -62,9 +65,7 @@ def _build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--handler", choices=sorted(HANDLERS), default="echo",
                      help="what the server does with messages: 'echo' sends each back (default), 'demo' "
                           "repeats the latest one with a timestamp every 2 s")
-    srv.add_argument("--save", metavar="PATH",
-                     help="write the capture to PATH when stopping: pcapng for a name ending in .pcapng, pcap "
-                          "for .pcap (Wireshark opens both), else JSON Lines")
+    _add_save_arguments(srv)
     srv.add_argument("--max-message-size", type=_positive, metavar="N", default=None,
                      help="largest frame or message accepted, in bytes; larger ones close the connection "
                           "with 1009")
@@ -108,9 +109,7 @@ def _add_proxy_parser(sub: argparse._SubParsersAction) -> None:
                      help="the server to pass connections on to: ws://HOST[:PORT][/PATH] or wss://...")
     tap.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     tap.add_argument("--port", type=_port, default=8766, help="TCP port (default 8766; 0 picks a free one)")
-    tap.add_argument("--save", metavar="PATH",
-                     help="write the capture to PATH when stopping: pcapng for a name ending in .pcapng, pcap "
-                          "for .pcap (Wireshark opens both), else JSON Lines")
+    _add_save_arguments(tap)
     tap.add_argument("--cafile", metavar="PATH",
                      help="CA certificates (PEM) to verify a wss:// upstream with, instead of the system's")
     tap.add_argument("--insecure", action="store_true",
@@ -122,6 +121,16 @@ def _add_proxy_parser(sub: argparse._SubParsersAction) -> None:
                           "on unparsed")
     _add_access_arguments(tap)
     tap.set_defaults(run=_proxy)
+
+
+def _add_save_arguments(command: argparse.ArgumentParser) -> None:
+    """Where the capture goes (``wsexplore.capture.autosave``): the same flags for ``serve`` and ``proxy``."""
+    command.add_argument("--save", metavar="PATH",
+                         help="write the capture to PATH (checked before listening), again every --save-every "
+                              "seconds while it grows and when stopping: pcapng for a name ending in .pcapng, pcap "
+                              "for .pcap (Wireshark opens both), else JSON Lines")
+    command.add_argument("--save-every", type=float, metavar="SECONDS", default=None,
+                         help="seconds between two writes of the growing capture with --save (default 5)")
 
 
 def _add_access_arguments(command: argparse.ArgumentParser) -> None:
@@ -206,12 +215,42 @@ def _browsable(host: str) -> str:
     return host
 
 
-def _serve(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+def _save_unusable(command: str, args: argparse.Namespace, err: TextIO) -> bool:
+    """``--save`` tried before listening: a path that cannot be written is refused at once (said on ``err``)."""
     if args.save is not None:
-        folder = os.path.dirname(os.path.abspath(args.save))
-        if not os.path.isdir(folder):
-            print(f"wsexplore serve: cannot save to {args.save}: no directory {folder}", file=err)
-            return 2
+        from .capture.autosave import save_problem
+
+        problem = save_problem(args.save)
+        if problem is not None:
+            print(f"wsexplore {command}: cannot save to {args.save}: {problem}", file=err)
+            return True
+    if args.save_every is not None and not args.save_every > 0:
+        print(f"wsexplore {command}: --save-every must be a positive number of seconds", file=err)
+        return True
+    return False
+
+
+def _start_autosave(command: str, capture, args: argparse.Namespace, err: TextIO):  # type: ignore[no-untyped-def]
+    """With ``--save``: write the growing capture every ``--save-every`` seconds, so a crash loses little."""
+    if args.save is None:
+        return None
+    from .capture.autosave import DEFAULT_INTERVAL, AutoSave
+
+    def failed(exc: OSError) -> None:
+        print(f"wsexplore {command}: cannot save to {args.save}: {exc.strerror or exc} (will try again)", file=err)
+
+    return AutoSave(capture, args.save, args.save_every or DEFAULT_INTERVAL, failed).start()
+
+
+def _saving(args: argparse.Namespace, autosave) -> str:  # type: ignore[no-untyped-def]
+    if autosave is None:
+        return ""
+    return f"; the capture is saved to {args.save} every {autosave.interval:g} s and at the stop"
+
+
+def _serve(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    if _save_unusable("serve", args, err):
+        return 2
     try:
         return asyncio.run(_serve_async(args, out, err))
     except KeyboardInterrupt:  # where signal handlers cannot be installed; the server was stopped already
@@ -237,6 +276,7 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
         return 1
     printer = ConsolePrinter(out)
     printer.follow(server.capture)
+    autosave = _start_autosave("serve", server.capture, args, err)
 
     host = _browsable(args.host)
     shown = f"[{host}]" if ":" in host else host
@@ -250,9 +290,8 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
             if server.idle_timeout else "no idle timeout")
     print(f"  limits: {idle}; past {format_size(server.max_buffered)} held across connections for unfinished "
           "messages, 1013", file=out)
-    saving = f"; the capture is saved to {args.save}" if args.save else ""
-    print(f"Ctrl-C to stop{saving}.", file=out, flush=True)
-    return await _until_stopped("serve", server, args.save, out, err, printer)
+    print(f"Ctrl-C to stop{_saving(args, autosave)}.", file=out, flush=True)
+    return await _until_stopped("serve", server, args.save, out, err, printer, autosave)
 
 
 #: Records a streaming ``read`` keeps in memory (the lines are printed as they come).
@@ -308,9 +347,7 @@ def _read(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> 
 def _proxy(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     from .live.proxy import Proxy
 
-    if args.save is not None and not os.path.isdir(os.path.dirname(os.path.abspath(args.save))):
-        print(f"wsexplore proxy: cannot save to {args.save}: no directory "
-              f"{os.path.dirname(os.path.abspath(args.save))}", file=err)
+    if _save_unusable("proxy", args, err):
         return 2
     options: dict = {"cafile": args.cafile, "verify": not args.insecure, "origin": args.origin,
                      **_access_options(args)}
@@ -341,6 +378,7 @@ async def _proxy_async(proxy, args: argparse.Namespace, out: TextIO, err: TextIO
         return 1
     printer = ConsolePrinter(out)
     printer.follow(proxy.capture)
+    autosave = _start_autosave("proxy", proxy.capture, args, err)
     host = _browsable(args.host)
     shown = f"[{host}]" if ":" in host else host
     where = " (all interfaces)" if host != args.host else ""
@@ -352,15 +390,14 @@ async def _proxy_async(proxy, args: argparse.Namespace, out: TextIO, err: TextIO
     if proxy.upstream.secure:
         loud = "WARNING: " if args.insecure else ""
         print(f"  {loud}{proxy.tls_description()}", file=out)
-    saving = f"; the capture is saved to {args.save}" if args.save else ""
-    print(f"Ctrl-C to stop{saving}.", file=out, flush=True)
-    return await _until_stopped("proxy", proxy, args.save, out, err, printer)
+    print(f"Ctrl-C to stop{_saving(args, autosave)}.", file=out, flush=True)
+    return await _until_stopped("proxy", proxy, args.save, out, err, printer, autosave)
 
 
 async def _until_stopped(command: str, source, save: str | None, out: TextIO, err: TextIO,
-                         printer: ConsolePrinter) -> int:
+                         printer: ConsolePrinter, autosave=None) -> int:  # type: ignore[no-untyped-def]
     """Wait for Ctrl-C or SIGTERM, stop ``source`` (anything with ``stop()`` and ``capture``), print what
-    ``printer`` still holds, save."""
+    ``printer`` still holds, stop ``autosave`` and save a last time."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     received: list[str] = []
@@ -388,10 +425,14 @@ async def _until_stopped(command: str, source, save: str | None, out: TextIO, er
         await source.stop()
         _console_done(printer, close=True)
         status = 0
+        if autosave is not None:
+            await autosave.stop()
         if save is not None:
+            from .capture.autosave import save_atomically
+
             capture = source.capture
             try:
-                capture.save(save)
+                save_atomically(capture, save)
             except OSError as exc:
                 print(f"wsexplore {command}: cannot save to {save}: {exc.strerror or exc}", file=err)
                 status = 1

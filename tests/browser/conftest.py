@@ -18,6 +18,7 @@ import pytest
 
 from wsexplore import Server
 
+from ..tools import missing
 from .lab import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT, VIEWPORT, Lab, LabNotebook, start_lab
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -90,8 +91,8 @@ def live_server() -> Iterator[ThreadedServer]:
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's Chromium "
-                    "('make test' installs it, or run 'sudo apt-get install chromium')", pytrace=False)
+        missing(f"{CHROMIUM}: the browser tests need Debian's Chromium "
+                "('make test' installs it as root, or run 'sudo apt-get install chromium')")
     return CHROMIUM
 
 

@@ -13,7 +13,6 @@ on ``lo`` (root, or CAP_NET_RAW).
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import time
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from ..tools import need_root, need_tools
 
 START_TIMEOUT = 10.0
 
@@ -38,10 +39,8 @@ class Wire:
     """tcpdump on ``lo`` for one TCP port, from ``start()`` to ``stop()``."""
 
     def __init__(self, port: int, directory: Path) -> None:
-        for tool in ("tcpdump", "tshark"):
-            if shutil.which(tool) is None:
-                pytest.fail(f"{tool} is missing: 'make test' installs it (apt-get install tcpdump tshark)",
-                            pytrace=False)
+        need_tools("tcpdump", "tshark", why="the witness of what the browser put on the wire")
+        need_root("tcpdump captures on the loopback interface")
         self.port = port
         self.path = directory / f"loopback-{port}.pcap"
         self.log = directory / f"tcpdump-{port}.log"

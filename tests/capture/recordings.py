@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import shutil
 import signal
 import socket
 import ssl
@@ -22,12 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from wsexplore.capture import Capture, FrameRecord, OpenRecord
 from wsexplore.protocol.connection import Connection
+
+from ..tools import need_root
+from ..tools import need_tools as need
 
 #: A 70 KiB binary message that does not compress, so it spans TCP segments either way.
 BLOB = random.Random(70).randbytes(70 * 1024)
@@ -35,9 +36,8 @@ TOOLS = ("dumpcap", "tcpdump", "tshark", "editcap", "mergecap")
 
 
 def need_tools() -> None:
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not found: `make test` installs Debian's tshark and tcpdump")
+    need(*TOOLS, why="recording real loopback traffic and reading it with Wireshark's own dissector")
+    need_root("capturing on the loopback interface")
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -332,12 +332,14 @@ def test_serve_on_a_wildcard_listens_everywhere_and_prints_a_loopback_url(serve_
 # ---------------------------------------------------------------------------- --save failing at stop
 @pytest.mark.timeout(60)
 def test_serve_save_failing_at_stop_exits_1_with_one_line_naming_the_path(serve_process, tmp_path: Path) -> None:
-    """The directory check at start passes; the write at stop fails (the path became a directory,
-    which root cannot write through either): exit 1 and one error line that names the path."""
+    """The check at start passes (and writes the empty capture); the write at stop fails (the path
+    became a directory, which root cannot write through either): exit 1 and one error line that
+    names the path."""
     saved = tmp_path / "capture.jsonl"
-    server = serve_process("--save", str(saved))
+    server = serve_process("--save", str(saved), "--save-every", "600")
     _echo_through(server.url())
     server.wait_for(r" out ← BINARY ")
+    saved.unlink()
     saved.mkdir()
     code = server.stop(signal.SIGINT)
     err = server.stderr()
@@ -349,21 +351,16 @@ def test_serve_save_failing_at_stop_exits_1_with_one_line_naming_the_path(serve_
     assert saved.is_dir() and not any(saved.iterdir())
 
 
-@pytest.mark.timeout(60)
-def test_serve_save_into_proc_fails_at_stop_with_exit_1(serve_process) -> None:
-    """/proc exists (so the check at start passes) but takes no new file, not even from root."""
+def test_serve_save_into_proc_is_refused_before_serving(capsys: pytest.CaptureFixture[str]) -> None:
+    """/proc exists but takes no new file, not even from root: refused at start, not at the stop."""
     if not Path("/proc/self/stat").is_file():
         pytest.skip("no procfs mounted at /proc")
     target = Path("/proc") / f"wsexplore-capture-{os.getpid()}.jsonl"
-    server = serve_process("--save", str(target))
-    server.url()
-    code = server.stop(signal.SIGTERM)
-    err = server.stderr()
-    assert code == 1, err
+    assert main(["serve", "--port", "0", "--save", str(target)]) == 2
+    out, err = capsys.readouterr()
     (line,) = err.splitlines()
     assert line.startswith(f"wsexplore serve: cannot save to {target}: "), line
-    assert not target.exists()
-    assert "stopping (SIGTERM)" in "\n".join(server.lines)
+    assert "listening" not in out and not target.exists()
 
 
 def test_serve_refuses_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,6 +19,8 @@ from websockets.asyncio.server import serve
 from wsexplore.capture import CloseRecord, FrameRecord, MessageRecord, OpenRecord
 from wsexplore.live.proxy import Proxy
 
+from ..tools import missing
+
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 
 
@@ -26,7 +28,7 @@ NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 def node_client() -> Path:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        pytest.fail("these tests need Node.js and npm (Debian packages nodejs and npm)", pytrace=False)
+        missing("Node.js and npm (Debian packages nodejs and npm: the ws client of these tests)")
     if not (NODE_DIR / "node_modules" / "ws").is_dir():
         subprocess.run([npm, "ci", "--prefix", str(NODE_DIR), "--no-audit", "--no-fund"], check=True,
                        capture_output=True, timeout=300)

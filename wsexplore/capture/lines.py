@@ -45,6 +45,7 @@ __all__ = [
     "frame_bits",
     "via_label",
     "frame_line",
+    "CompressedFrames",
     "TEXT_PREVIEW",
     "HEX_PREVIEW",
 ]
@@ -123,6 +124,13 @@ def payload_preview(opcode: Opcode | int | None, payload: bytes | None, length: 
     if opcode == Opcode.BINARY:
         return hex_preview(payload, HEX_PREVIEW)
     return text_or_hex(payload, TEXT_PREVIEW, HEX_PREVIEW)
+
+
+def _deflate_preview(payload: bytes | None, length: int | None) -> str:
+    """A compressed frame's payload: deflate data, in hex, never read as text (RFC 7692 section 6)."""
+    if payload is None:
+        return payload_preview(None, None, length)
+    return f"deflate data {hex_preview(payload, HEX_PREVIEW)} (compressed: the message line gives its text)"
 
 
 def data_preview(data: str | bytes) -> str:
@@ -236,23 +244,79 @@ def _describe_error(r: ErrorRecord) -> str:
 
 
 # ---------------------------------------------------------------------------- the terminal: format_record()
-def format_record(record: Record) -> str:
+def format_record(record: Record, *, compressed: bool = False) -> str:
     """One line for ``record``: ``HH:MM:SS.mmm #conn`` then what happened (``format_body``).
 
     Frames: direction (``in  →`` client to server, ``out ←`` server to client),
     opcode, FIN/RSV1-3/MASK bits, payload length, masking key in hex, a payload
     preview (text quoted, binary in hex, close code and reason), and the rule
     broken after ``!!``. Handshakes: peer, request and status lines and a few
-    headers, never credentials.
+    headers, never credentials. ``compressed``: the frame carries permessage-deflate
+    data (RFC 7692; :class:`CompressedFrames` tells), previewed as such rather than as text.
     """
     conn = "#-" if record.conn is None else f"#{record.conn}"
-    return f"{clock(record.wall)} {conn:<4} {format_body(record)}"
+    return f"{clock(record.wall)} {conn:<4} {format_body(record, compressed=compressed)}"
 
 
-def format_body(record: Record) -> str:
+def format_body(record: Record, *, compressed: bool = False) -> str:
     """``format_record`` without the clock and the connection."""
+    if compressed and record.kind == "frame":
+        return _format_frame(record, compressed=True)  # type: ignore[arg-type]
     forms = _FORMS.get(record.kind)
     return forms[1](record) if forms is not None else escape(repr(record))
+
+
+class CompressedFrames:
+    """Which frame records carry permessage-deflate data, told record by record as a printer sees them.
+
+    A connection's 101 response says whether permessage-deflate was agreed
+    (RFC 7692 section 5); on such a connection a data frame with RSV1 set
+    starts a compressed message, and its continuation frames, which carry
+    RSV1=0, hold the rest of its deflate data until FIN (section 6.1).
+    """
+
+    def __init__(self) -> None:
+        self._agreed: set[int | None] = set()
+        self._open: set[tuple[int | None, str]] = set()
+
+    def __call__(self, record: Record) -> bool:
+        """True when ``record`` is a frame whose payload is deflate data."""
+        kind = record.kind
+        if kind == "open":
+            if _agrees_deflate(record):  # type: ignore[arg-type]
+                self._agreed.add(record.conn)
+            return False
+        if kind == "close":
+            self._agreed.discard(record.conn)
+            self._open = {key for key in self._open if key[0] != record.conn}
+            return False
+        if kind != "frame" or record.conn not in self._agreed:
+            return False
+        header = record.header  # type: ignore[attr-defined]
+        if header is None or record.error is not None or header.opcode >= 0x8:  # type: ignore[attr-defined]
+            return False
+        key = (record.conn, record.direction)  # type: ignore[attr-defined]
+        compressed = header.rsv1 if header.opcode != Opcode.CONTINUATION else key in self._open
+        if compressed and not header.fin:
+            self._open.add(key)
+        else:
+            self._open.discard(key)
+        return bool(compressed)
+
+
+def _agrees_deflate(opened: OpenRecord) -> bool:
+    """The handshake ended in 101 with permessage-deflate in its response."""
+    from ..protocol.deflate import find_params
+    from ..protocol.errors import ProtocolError
+    from ..protocol.handshake import parse_response
+
+    if opened.status != 101 or not opened.response:
+        return False
+    try:
+        parsed = parse_response(opened.response)
+        return parsed is not None and find_params(parsed[0].headers) is not None
+    except (ProtocolError, ValueError):
+        return False
 
 
 def _header_values(raw: bytes, wanted: Iterable[str]) -> tuple[str, list[tuple[str, str]], list[str]]:
@@ -316,21 +380,22 @@ def _bits(b0: int, masked: bool) -> str:
 
 
 def frame_line(b0: int, masked: bool, opcode: Opcode | int | None, length: int | None, key: bytes | None,
-               payload: bytes | None, error: BaseException | None = None) -> str:
+               payload: bytes | None, error: BaseException | None = None, *, compressed: bool = False) -> str:
     """A frame in one line, as the terminal shows it after the direction: opcode, FIN/RSV1-3/MASK bits,
     ``len=``, ``key=`` (hex), a payload preview (None: not all there) and the rule broken after ``!!``.
+    ``compressed``: the payload is permessage-deflate data, previewed as such rather than as text.
 
     ``wsexplore serve`` prints it in every frame's line, ``wsexplore decode --summary`` for every frame.
     """
     parts = [f"{opcode_name(opcode) if opcode is not None else '?':<12}", _bits(b0, masked),
              f"len={'?' if length is None else length}", f"key={key.hex() if key is not None else '-'}",
-             payload_preview(opcode, payload, length)]
+             _deflate_preview(payload, length) if compressed else payload_preview(opcode, payload, length)]
     if error is not None:
         parts.append(_violation(error))
     return " ".join(parts)
 
 
-def _format_frame(r: FrameRecord) -> str:
+def _format_frame(r: FrameRecord, compressed: bool = False) -> str:
     # Read from the raw bytes alone (one header parse, no Frame built): the console formats every frame.
     raw = r.raw
     header = parse_header(raw)
@@ -338,7 +403,7 @@ def _format_frame(r: FrameRecord) -> str:
         return " ".join(filter(None, (f"{_ARROWS[r.direction]} (no bytes)", _violation(r.error))))
     b0 = header.b0
     line = frame_line(b0, header.masked, as_opcode(b0 & OPCODE_MASK), header.length, header.mask_key,
-                      frame_payload(raw, header), r.error)
+                      frame_payload(raw, header), r.error, compressed=compressed)
     if r.injected:
         return f"{_ARROWS[r.direction]} {line} [injected by the tap]"
     return f"{_ARROWS[r.direction]} {line}"
@@ -346,6 +411,8 @@ def _format_frame(r: FrameRecord) -> str:
 
 def _format_message(r: MessageRecord) -> str:
     carried = f"in {plural(r.frames, 'frame')}" if r.frames else "(no frames recorded)"
+    if r.compressed_size is not None:
+        carried += f", inflated from {r.compressed_size} B"
     return (f"{_ARROWS[r.direction]} message {opcode_name(r.opcode)} {data_size(r.data)} B {carried} "
             f"{data_preview(r.data)}")
 

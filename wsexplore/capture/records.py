@@ -44,6 +44,7 @@ __all__ = [
     "KINDS",
     "PendingRecord",
     "build",
+    "compressed_message",
     "frame_payload",
     "parse_frame",
     "WALL_RANGE",
@@ -513,6 +514,13 @@ def memory_cost(record: Record) -> int:
 #: tuple, where a record object (or a class, or an ``Opcode`` member) would be traversed at every
 #: full collection. ``build`` makes the record the first time someone reads it.
 PendingRecord = tuple
+
+
+def compressed_message(entry: Record | PendingRecord) -> bool:
+    """A message record (or pending one) whose frames carried permessage-deflate data."""
+    if type(entry) is tuple:
+        return entry[0] == "message" and len(entry) > 9 and entry[9] is not None
+    return entry.kind == "message" and entry.compressed_size is not None  # type: ignore[union-attr]
 
 
 def build(entry: Record | PendingRecord) -> Record:

@@ -44,8 +44,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TextIO
 
-from ..capture.lines import format_record
-from ..capture.records import PendingRecord, Record, build
+from ..capture.lines import CompressedFrames, format_record
+from ..capture.records import PendingRecord, Record, build, compressed_message
 
 if TYPE_CHECKING:
     from ..capture.store import Capture
@@ -62,6 +62,8 @@ SLICE = 0.004  # seconds of formatting at a time, between which the loop serves 
 MAX_PENDING = 100_000  # records queued at most (a terminal: see MAX_PENDING_TTY)
 MAX_PENDING_TTY = 2_000  # lines a terminal shows after a burst; older ones are folded
 MAX_DELAY = 2.0  # seconds a line waits at most while a burst goes on (terminals: folded to the latest)
+#: Kinds always read, printed or not: a connection's handshake and close say whether its frames are deflated.
+_TRACKED = frozenset({"open", "close"})
 OVERFLOW_CHUNK = 512  # records printed at once when the queue is full and the output must be complete
 
 
@@ -128,7 +130,10 @@ class ConsolePrinter:
     """A capture subscriber that prints ``format_record`` lines to ``out`` (see the module's docstring).
 
     ``kinds`` selects the record kinds printed (``DEFAULT_KINDS`` leaves out
-    messages, which repeat their frames). ``fold`` (default: when ``out`` is a
+    messages, which repeat their frames). Under permessage-deflate (RFC 7692)
+    a compressed frame is shown as deflate data, and the message it inflates to
+    is printed after it even when messages are left out: only it holds the text.
+    ``fold`` (default: when ``out`` is a
     terminal) lets lines be folded rather than ever wait; without it every line
     is printed. Call ``flush()`` before writing anything else to ``out``, and
     ``close()`` at the end.
@@ -157,6 +162,7 @@ class ConsolePrinter:
         self._writer: _Writer | None = None
         self._capture: Capture | None = None  # the capture followed (see follow)
         self._seen = 0  # its last record number already taken
+        self._compressed = CompressedFrames()  # which frames carry deflate data: told in order, as printed
 
     def __repr__(self) -> str:
         folded = f" folded={self.folded}" if self.folded else ""
@@ -207,8 +213,7 @@ class ConsolePrinter:
     def take(self, entries: list[Record | PendingRecord], *, kinds_known: bool = True) -> None:
         """Queue records (or pending records); ``kinds_known``: all of them are of printed kinds."""
         if not kinds_known:
-            kinds = self.kinds
-            entries = [e for e in entries if (e[0] if type(e) is tuple else e.kind) in kinds]  # type: ignore
+            entries = [e for e in entries if self._queued(e)]
         pending = self._pending
         if not pending and self._loop is not None:
             self._since = self._loop.time()  # when the oldest queued record came
@@ -219,12 +224,16 @@ class ConsolePrinter:
 
     def __call__(self, record: Record | PendingRecord) -> None:
         """A capture subscriber's way in (``capture.subscribe(printer)``): one record at a time."""
-        kind = record[0] if type(record) is tuple else record.kind  # type: ignore[union-attr]
-        if kind not in self.kinds:
+        if not self._queued(record):
             return
         self.take([record])
         if self._timer is None:
             self._schedule()
+
+    def _queued(self, entry: Record | PendingRecord) -> bool:
+        """Printed, or needed to tell compressed frames: handshakes and closes, compressed messages."""
+        kind = entry[0] if type(entry) is tuple else entry.kind  # type: ignore[union-attr]
+        return kind in self.kinds or kind in _TRACKED or compressed_message(entry)
 
     def _schedule(self) -> None:
         """The first record after a quiet spell: look again in ``interval`` (at once without an event loop)."""
@@ -324,7 +333,13 @@ class ConsolePrinter:
 
     # -- formatting and writing ---------------------------------------------------------
     def _format(self, records: list[Record | PendingRecord]) -> str:
-        lines = [format_record(build(r)) for r in records]
+        kinds, compressed = self.kinds, self._compressed
+        lines = []
+        for entry in records:
+            record = build(entry)
+            deflated = compressed(record)
+            if record.kind in kinds or (record.kind == "message" and record.compressed):  # type: ignore
+                lines.append(format_record(record, compressed=deflated))
         self.lines += len(lines)
         return self._notes() + "".join([line + "\n" for line in lines])
 

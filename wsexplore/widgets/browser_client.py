@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from html import escape
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -57,6 +58,7 @@ from ..jupyter import registry
 from ..live.api import WILDCARD_HOSTS, request_ping, request_ping_blocking
 from ..live.paths import PROXY, PROXY_MARK
 from ..live.server import Server
+from .fallback import StaticFallback, static_block
 
 __all__ = ["BrowserClient", "resolve_url", "page_base_url", "DIRECT_NOTE", "PROXY_NOTE", "RELAY_NOTE"]
 
@@ -139,7 +141,7 @@ def _note(mode: str, url: str, port: int) -> str:
     return (RELAY_NOTE if mode == "relay" else PROXY_NOTE).format(base=base, port=port)
 
 
-class BrowserClient(anywidget.AnyWidget):
+class BrowserClient(StaticFallback, anywidget.AnyWidget):
     """A WebSocket client in the browser page, aimed at a kernel-side ``Server`` (or a port).
 
     Controls in the view connect, send text or binary (hex), ask for a ping,
@@ -191,6 +193,19 @@ class BrowserClient(anywidget.AnyWidget):
         super().__init__(port=port, host=host, override=url or "", _instance=uuid.uuid4().hex, **kwargs)
         self._resolve()
         self.on_msg(self._on_page_msg)
+
+    def static_html(self) -> str:
+        """The status, the path (mode, URL, what it means for the bytes) and the log, as the page last reported."""
+        rows = "".join(
+            f'<tr><td style="padding:0 6px;color:#666">{escape(str(e.get("dir", "")))}</td>'
+            f'<td style="padding:0 6px">{escape(str(e.get("kind", "")))}</td>'
+            f'<td style="padding:0 6px">{escape(str(e.get("detail", "")))}</td></tr>'
+            for e in self.history)
+        log = (f'<table style="border-collapse:collapse;font-family:monospace;font-size:12px">{rows}</table>'
+               if rows else '<div style="color:#666">log: empty (nothing sent or received yet)</div>')
+        body = (f"<div><b>{escape(self.status)}</b> · {escape(self.mode)} · <code>{escape(self.url)}</code></div>"
+                f'<div style="color:#555;font-size:12px">{escape(self.note)}</div>{log}')
+        return static_block("BrowserClient", body)
 
     def __repr__(self) -> str:
         return f"BrowserClient({self.url} {self.mode})"

@@ -21,6 +21,7 @@ from ..display import plural
 from ..display.html import error_span
 from ..protocol.frames import Frame, encode_close_payload, length_form
 from ..protocol.opcodes import Opcode, opcode_meaning
+from .fallback import StaticFallback, static_block
 from .frameview import FrameView, parse_hex
 
 __all__ = ["FrameBuilder", "LENGTH_FORMS", "hex_dump"]
@@ -59,7 +60,7 @@ def _opcode_options() -> list[tuple[str, int]]:
     return [(opcode_meaning(v), v) for v in range(16)]
 
 
-class FrameBuilder(widgets.VBox):
+class FrameBuilder(StaticFallback, widgets.VBox):
     """Controls for every part of a frame, a live :class:`FrameView` of the result and its hex.
 
     ``builder.frame`` is the ``Frame`` the controls describe and
@@ -335,6 +336,22 @@ class FrameBuilder(widgets.VBox):
         if self.connection is None:
             return None
         return getattr(self.connection, "reader", "client")
+
+    def static_html(self) -> str:
+        """The controls' values, the length form, the frame's bits and its bytes, as the builder shows them."""
+        f = self._frame
+        bits = " ".join(f"{name}={int(value)}" for name, value in
+                        (("FIN", f.fin), ("RSV1", f.rsv1), ("RSV2", f.rsv2), ("RSV3", f.rsv3), ("MASK", f.masked)))
+        key = f", masking key {f.mask_key.hex(' ')}" if f.mask_key is not None else ""
+        lines = [f"<div>{escape(bits)}, opcode {escape(opcode_meaning(int(f.opcode)))}{escape(key)}</div>",
+                 f"<div>{self.length_label.value}</div>"]
+        if self.problem.value:
+            lines.append(f"<div>{self.problem.value}</div>")
+        lines.append(self.view.static_body())
+        lines.append(f'<pre style="margin:2px 0">{escape(self.hex.value)}</pre>')
+        if self.connection is not None:
+            lines.append(f"<div>Send: {self.status.value or 'not sent yet'}</div>")
+        return static_block("FrameBuilder", "".join(lines))
 
     def __repr__(self) -> str:
         parts = [repr(self._frame), f"{len(self.data)} B", f"{self.length_form} length"]

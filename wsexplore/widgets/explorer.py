@@ -50,6 +50,7 @@ from ..live.server import Server
 from ..protocol.deflate import DeflateParams
 from ..protocol.opcodes import Opcode, opcode_name
 from ..protocol.rules import DATA_OPCODES
+from .fallback import StaticFallback, static_block
 from .frameview import FrameView
 from .handshake_view import HandshakeView, via_html
 
@@ -155,8 +156,41 @@ def record_row(record: Record, t0: float, *, message: MessageRecord | None = Non
     return row
 
 
+# ---------------------------------------------------------------------------- static rows
+#: The columns of the static table: (heading, row key). Times are left out: they differ on every run.
+_STATIC_COLUMNS = (("#", "seq"), ("conn", "conn"), ("dir", "dir"), ("kind", "kind"), ("opcode", "op"),
+                   ("FIN", "fin"), ("RSV", "rsv"), ("MASK", "mask"), ("len", "len"), ("preview", "preview"),
+                   ("rule broken", "err"))
+_TH = "border-bottom:1px solid #999;padding:1px 6px;text-align:left;font-weight:bold"
+_TD = "padding:1px 6px;vertical-align:top;white-space:nowrap"
+
+
+def rows_html(rows: list[dict[str, Any]], *, total: int, first_index: int = 0) -> str:
+    """The table's rows as plain HTML (no times: they differ between runs), with how many match."""
+    if not rows:
+        return '<div style="color:#666">no records</div>'
+    head = "".join(f'<th style="{_TH}">{h}</th>' for h, _ in _STATIC_COLUMNS)
+    body = []
+    for row in rows:
+        cells = []
+        for _, key in _STATIC_COLUMNS:
+            value = row.get(key)
+            text = "" if value is None else str(value)
+            if key == "preview" and row.get("via"):
+                text = f"[{row['via']}] {text}"
+            style = _TD + (";color:#cc0000" if key == "err" and text else "")
+            cells.append(f'<td style="{style}">{html.escape(text)}</td>')
+        bad = ";background:#fde0e0" if row.get("err") else ""
+        body.append(f'<tr style="border-bottom:1px solid #eee{bad}">{"".join(cells)}</tr>')
+    shown = (f"rows {first_index + 1}-{first_index + len(rows)} of {total} matching"
+             if len(rows) < total else f"{plural(total, 'matching record')}")
+    return (f'<div style="color:#666">{html.escape(shown)}</div>'
+            f'<table style="border-collapse:collapse;font-family:monospace;font-size:12px">'
+            f"<tr>{head}</tr>{''.join(body)}</table>")
+
+
 # ---------------------------------------------------------------------------- the table
-class RecordTable(anywidget.AnyWidget):
+class RecordTable(StaticFallback, anywidget.AnyWidget):
     """The table's view in the browser: draws ``rows``, reports ``selected`` and paging.
 
     ``selected`` is the seq of the selected record (None: none). ``total`` is
@@ -176,6 +210,10 @@ class RecordTable(anywidget.AnyWidget):
     follow = traitlets.Bool(True).tag(sync=True)
     window = traitlets.Int(DEFAULT_WINDOW).tag(sync=True)
     counters = traitlets.Dict().tag(sync=True)
+
+    def static_html(self) -> str:
+        """The rows shown now, without their times."""
+        return static_block("RecordTable", rows_html(self.rows, total=self.total, first_index=self.first_index))
 
     def __repr__(self) -> str:
         return f"RecordTable({len(self.rows)} rows of {self.total}, selected={self.selected})"
@@ -207,7 +245,7 @@ class _Filters(widgets.HBox):
         return "_Filters()"
 
 
-class Explorer(widgets.VBox):
+class Explorer(StaticFallback, widgets.VBox):
     """A live table of a capture (or a running server's capture) with filters and a detail pane.
 
     ``Explorer(server)`` watches ``server.capture`` (a tap's too: ``Explorer(proxy)``); ``Explorer(Capture.load(path))``
@@ -293,6 +331,39 @@ class Explorer(widgets.VBox):
         closed = ", closed" if self._closed else ""
         return (f"Explorer({self._label}: {plural(len(self.capture), 'record')}, "
                 f"{plural(len(self.capture.connections), 'connection')}, {self._dropped()} dropped{closed})")
+
+    def static_html(self) -> str:
+        """The counters, the filters in use, the rows (without times) and the selected record's detail."""
+        self.flush()
+        c = self.table.counters
+        counts = (f"{plural(c.get('records', 0), 'record')}, {plural(c.get('connections', 0), 'connection')}, "
+                  f"{plural(c.get('frames', 0), 'frame')} ({c.get('bytes', 0)} B), {c.get('dropped', 0)} dropped")
+        used = [f"{control.description}={control.value}" for control in self.filters.controls if control.value != ANY]
+        parts = [f"<div><b>{html.escape(self._label)}</b>: {html.escape(counts)}"
+                 + (f"; filters: {html.escape(', '.join(used))}" if used else "") + "</div>",
+                 rows_html(self.rows, total=self.table.total, first_index=self.table.first_index)]
+        if self.table.selected is not None:
+            parts.append('<div style="margin-top:6px;border-top:1px solid #ccc;padding-top:4px">'
+                         f"{self._static_detail(self.table.selected)}</div>")
+        return static_block("Explorer", "".join(parts))
+
+    def _static_detail(self, seq: int) -> str:
+        """The detail pane of the selected record, without wall-clock times."""
+        record = self._find(seq)
+        if record is None:
+            return f"<b>selected #{seq}</b>: no longer in the capture"
+        conn = "#-" if record.conn is None else f"#{record.conn}"
+        out = [f"<div><b>selected #{seq}</b> <code>{html.escape(f'{conn} {format_body(record)}')}</code></div>"]
+        view = self.detail_view
+        if isinstance(view, FrameView):
+            out.append(view.static_body())
+            if self.message is not None:
+                out.append(f"<p>Part of message:</p>{self._message_html(self.message, with_clock=False)}")
+        elif isinstance(view, HandshakeView):
+            out.append(view.value)
+        elif isinstance(record, MessageRecord):
+            out.append(self._message_html(record, with_clock=False))
+        return "".join(out)
 
     # -- public state ------------------------------------------------------------
     @property
@@ -670,7 +741,7 @@ class Explorer(widgets.VBox):
                           "compressed ones (permessage-deflate); this one is recorded as its frames only.</p>")
         return None, "<p>No complete message yet: the message this frame starts or continues has not ended.</p>"
 
-    def _message_html(self, m: MessageRecord) -> str:
+    def _message_html(self, m: MessageRecord, *, with_clock: bool = True) -> str:
         data = m.data
         deflated = ("" if m.compressed_size is None else
                     f"<p>Compressed (permessage-deflate, RFC 7692): {m.compressed_size} B of deflate data on the "
@@ -680,7 +751,8 @@ class Explorer(widgets.VBox):
             shown = html.escape(escape(data[:_MESSAGE_TEXT])) + (ELLIPSIS if cut else "")
         else:
             shown = html.escape(hex_preview(data, _MESSAGE_TEXT // 3))
-        return (f"<div class='wsx-message'><code>{html.escape(format_record(m))}</code>{deflated}"
+        line = format_record(m) if with_clock else f"#{m.conn} {format_body(m)}"
+        return (f"<div class='wsx-message'><code>{html.escape(line)}</code>{deflated}"
                 f"<pre style='white-space:pre-wrap;max-height:12em;overflow:auto'>{shown}</pre></div>")
 
 

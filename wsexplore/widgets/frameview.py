@@ -25,6 +25,7 @@ these are the proxy's bits, not the browser's.
 from __future__ import annotations
 
 import re
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -35,7 +36,7 @@ import traitlets
 from ..capture import Capture, FrameRecord, OpenRecord
 from ..capture.lines import via_label
 from ..display import ELLIPSIS, hex_preview
-from ..display.html import FIELD_COLOURS
+from ..display.html import FIELD_COLOURS, WARNING_BACKGROUND, WARNING_COLOUR, render_html
 from ..protocol.deflate import DeflateParams, PerMessageDeflate
 from ..protocol.diagram import compression_lines, summary, violation_line
 from ..protocol.dissector import FIELD_SPECS, DeflateArg, Dissection, Field, dissect, leaf_fields
@@ -43,6 +44,7 @@ from ..protocol.errors import TruncatedFrame
 from ..protocol.frames import Frame
 from ..protocol.header import parse_header
 from ..protocol.opcodes import Opcode, opcode_name
+from .fallback import StaticFallback, static_block
 
 __all__ = ["FrameView", "MASKING_PAGE", "MAX_DRAWN_BYTES", "INFLATED_TEXT_SHOWN", "INFLATED_HEX_SHOWN",
            "parse_hex"]
@@ -160,7 +162,7 @@ def _field_value(f: Field) -> int | str:
     return f.value if isinstance(f.value, int) else f.display
 
 
-class FrameView(anywidget.AnyWidget):
+class FrameView(StaticFallback, anywidget.AnyWidget):
     """A frame's bits, coloured and labelled by field, with the first violation on its bit.
 
     ``data`` may be bytes, a :class:`~wsexplore.protocol.frames.Frame` or a
@@ -421,6 +423,23 @@ class FrameView(anywidget.AnyWidget):
             self.set_hex(str(content.get("text", "")))
 
     # -- text ---------------------------------------------------------------------
+    def static_html(self) -> str:
+        """The bit grid and field table of the bytes shown now (:func:`~wsexplore.display.html.render_html`)."""
+        return static_block("FrameView", self.static_body(), "editable: click a bit to flip it" if self.editable else "")
+
+    def static_body(self) -> str:
+        """:meth:`static_html` without its frame (for views that hold a FrameView)."""
+        via = ""
+        if self.via:
+            style = (f"border-left:4px solid {WARNING_COLOUR};background:{WARNING_BACKGROUND};color:{WARNING_COLOUR}"
+                     if self.reframed else "border-left:4px solid #888;color:#444")
+            via = (f'<div style="margin:2px 0;padding:2px 6px;{style}">'
+                   f"{html_escape(f'via {self.via}: {self.via_note}')}</div>")
+        extra = len(self.data) - self._dissection.size
+        after = (f'<div style="color:#666">+{extra} B after the frame (the live view draws them too)</div>'
+                 if extra > 0 else "")
+        return via + render_html(self._dissection) + after
+
     def __repr__(self) -> str:
         d = self._dissection
         data = self.data

@@ -32,6 +32,7 @@ from ..protocol.handshake import (
     parse_response,
     redact,
 )
+from .fallback import StaticFallback, static_block
 
 __all__ = ["HandshakeView", "REQUEST_HEADERS", "RESPONSE_HEADERS", "explain_header", "via_html"]
 
@@ -116,7 +117,7 @@ def _wrap(value: str) -> str:
     return "white-space:nowrap" if len(value) <= 64 else "overflow-wrap:anywhere"
 
 
-class HandshakeView(widgets.HTML):
+class HandshakeView(StaticFallback, widgets.HTML):
     """The opening handshake: request and response headers with one-line explanations,
     and ``Sec-WebSocket-Accept`` computed step by step and checked (section 4.2.2).
 
@@ -264,6 +265,10 @@ class HandshakeView(widgets.HTML):
                          "(include_secrets=True shows them)</div>")
         parts.append("</div>")
         return "".join(parts)
+
+    def static_html(self) -> str:
+        """The view is HTML already: its ``value``, framed as a static view."""
+        return static_block("HandshakeView", self.value)
 
     def _repr_accept(self) -> str:
         ok = self.accept_ok
