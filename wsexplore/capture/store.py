@@ -142,6 +142,7 @@ class Capture(Query):
         """Bytes of memory the records take, data and Python objects: what ``max_bytes`` bounds."""
         return self._memory
 
+    @property
     def last_seq(self) -> int:
         """The number of the newest record appended so far (0 before the first), evicted or not."""
         return self._seq
