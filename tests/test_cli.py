@@ -135,6 +135,14 @@ def test_decode_file_of_raw_bytes_gives_no_hex_hint(tmp_path: Path, capsys: pyte
     assert run(["decode", "--file", str(path)], capsys)[2] == ""
 
 
+def test_decode_of_a_missing_file_name_as_hex_suggests_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["decode", str(tmp_path / "frames.bin")], capsys)
+    assert code == 2 and out == ""
+    assert err == f"wsexplore decode: not hex: '/' at position 1; to read a file's bytes, use --file PATH\n"
+    # Plain bad hex gets no such hint.
+    assert "--file" not in run(["decode", "81", "zz"], capsys)[2]
+
+
 def test_decode_of_a_file_path_as_hex_suggests_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "frames.bin"

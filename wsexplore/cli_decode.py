@@ -131,6 +131,11 @@ def _open_input(args: argparse.Namespace, stdin: TextIO, err: TextIO) -> tuple[_
     return src, lambda: None
 
 
+def _looks_like_path(arg: str) -> bool:
+    """A HEX argument that reads as a file name ("capture.bin", "./frames", "C:\\x"): never valid hex."""
+    return "/" in arg or "\\" in arg or ("." in arg and arg != "-")
+
+
 # ---------------------------------------------------------------------------- progress on a terminal
 class _Progress:
     """``decode: 1,234,567 frames, 45.6 MB of 100.0 MB (45%)`` on stderr, rewritten in place, while it is a
@@ -252,7 +257,12 @@ def run_decode(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
         out.write("".join(batch))
         out.flush()
         progress.done()
-        print(f"wsexplore decode: {exc}" + (f" (after {plural(frames, 'frame')})" if frames else ""), file=err)
+        hint = ""
+        if (not frames and args.file is None and any(_looks_like_path(a) for a in args.hex)
+                and not any(os.path.isfile(a) for a in args.hex)):  # an existing file was pointed out already
+            hint = "; to read a file's bytes, use --file PATH"
+        print(f"wsexplore decode: {exc}" + (f" (after {plural(frames, 'frame')})" if frames else "") + hint,
+              file=err)
         return 2
     finally:
         close()

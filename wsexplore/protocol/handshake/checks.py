@@ -149,8 +149,8 @@ def _check_origin(r: Request, origins: frozenset[str | None] | None) -> Handshak
     rule = "Origin allowed"
     values = r.headers.get_all("Origin")
     if origins is None:
-        return HandshakeCheck(rule, True, f"any origin accepted ({values[0] if values else 'none sent'})",
-                              header="Origin")
+        return HandshakeCheck(rule, True, f"{values[0] if values else 'none sent'}: not judged by the protocol; "
+                              "RFC 6455 leaves Origin to the server's policy (section 10.2)", header="Origin")
     if len(values) > 1:
         return HandshakeCheck(rule, False, f"the request carries {len(values)} Origin headers", header="Origin",
                               status=403, rfc="10.2")
