@@ -86,7 +86,9 @@ bench: $(STAMP)
 
 # RFC 6455 conformance with the real Autobahn|Testsuite (needs a Python 2.7; the first run installs the suite).
 # Starts tests/compliance/echo_server.py on a free port, runs the suite on it, stops it; fails if any case
-# falls short. Reports in autobahn-reports/. AUTOBAHN_CASES="1.*,2.*" runs a subset.
+# falls short. Reports in autobahn-reports/. AUTOBAHN_CASES="1.*,2.*" runs a subset. With the 9.x cases
+# (performance: large messages, many fragments) it then times them against a websockets echo server in the
+# same run and prints both (tests/compliance/speed.py; reports in autobahn-reports-speed/).
 AUTOBAHN_CASES ?= 1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*
 autobahn: $(STAMP)
 	@log=$$(mktemp); \
@@ -101,7 +103,9 @@ autobahn: $(STAMP)
 	bash tests/compliance/autobahn.sh "$$url" '$(AUTOBAHN_CASES)' autobahn-reports; rc=$$?; \
 	kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; \
 	if [ $$rc -ne 0 ] && [ -s "$$log" ] && grep -qv '^ws://' "$$log"; then echo "echo server output:"; grep -v '^ws://' "$$log" | tail -20; fi; \
-	rm -f "$$log"; exit $$rc
+	rm -f "$$log"; \
+	case ',$(AUTOBAHN_CASES),' in *,9.*) [ $$rc -ne 0 ] || $(PY) tests/compliance/speed.py --cases '9.*' || rc=$$?;; esac; \
+	exit $$rc
 
 # The same suite through the tap (wsexplore proxy) and straight to a websockets echo server behind it:
 # every case must end the same way both ways (tests/compliance/compare.py). Reports in autobahn-reports-tap/.

@@ -1,12 +1,14 @@
 """An echo server for conformance runs: ``wsexplore.live.server.Server`` with its default echo handler.
 
-    python tests/compliance/echo_server.py [--port PORT] [--host HOST]
+    python tests/compliance/echo_server.py [--port PORT] [--host HOST] [--websockets]
 
 Prints its ``ws://`` URL on one line once it listens, then serves until it is
 killed (SIGINT or SIGTERM stop it cleanly). Messages up to 16 MiB are accepted,
 as Autobahn|Testsuite's case 9.1.6 needs (RFC 6455 section 10.4 lets a server
 pick its own limit). The capture is kept small: a conformance run pushes
-hundreds of MiB through and nobody looks at them here.
+hundreds of MiB through and nobody looks at them here. ``--websockets`` serves
+the same echo with a ``websockets`` server instead (same limit, no compression):
+the reference ``tests/compliance/speed.py`` times it against.
 """
 
 from __future__ import annotations
@@ -21,11 +23,19 @@ from wsexplore.live.server import Server
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
 
-async def serve(host: str, port: int) -> None:
-    server = Server(host, port, max_message_size=MAX_MESSAGE_SIZE,
-                    capture=Capture(max_records=1000, max_bytes=32 * 1024 * 1024))
-    await server.start()
-    print(server.url, flush=True)
+async def serve_websockets(host: str, port: int) -> None:
+    from websockets.asyncio.server import serve as websockets_serve
+
+    async def echo(conn) -> None:  # type: ignore[no-untyped-def]
+        async for message in conn:
+            await conn.send(message)
+
+    async with websockets_serve(echo, host, port, max_size=MAX_MESSAGE_SIZE, compression=None) as server:
+        print(f"ws://{host}:{server.sockets[0].getsockname()[1]}/", flush=True)
+        await _until_stopped()
+
+
+async def _until_stopped() -> None:
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.cancel)
@@ -33,6 +43,15 @@ async def serve(host: str, port: int) -> None:
         await stop
     except asyncio.CancelledError:
         pass
+
+
+async def serve(host: str, port: int) -> None:
+    server = Server(host, port, max_message_size=MAX_MESSAGE_SIZE,
+                    capture=Capture(max_records=1000, max_bytes=32 * 1024 * 1024))
+    await server.start()
+    print(server.url, flush=True)
+    try:
+        await _until_stopped()
     finally:
         await server.stop()
 
@@ -41,8 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9001, help="0 picks a free port (default 9001)")
+    parser.add_argument("--websockets", action="store_true", help="serve with websockets instead (the reference)")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.host, args.port))
+    asyncio.run((serve_websockets if args.websockets else serve)(args.host, args.port))
 
 
 if __name__ == "__main__":
