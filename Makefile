@@ -89,7 +89,7 @@ bench: $(STAMP)
 # falls short. Reports in autobahn-reports/. AUTOBAHN_CASES="1.*,2.*" runs a subset. With the 9.x cases
 # (performance: large messages, many fragments) it then times them against a websockets echo server in the
 # same run and prints both (tests/compliance/speed.py; reports in autobahn-reports-speed/).
-AUTOBAHN_CASES ?= 1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*
+AUTOBAHN_CASES ?= 1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*,12.*,13.*
 autobahn: $(STAMP)
 	@log=$$(mktemp); \
 	$(PY) tests/compliance/echo_server.py --port 0 >"$$log" 2>&1 & pid=$$!; \

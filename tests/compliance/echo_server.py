@@ -5,7 +5,8 @@
 Prints its ``ws://`` URL on one line once it listens, then serves until it is
 killed (SIGINT or SIGTERM stop it cleanly). Messages up to 16 MiB are accepted,
 as Autobahn|Testsuite's case 9.1.6 needs (RFC 6455 section 10.4 lets a server
-pick its own limit). The capture is kept small: a conformance run pushes
+pick its own limit). permessage-deflate is accepted (RFC 7692), for the 12.x
+and 13.x cases; the other cases offer no extension. The capture is kept small: a conformance run pushes
 hundreds of MiB through and nobody looks at them here. ``--websockets`` serves
 the same echo with a ``websockets`` server instead (same limit, no compression):
 the reference ``tests/compliance/speed.py`` times it against.
@@ -46,7 +47,7 @@ async def _until_stopped() -> None:
 
 
 async def serve(host: str, port: int) -> None:
-    server = Server(host, port, max_message_size=MAX_MESSAGE_SIZE,
+    server = Server(host, port, max_message_size=MAX_MESSAGE_SIZE, compression="deflate",
                     capture=Capture(max_records=1000, max_bytes=32 * 1024 * 1024))
     await server.start()
     print(server.url, flush=True)
