@@ -470,6 +470,56 @@ async def test_malformed_input_fails_the_connection(make_server, case: str) -> N
         assert await asyncio.wait_for(ws.recv(), T) == "next"
 
 
+@pytest.mark.parametrize("case", MALFORMED)
+async def test_messages_before_a_bad_frame_in_one_read_are_answered_before_the_close(make_server, case: str) -> None:
+    """Autobahn's strict reading (cases 3.2, 4.1.3, 5.15, ...): the echo of a valid message that came in
+    the same read as a bad frame goes out before the close frame; the bad frame and what follows it
+    are not processed (section 7.1.7)."""
+    bad, code, options = MALFORMED[case]
+    server = await make_server(**options)
+    reader, writer = await raw_websocket(server)
+    try:
+        writer.write(client_frame(Opcode.TEXT, b"first") + client_frame(Opcode.BINARY, b"second") + bad
+                     + client_frame(Opcode.TEXT, b"never read"))
+        received = await read_to_eof(reader)
+    finally:
+        close_writer(writer)
+    dissections = dissect_stream(received, role="client")
+    assert [(d.opcode, d.payload) for d in dissections[:2]] == [(Opcode.TEXT, b"first"), (Opcode.BINARY, b"second")]
+    assert [d.opcode for d in dissections[2:]] == [Opcode.CLOSE]
+    assert dissections[2].close_code == code
+    conn = only_conn(server)
+    await eventually(lambda: records(server, conn, CloseRecord))
+    assert [m.data for m in records(server, conn, MessageRecord) if m.direction == "in"] == ["first", b"second"]
+    (violation,) = server.capture.violations()
+    assert violation.error.close_code == code
+    # The capture holds the order things happened in: the echoes went out before the close frame.
+    out = [(r.opcode, r.payload) for r in wire_frames(server, conn, "out")]
+    assert out[:2] == [(Opcode.TEXT, b"first"), (Opcode.BINARY, b"second")] and out[2][0] == Opcode.CLOSE
+    (close,) = records(server, conn, CloseRecord)
+    assert (close.code, close.initiator, close.clean) == (code, "local", False)
+
+
+async def test_a_handler_that_does_not_read_does_not_hold_the_close_back(make_server) -> None:
+    """The close for a violation waits for the handler to answer what came before it, but not forever."""
+    started = asyncio.Event()
+
+    async def stuck(ws: ServerConnection) -> None:
+        started.set()
+        await asyncio.sleep(3600)  # never reads; stopped with the server
+
+    server = await make_server(stuck)
+    reader, writer = await raw_websocket(server)
+    try:
+        await asyncio.wait_for(started.wait(), T)
+        writer.write(client_frame(Opcode.TEXT, b"unanswered") + client_frame(0x3))
+        received = await read_to_eof(reader)
+    finally:
+        close_writer(writer)
+    (close,) = dissect_stream(received, role="client")
+    assert close.opcode == Opcode.CLOSE and close.close_code == 1002
+
+
 async def test_eof_in_the_middle_of_a_frame_is_recorded(server) -> None:
     reader, writer = await raw_websocket(server)
     frame = client_frame(Opcode.BINARY, bytes(100))

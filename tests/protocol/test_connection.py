@@ -563,3 +563,47 @@ def test_transition_table_follows_the_closing_handshake() -> None:
                for s in (State.OPEN, State.CLOSING))
     with pytest.raises(InvalidState, match="^cannot send a close: connection is CLOSING$"):
         next_state(State.CLOSING, Trigger.SEND_CLOSE)
+
+
+# ---------------------------------------------------------------------------- answering before failing
+def _client(opcode: int, payload: bytes = b"", fin: bool = True) -> bytes:
+    return Frame(opcode, payload, fin=fin, mask_key=b"\x01\x02\x03\x04").encode()
+
+
+def test_answer_before_failing_holds_the_close_until_finish_failure() -> None:
+    conn = Connection("server", answer_before_failing=True)
+    events = conn.receive_data(_client(Opcode.TEXT, b"hi") + _client(0x3) + _client(Opcode.TEXT, b"after"))
+    assert [type(e) for e in events] == [FrameReceived, MessageReceived, ProtocolViolation]
+    assert conn.failure_pending and conn.state.name == "OPEN"
+    assert conn.receive_data(_client(Opcode.TEXT, b"more")) == []  # nothing after the bad frame is read
+    reply = conn.send_text("hi")  # the answer to the message before it may still go out
+    assert Frame.decode(reply).payload == b"hi"
+    closing = conn.finish_failure()
+    assert [type(e) for e in closing] == [FrameSent, ConnectionClosed]
+    assert closing[0].frame.opcode == Opcode.CLOSE and closing[0].frame.close_code == 1002
+    assert closing[1].code == 1002 and not closing[1].clean
+    assert not conn.failure_pending and conn.finish_failure() == []
+    assert conn.close_sent is not None and conn.close_sent[0] == 1002
+
+
+def test_answer_before_failing_closes_at_once_when_no_message_came_before() -> None:
+    conn = Connection("server", answer_before_failing=True)
+    events = conn.receive_data(_client(Opcode.TEXT, b"x", fin=False) + _client(0x3))
+    assert [type(e) for e in events] == [FrameReceived, ProtocolViolation, FrameSent, ConnectionClosed]
+    assert not conn.failure_pending
+
+
+def test_without_answer_before_failing_the_close_goes_out_in_the_same_call() -> None:
+    conn = Connection("server")
+    events = conn.receive_data(_client(Opcode.TEXT, b"hi") + _client(0x3))
+    assert [type(e) for e in events] == [FrameReceived, MessageReceived, ProtocolViolation, FrameSent,
+                                         ConnectionClosed]
+
+
+def test_end_of_stream_while_a_failure_waits_sends_its_close() -> None:
+    conn = Connection("server", answer_before_failing=True)
+    conn.receive_data(_client(Opcode.BINARY, b"\x00") + _client(Opcode.PING, bytes(126)))
+    assert conn.failure_pending
+    events = conn.receive_eof()
+    assert [type(e) for e in events] == [FrameSent, ConnectionClosed]
+    assert events[1].code == 1002

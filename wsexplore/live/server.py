@@ -89,6 +89,10 @@ _SLICE_MIN = 256
 _SLICE_MAX = 16 * 1024
 # A stalled peer is noticed by counting reads, checked this many times per idle_timeout.
 _IDLE_CHECKS = 4
+# A violation right after whole messages in one read: the handler has this long to answer them
+# before the close frame goes out (Connection's answer_before_failing), looked at every _ANSWER_POLL.
+_ANSWER_GRACE = 1.0
+_ANSWER_POLL = 0.002
 
 
 class ConnectionClosedError(Exception):
@@ -138,7 +142,7 @@ class ServerConnection:
         self.relayed: Relayed | None = proto.relayed
         self.protocol = Connection(
             "server", max_frame_size=server.max_message_size, max_message_size=server.max_message_size,
-            deflate=deflate,
+            deflate=deflate, answer_before_failing=True,
         )
         self._proto = proto
         self._messages: deque[str | bytes] = deque()
@@ -334,6 +338,8 @@ class _Protocol(asyncio.Protocol):
         self._idle_reads = -1
         self._idle_quiet = 0
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._handler_task: asyncio.Task | None = None
+        self._answer_deadline: float | None = None  # while a violation waits for the handler's answers
         self._handshake_timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._paused_writing: asyncio.Future | None = None
@@ -732,7 +738,7 @@ class _Protocol(asyncio.Protocol):
         self.ws = ws
         self.server.connections[self.conn_id] = ws
         loop = asyncio.get_running_loop()
-        task = loop.create_task(self._run_handler(ws))
+        task = self._handler_task = loop.create_task(self._run_handler(ws))
         self.server._tasks.add(task)
         task.add_done_callback(self.server._tasks.discard)
         if self.server.idle_timeout:
@@ -794,6 +800,30 @@ class _Protocol(asyncio.Protocol):
                     ws._pong(event.payload)
             elif kind is ConnectionClosed:
                 self.finish(event)
+        if ws.protocol.failure_pending and self._answer_deadline is None:
+            loop = asyncio.get_running_loop()
+            self._answer_deadline = loop.time() + _ANSWER_GRACE
+            loop.call_soon(self._finish_failure)
+
+    def _finish_failure(self) -> None:
+        """Send the close for a violation once the handler answered the messages that came before it.
+
+        Answered: it took them all and waits for the next one (or it returned), so whatever it sent
+        in reply is written before the close frame; or ``_ANSWER_GRACE`` passed.
+        """
+        ws = self.ws
+        if ws is None or not ws.protocol.failure_pending:
+            self._answer_deadline = None
+            return
+        loop = asyncio.get_running_loop()
+        task = self._handler_task
+        answered = not ws._messages and (ws._waiter is not None or task is None or task.done())
+        assert self._answer_deadline is not None
+        if not answered and not self._lost and loop.time() < self._answer_deadline:
+            loop.call_later(_ANSWER_POLL, self._finish_failure)
+            return
+        self._answer_deadline = None
+        self._handle(ws, ws.protocol.finish_failure())
 
     def finish(self, closed: ConnectionClosed, *, abort: bool = False) -> None:
         """Wake the handler and close TCP once the close is recorded (the server closes first, section 7.1.1)."""

@@ -107,6 +107,11 @@ _RECEIVING = tuple(state for state in State if allows(state, Trigger.RECEIVE))
 _MAX_CLOSE_REASON = MAX_7BIT - 2
 
 
+def _read_nothing(data: bytes) -> list[Event]:
+    """``receive_data`` while a failure waits for ``finish_failure``: nothing after the bad frame is read."""
+    return []
+
+
 def _truncate_utf8(text: str, limit: int) -> str:
     data = text.encode()[:limit]
     return data.decode(errors="ignore")
@@ -128,7 +133,25 @@ class Connection:
     compress every message that compression makes smaller. ``FrameReceived``
     keeps the compressed wire bytes; ``MessageReceived`` carries the inflated
     data and its ``compressed_size``.
+
+    ``answer_before_failing``: when a read holds whole messages and then a
+    frame that breaks a rule, the messages and the ``ProtocolViolation`` are
+    reported as usual and nothing after the bad frame is read (section 7.1.7),
+    but the close frame waits until ``finish_failure()``: the application may
+    first answer the messages that were valid (an echo server its echoes).
+    ``failure_pending`` says it is waiting. Off by default: the close then goes
+    out in the same call that found the violation.
     """
+
+    # Attributes set on few instances, or late, are class-level defaults: with 30 or more attributes
+    # in its __dict__, CPython 3.11 gives an instance a slower layout, and every read pays for it.
+    #: Close codes as exchanged (None until a close frame was sent / received).
+    close_sent: tuple[int | None, str] | None = None
+    close_received: tuple[int | None, str] | None = None
+    #: See the class docstring; an instance attribute only when on.
+    answer_before_failing = False
+    #: The violation whose close frame waits for ``finish_failure``; an instance attribute only then.
+    _failure: ProtocolError | None = None
 
     def __init__(
         self,
@@ -140,6 +163,7 @@ class Connection:
         deflate: PerMessageDeflate | None = None,
         opaque_rsv: int = 0,
         observer: bool = False,
+        answer_before_failing: bool = False,
     ) -> None:
         if role not in ("server", "client"):
             raise ValueError(f"role must be 'server' or 'client', got {role!r}")
@@ -155,6 +179,8 @@ class Connection:
         self.opaque_rsv = opaque_rsv
         #: Reads without ever answering (see the class docstring).
         self.observer = observer
+        if answer_before_failing:
+            self.answer_before_failing = True
         #: permessage-deflate state, when negotiated (RFC 7692).
         self.deflate = deflate
         self.role: Role = role
@@ -164,9 +190,6 @@ class Connection:
         self.state = State.OPEN
         #: The frames produced by the latest ``send_*`` call (for captures).
         self.last_sent: list[FrameSent] = []
-        #: Close codes as exchanged (None until a close frame was sent / received).
-        self.close_sent: tuple[int | None, str] | None = None
-        self.close_received: tuple[int | None, str] | None = None
         # The MASK bit every frame from the peer has (section 5.1), and the header kinds for these options.
         self._expect_mask = MASK_MASK if role == "server" else 0
         self._header_kinds = _header_kinds(role, rsv_allowed, deflate is not None)
@@ -592,6 +615,35 @@ class Connection:
     def _fail(self, err: ProtocolError, raw: bytes, offset: int, events: list[Event]) -> list[Event]:
         """Fail the WebSocket connection (section 7.1.7): say why, send a close, accept nothing more."""
         events.append(ProtocolViolation(err, raw, offset))
+        if (self.answer_before_failing and not self.observer and self.state in _SENDING
+                and any(type(e) is MessageReceived for e in events)):
+            # Messages came whole before the bad frame, in this read: let them be answered first.
+            # Nothing more is read meanwhile: receive_data is shadowed on this instance, so that
+            # the path every read takes pays nothing for this rare case.
+            self._failure = err
+            self.receive_data = _read_nothing  # type: ignore[method-assign]
+            self._buf = b""
+            self._need = 0
+            self._drop_message()
+            return events
+        return self._close_for(err, events)
+
+    @property
+    def failure_pending(self) -> bool:
+        """A violation was found and its close frame waits for ``finish_failure`` (``answer_before_failing``)."""
+        return self._failure is not None
+
+    def finish_failure(self) -> list[Event]:
+        """Send the close frame of the violation ``failure_pending`` holds, and close: ``FrameSent``, then
+        ``ConnectionClosed`` (not clean). Nothing when no failure waits (or the application closed meanwhile)."""
+        err = self._failure
+        self.__dict__.pop("_failure", None)
+        self.__dict__.pop("receive_data", None)  # the class's method again (it reads nothing once closed)
+        if err is None or not allows(self.state, Trigger.FAIL):
+            return []
+        return self._close_for(err, [])
+
+    def _close_for(self, err: ProtocolError, events: list[Event]) -> list[Event]:
         reason = _truncate_utf8(err.message, _MAX_CLOSE_REASON)
         if self.state in _SENDING and not self.observer:
             self._emit(Frame(Opcode.CLOSE, encode_close_payload(err.close_code, reason)), events)
@@ -632,6 +684,8 @@ class Connection:
 
     def receive_eof(self) -> list[Event]:
         """The peer closed the transport; without a close handshake that is abnormal (1006)."""
+        if self._failure is not None:
+            return self.finish_failure()  # the failure we found comes first; nothing after it is read
         if not allows(self.state, Trigger.EOF):
             return []
         events: list[Event] = []
