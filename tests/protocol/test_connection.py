@@ -384,6 +384,77 @@ def test_large_frame_in_pieces_is_not_held_twice(opcode):
     assert peak < 4.5 * size
 
 
+# A large frame arriving in several reads is gathered read by read and joined once it is whole.
+def test_large_text_frame_fails_fast_on_bad_utf8_in_a_later_read():
+    payload = "é".encode() * 3000 + b"\xff" + b"a" * 5000  # 0xff at payload byte 6000
+    frame = masked(Frame(Opcode.TEXT, payload))
+    conn = Connection("server")
+    # The first read holds the header and part of the payload; then a 2-byte character is cut in two.
+    assert conn.receive_data(frame[:2001]) == []
+    assert conn.receive_data(frame[2001:4000]) == []
+    assert conn.bytes_received == 4000 and conn.bytes_needed == len(frame) - 4000
+    assert conn.buffered >= 4000
+    events = conn.receive_data(frame[4000:7000])  # the bad byte is here, 3000 payload bytes still missing
+    assert kinds(events) == ["ProtocolViolation", "FrameSent", "ConnectionClosed"]
+    assert events[0].error.close_code == 1007
+    assert events[0].error.bit_offset == (8 + 6000) * 8  # 16-bit length and key, then payload byte 6000
+    assert events[0].raw == frame[:7000] and events[0].offset == 0
+    assert conn.bytes_needed == 0 and not conn.incomplete
+
+
+def test_large_frame_cut_short_reports_every_byte_that_arrived():
+    frame = masked(Frame(Opcode.BINARY, bytes(range(256)) * 40))
+    conn = Connection("server")
+    for start in range(0, 9000, 3000):
+        assert conn.receive_data(frame[start:start + 3000]) == []
+    assert conn.bytes_received == 9000 and conn.bytes_needed == len(frame) - 9000
+    events = conn.receive_eof()
+    assert kinds(events) == ["ProtocolViolation", "ConnectionClosed"]
+    assert events[0].raw == frame[:9000] and events[0].error.missing == len(frame) - 9000
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([Opcode.TEXT, Opcode.BINARY]), st.integers(0, 40000)),
+                min_size=1, max_size=4),
+       st.lists(st.integers(1, 20000), min_size=1, max_size=30), st.booleans())
+def test_large_frames_in_any_reads_give_the_events_of_the_whole_stream(frames, cuts, bad_text):
+    """However large frames are cut into reads, the events are those of the stream read at once."""
+    encoded = []
+    for i, (opcode, n) in enumerate(frames):
+        text = ("aé" * n)[: n * 2 // 3]  # about n bytes
+        payload = text.encode()
+        if bad_text and opcode == Opcode.TEXT and i == len(frames) - 1:  # fails fast, partway through
+            payload = text[: len(text) // 2].encode() + b"\xff" + text[len(text) // 2 :].encode()
+        encoded.append(masked(Frame(opcode, payload)))
+    stream = b"".join(encoded)
+    whole = Connection("server").receive_data(stream)
+    conn = Connection("server")
+    pieces = []
+    pos = 0
+    for i in range(len(stream)):
+        if pos >= len(stream):
+            break
+        size = cuts[i % len(cuts)]
+        pieces += conn.receive_data(stream[pos:pos + size])
+        pos += size
+        assert conn.bytes_received == min(pos, len(stream)) or conn.state is not State.OPEN
+
+    def seen(event, whole_raw=None):
+        if isinstance(event, ProtocolViolation):  # failing fast: what had arrived of the frame, the same error
+            assert whole_raw is None or whole_raw.startswith(event.raw)
+            return type(event), event.offset, event.error.close_code, event.error.bit_offset
+        if isinstance(event, FrameSent):  # the close frame answering it (its reason counts bytes from a read)
+            return type(event), event.offset, event.frame.close_code
+        return type(event), getattr(event, "raw", None), getattr(event, "offset", None)
+
+    assert len(pieces) == len(whole)
+    assert [seen(e, getattr(w, "raw", None)) for e, w in zip(pieces, whole)] == [seen(w) for w in whole]
+    assert [e.data for e in pieces if isinstance(e, MessageReceived)] == \
+        [e.data for e in whole if isinstance(e, MessageReceived)]
+    if conn.state is State.OPEN:
+        assert conn.buffered == 0 and conn.bytes_needed == 0
+
+
 def test_large_frame_sharing_a_read_with_the_next_frame():
     payload = bytes(range(256)) * 1024  # 256 KiB
     big = masked(Frame(Opcode.BINARY, payload))

@@ -103,6 +103,12 @@ def _header_kinds(role: Role, rsv_allowed: int, permessage_deflate: bool) -> byt
 _SENDING = tuple(state for state in State if allows(state, Trigger.SEND))
 _RECEIVING = tuple(state for state in State if allows(state, Trigger.RECEIVE))
 
+# A frame still arriving whose size is at least this is gathered as a list of reads and joined once
+# it is whole (one copy), rather than grown in a bytearray and copied out (three). Above the largest
+# need of a header still arriving, so that a frame gathered has its whole header in ``_buf``.
+_GATHER_FROM = 1024
+_LONGEST_HEADER = 14  # bytes: 64-bit length and masking key (section 5.2)
+
 # A close body is a 2-byte code and a reason, within a control frame's payload (section 5.5).
 _MAX_CLOSE_REASON = MAX_7BIT - 2
 
@@ -194,6 +200,9 @@ class Connection:
         self._expect_mask = MASK_MASK if role == "server" else 0
         self._header_kinds = _header_kinds(role, rsv_allowed, deflate is not None)
         self._buf: bytes | bytearray = b""
+        # The reads after ``_buf`` of a large frame still arriving (see _GATHER_FROM), and their size.
+        self._tail: list[bytes] = []
+        self._tail_size = 0
         self._need = 0
         self._in_offset = 0  # stream offset of self._buf[0]
         self._out_offset = 0
@@ -221,7 +230,7 @@ class Connection:
 
     @property
     def bytes_received(self) -> int:
-        return self._in_offset + len(self._buf)
+        return self._in_offset + len(self._buf) + self._tail_size
 
     @property
     def bytes_sent(self) -> int:
@@ -235,7 +244,7 @@ class Connection:
         A server adds this up across connections to bound the memory that peers can pin by
         starting frames and messages they do not finish.
         """
-        held = len(self._buf) + self._partial_fed
+        held = len(self._buf) + self._tail_size + self._partial_fed
         return held + (self._inflated if self._msg_compressed else self._msg_size)
 
     @property
@@ -254,21 +263,35 @@ class Connection:
         """
         if not self._buf or self.state not in _RECEIVING:
             return 0
-        return max(self._need - len(self._buf), 1)
+        return max(self._need - len(self._buf) - self._tail_size, 1)
 
     # ------------------------------------------------------------------ receiving
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the peer; return what happened, in order."""
         if not data or self.state not in _RECEIVING:
             return []
-        if self._buf:
-            if type(self._buf) is not bytearray:
-                self._buf = bytearray(self._buf)
-            self._buf += data
-            buf = self._buf
+        events: list[Event] = []
+        head = self._buf
+        if head and self._need >= _GATHER_FROM and len(head) >= _LONGEST_HEADER:
+            # A large frame, its header whole in ``head``: its reads are kept as they are until it is whole.
+            tail = self._tail
+            tail.append(data)
+            self._tail_size += len(data)
+            if len(head) + self._tail_size < self._need:
+                self._check_partial(head, events)
+                return events
+            tail.insert(0, head)
+            buf = b"".join(tail)
+            tail.clear()  # the reads go now: the frame is held once, not twice, while it is unmasked
+            head = self._buf = b""
+            self._tail_size = 0
+        elif head:
+            if type(head) is not bytearray:
+                head = bytearray(head)
+            head += data
+            buf = head
         else:
             buf = data
-        events: list[Event] = []
         if len(buf) < self._need:
             self._buf = buf
             self._check_partial(buf, events)
@@ -560,9 +583,9 @@ class Connection:
         if header is None or not header.complete:
             return
         start = header.size + self._partial_fed  # the header is whole: size is its length
-        if len(buf) <= start:
+        if len(buf) + self._tail_size <= start:
             return
-        chunk = bytes(buf[start:])
+        chunk = self._pending_from(start)
         key = header.mask_key
         if key is not None:
             phase = self._partial_fed % MASK_KEY_BYTES  # the key byte that the chunk's first byte takes
@@ -580,9 +603,24 @@ class Connection:
         except UnicodeDecodeError as exc:
             pending = len(decoder.getstate()[0])
             err = utf8_error(exc, start * 8, skip=pending)
-            self._fail(err, bytes(buf), self._in_offset, events)
+            self._fail(err, self._pending_from(0), self._in_offset, events)
             return
         self._partial_fed += len(chunk)
+
+    def _pending_from(self, start: int) -> bytes:
+        """The bytes of the frame still arriving (``_buf`` and its tail) from ``start`` on.
+
+        Text is checked as each read arrives, so what is not checked yet is the latest
+        read: that is taken as it is, without joining the frame so far.
+        """
+        head, tail = self._buf, self._tail
+        if not tail:
+            return bytes(head[start:])
+        last = tail[-1]
+        skip = start - (len(head) + self._tail_size - len(last))
+        if skip >= 0:
+            return bytes(last[skip:])
+        return b"".join([head, *tail])[start:]
 
     def _close_frame(self, frame: Frame, events: list[Event]) -> None:
         code = frame.close_code
@@ -622,7 +660,7 @@ class Connection:
             # the path every read takes pays nothing for this rare case.
             self._failure = err
             self.receive_data = _read_nothing  # type: ignore[method-assign]
-            self._buf = b""
+            self._buf, self._tail, self._tail_size = b"", [], 0
             self._need = 0
             self._drop_message()
             return events
@@ -649,7 +687,7 @@ class Connection:
             self._emit(Frame(Opcode.CLOSE, encode_close_payload(err.close_code, reason)), events)
             self.close_sent = (err.close_code, reason)
         self.state = next_state(self.state, Trigger.FAIL)
-        self._buf = b""
+        self._buf, self._tail, self._tail_size = b"", [], 0
         self._need = 0
         self._drop_message()
         if not self.observer:
@@ -674,7 +712,7 @@ class Connection:
             self._emit(Frame(Opcode.CLOSE, encode_close_payload(code, reason)), events)
             self.close_sent = (code, reason)
         self.state = next_state(self.state, Trigger.FAIL)
-        self._buf = b""
+        self._buf, self._tail, self._tail_size = b"", [], 0
         self._need = 0
         self._drop_message()
         self._partial_fed = 0
@@ -690,7 +728,7 @@ class Connection:
             return []
         events: list[Event] = []
         if self._buf:
-            buf = bytes(self._buf)
+            buf = self._pending_from(0)
             missing = max(self._need - len(buf), 1)
             events.append(ProtocolViolation(
                 TruncatedFrame(f"stream ended {missing} byte(s) before the end of the frame", missing=missing,
@@ -698,7 +736,7 @@ class Connection:
                 buf, self._in_offset,
             ))
         self.state = next_state(self.state, Trigger.EOF)
-        self._buf = b""
+        self._buf, self._tail, self._tail_size = b"", [], 0
         if not self.observer:
             events.append(ConnectionClosed(CloseCode.ABNORMAL_CLOSURE, "", "remote", False))
         return events
