@@ -678,3 +678,34 @@ def test_end_of_stream_while_a_failure_waits_sends_its_close() -> None:
     events = conn.receive_eof()
     assert [type(e) for e in events] == [FrameSent, ConnectionClosed]
     assert events[1].code == 1002
+
+
+# ---------------------------------------------------------------------------- fail-fast UTF-8 names the right byte
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(min_size=1, max_size=300), cut=st.integers(min_value=0), bad=st.sampled_from([b"\xff", b"\xc3(", b"\xed\xa0\x80"]),
+       sizes=st.lists(st.integers(min_value=1, max_value=97), min_size=1, max_size=40), fragmented=st.booleans())
+def test_utf8_failure_names_the_same_byte_whatever_the_reads(text: str, cut: int, bad: bytes, sizes: list[int],
+                                                             fragmented: bool) -> None:
+    """The bad byte of a text frame arriving in pieces (checked as it arrives) is named as when read at once:
+    its index in the payload in the reason, its bit offset in the frame."""
+    data = text.encode()
+    at = len(text[: cut % (len(text) + 1)].encode())  # on a character boundary
+    payload = data[:at] + bad + data[at:]
+    stream = b""
+    if fragmented:
+        stream += Frame(Opcode.TEXT, "ok".encode(), fin=False, mask_key=b"\x01\x02\x03\x04").encode()
+    stream += Frame(Opcode.CONTINUATION if fragmented else Opcode.TEXT, payload,
+                    mask_key=b"\x05\x06\x07\x08").encode()
+    whole = [e for e in Connection("server").receive_data(stream) if isinstance(e, ProtocolViolation)]
+    conn, pieces, pos, i = Connection("server"), [], 0, 0
+    while pos < len(stream):
+        size = sizes[i % len(sizes)]
+        pieces.append(stream[pos:pos + size])
+        pos, i = pos + size, i + 1
+    events = []
+    for piece in pieces:
+        events += conn.receive_data(piece)
+    split = [e for e in events if isinstance(e, ProtocolViolation)]
+    assert len(whole) == len(split) == 1
+    assert (split[0].error.bit_offset, split[0].error.message) == (whole[0].error.bit_offset, whole[0].error.message)
+    assert conn.buffered == 0

@@ -154,7 +154,11 @@ class Connection:
     #: Close codes as exchanged (None until a close frame was sent / received).
     close_sent: tuple[int | None, str] | None = None
     close_received: tuple[int | None, str] | None = None
-    #: See the class docstring; an instance attribute only when on.
+    #: RSV bits of extensions this side does not know: their frames carry extension data.
+    opaque_rsv = 0
+    #: Reads without ever answering (see the class docstring).
+    observer = False
+    #: See the class docstring.
     answer_before_failing = False
     #: The violation whose close frame waits for ``finish_failure``; an instance attribute only then.
     _failure: ProtocolError | None = None
@@ -181,10 +185,11 @@ class Connection:
             raise ValueError(f"opaque_rsv must hold RSV bits (0x{RSV_MASK:02x}) that permessage-deflate does not use,"
                              f" got 0x{opaque_rsv:02x}")
         rsv_allowed |= opaque_rsv
-        #: RSV bits of extensions this side does not know: their frames carry extension data.
-        self.opaque_rsv = opaque_rsv
-        #: Reads without ever answering (see the class docstring).
-        self.observer = observer
+        # Set on the instance only when not the default (see the class attributes).
+        if opaque_rsv:
+            self.opaque_rsv = opaque_rsv
+        if observer:
+            self.observer = True
         if answer_before_failing:
             self.answer_before_failing = True
         #: permessage-deflate state, when negotiated (RFC 7692).
@@ -500,7 +505,7 @@ class Connection:
             self._msg_parts.append(decoder.decode(payload[fed:], final=fin))
         except UnicodeDecodeError as exc:
             pending = len(decoder.getstate()[0])
-            return utf8_error(exc, (hl + fed) * 8, skip=pending)
+            return utf8_error(exc, hl * 8, skip=pending, at=fed)
         return None
 
     def _start_message(self, opcode: int, compressed: bool, fed: int, opaque: bool = False) -> None:
@@ -602,7 +607,7 @@ class Connection:
             parts.append(decoder.decode(chunk))
         except UnicodeDecodeError as exc:
             pending = len(decoder.getstate()[0])
-            err = utf8_error(exc, start * 8, skip=pending)
+            err = utf8_error(exc, header.size * 8, skip=pending, at=self._partial_fed)
             self._fail(err, self._pending_from(0), self._in_offset, events)
             return
         self._partial_fed += len(chunk)
@@ -660,9 +665,7 @@ class Connection:
             # the path every read takes pays nothing for this rare case.
             self._failure = err
             self.receive_data = _read_nothing  # type: ignore[method-assign]
-            self._buf, self._tail, self._tail_size = b"", [], 0
-            self._need = 0
-            self._drop_message()
+            self._drop_input()
             return events
         return self._close_for(err, events)
 
@@ -687,12 +690,18 @@ class Connection:
             self._emit(Frame(Opcode.CLOSE, encode_close_payload(err.close_code, reason)), events)
             self.close_sent = (err.close_code, reason)
         self.state = next_state(self.state, Trigger.FAIL)
-        self._buf, self._tail, self._tail_size = b"", [], 0
-        self._need = 0
-        self._drop_message()
+        self._drop_input()
         if not self.observer:
             events.append(ConnectionClosed(err.close_code, reason, "local", False))
         return events
+
+    def _drop_input(self) -> None:
+        """Forget the frame and message in progress: nothing more is read (section 7.1.7)."""
+        self._buf, self._tail, self._tail_size = b"", [], 0
+        self._need = 0
+        self._drop_message()
+        self._partial_fed = 0
+        self._partial_decoder, self._partial_parts = None, []
 
     def fail(self, code: int, reason: str = "") -> list[Event]:
         """Fail the connection for a reason of this side's own, not a rule the peer broke (section 7.1.7).
@@ -712,11 +721,7 @@ class Connection:
             self._emit(Frame(Opcode.CLOSE, encode_close_payload(code, reason)), events)
             self.close_sent = (code, reason)
         self.state = next_state(self.state, Trigger.FAIL)
-        self._buf, self._tail, self._tail_size = b"", [], 0
-        self._need = 0
-        self._drop_message()
-        self._partial_fed = 0
-        self._partial_decoder, self._partial_parts = None, []
+        self._drop_input()
         events.append(ConnectionClosed(code, reason, "local", False))
         return events
 

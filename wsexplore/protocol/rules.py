@@ -168,13 +168,16 @@ def compressed_bit_violation(b0: int, *, compressed_message_in_progress: bool = 
     return None
 
 
-def utf8_error(exc: UnicodeDecodeError, payload_bit: int, *, skip: int = 0, field: str = "Payload",
+def utf8_error(exc: UnicodeDecodeError, payload_bit: int, *, skip: int = 0, at: int = 0, field: str = "Payload",
                what: str = "text payload") -> InvalidUTF8:
     """An ``InvalidUTF8`` pointing at the first bad byte that ``exc`` found.
 
-    ``skip`` is how many bytes of ``exc.object`` come before the bytes at ``payload_bit``.
+    ``payload_bit`` is the bit offset of the payload's first byte. A decoder fed the
+    payload in pieces decodes ``exc.object``: the ``skip`` bytes it held back from the
+    pieces before (an unfinished character), then the piece that starts at payload
+    byte ``at``. The byte named is counted from the start of the payload.
     """
-    index = exc.start - skip
+    index = at + exc.start - skip
     bad = exc.object[exc.start:exc.end]
     return InvalidUTF8(
         f"{what} is not valid UTF-8: byte {index} ({bytes(bad).hex(' ')}) {exc.reason}",
