@@ -7,6 +7,12 @@ a crash lost everything. Here the path is tried before the server listens
 seconds while records arrive. Each write goes to a temporary file in the same
 directory that is then renamed over PATH, so PATH always holds a whole capture
 (the last one written), never half of one.
+
+A write while serving must not stall the server: the records are taken on the
+event loop (references to them: records never change), and the file is
+written from them in a worker thread. A large capture takes a while to write,
+so the next write waits at least nine times as long as the last one took: the
+writing costs at most about a tenth of the time, however large the capture.
 """
 
 from __future__ import annotations
@@ -14,14 +20,18 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from pathlib import Path
 
+from .formats import jsonl
 from .store import Capture
 
 __all__ = ["save_problem", "save_atomically", "AutoSave", "DEFAULT_INTERVAL"]
 
 #: Seconds between two writes of a growing capture.
 DEFAULT_INTERVAL = 5.0
+#: The pause after a write, in times the write took (see the module docstring).
+PAUSE_PER_WRITE_TIME = 9.0
 
 
 def _temporary(path: Path) -> tuple[int, str]:
@@ -73,6 +83,16 @@ def save_atomically(capture: Capture, path: str | os.PathLike) -> None:
         raise
 
 
+def _write_saved(saved: jsonl.Saved, limits: tuple[int, int], path: str | os.PathLike) -> None:
+    """Write the records of ``saved`` to ``path`` as ``save_atomically`` does (in a worker thread).
+
+    The copy holds every record taken (its bounds are the original's once they are in)."""
+    copy = Capture(max_records=max(limits[0], len(saved.records), 1), max_bytes=1 << 62)
+    copy._adopt(saved)
+    copy.max_records, copy.max_bytes = limits
+    save_atomically(copy, path)
+
+
 def _format_of(path: Path) -> str:
     name = path.name.lower()
     if name.endswith(".pcapng"):
@@ -103,9 +123,7 @@ class AutoSave:
         self._task: asyncio.Task | None = None
 
     def _state(self) -> tuple[int, int]:
-        capture = self.capture
-        last = capture[-1].seq if len(capture) else 0
-        return last, capture.dropped
+        return self.capture.last_seq, self.capture.dropped
 
     def save_now(self) -> bool:
         """Write the capture if it changed since the last write; True when written."""
@@ -128,9 +146,30 @@ class AutoSave:
         return self
 
     async def _run(self) -> None:
+        pause = self.interval
         while True:
-            await asyncio.sleep(self.interval)
-            self.save_now()
+            await asyncio.sleep(pause)
+            took = await self.save_in_background()
+            pause = max(self.interval, PAUSE_PER_WRITE_TIME * took)
+
+    async def save_in_background(self) -> float:
+        """Write the capture if it changed, from a worker thread; the seconds the write took (0: none)."""
+        state = self._state()
+        if state == self._written:
+            return 0.0
+        capture = self.capture
+        saved = capture._saved()  # references to the records as they are now, taken on the loop
+        limits = (capture.max_records, capture.max_bytes)
+        started = time.monotonic()
+        try:
+            await asyncio.to_thread(_write_saved, saved, limits, self.path)
+        except OSError as exc:
+            if self.on_error is not None:
+                self.on_error(exc)
+            return time.monotonic() - started
+        self._written = state
+        self.writes += 1
+        return time.monotonic() - started
 
     async def stop(self) -> None:
         task, self._task = self._task, None
