@@ -18,7 +18,7 @@ import asyncio
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, Sequence, TextIO
 
 from .hexinput import HexError, parse_hex
 
@@ -259,7 +259,6 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) ->
 
 async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .display import format_size
-    from .live.console import ConsolePrinter
     from .live.handlers import HANDLERS
     from .live.server import Server
 
@@ -269,29 +268,18 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
     options.update(_access_options(args))
     options["idle_timeout"] = args.idle_timeout or None
     server = Server(args.host, args.port, HANDLERS[args.handler], **options)
-    try:
-        await server.start()
-    except OSError as exc:
-        print(f"wsexplore serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=err)
-        return 1
-    printer = ConsolePrinter(out)
-    printer.follow(server.capture)
-    autosave = _start_autosave("serve", server.capture, args, err)
 
-    host = _browsable(args.host)
-    shown = f"[{host}]" if ":" in host else host
-    where = " (all interfaces)" if host != args.host else ""
-    print(f"wsexplore serve: {args.handler} handler listening on {args.host or '*'}:{server.port}{where}", file=out)
-    print(f"  open the client page:  http://{shown}:{server.port}/", file=out)
-    print(f"  WebSocket clients:     ws://{shown}:{server.port}/", file=out)
-    for line in server.access.describe():
-        print(f"  {line}", file=out)
-    idle = (f"a peer silent for {server.idle_timeout:g} s inside a frame or message gets 1008"
-            if server.idle_timeout else "no idle timeout")
-    print(f"  limits: {idle}; past {format_size(server.max_buffered)} held across connections for unfinished "
-          "messages, 1013", file=out)
-    print(f"Ctrl-C to stop{_saving(args, autosave)}.", file=out, flush=True)
-    return await _until_stopped("serve", server, args.save, out, err, printer, autosave)
+    def banner(shown: str, where: str) -> list[str]:
+        idle = (f"a peer silent for {server.idle_timeout:g} s inside a frame or message gets 1008"
+                if server.idle_timeout else "no idle timeout")
+        return [f"wsexplore serve: {args.handler} handler listening on {args.host or '*'}:{server.port}{where}",
+                f"  open the client page:  http://{shown}:{server.port}/",
+                f"  WebSocket clients:     ws://{shown}:{server.port}/",
+                *(f"  {line}" for line in server.access.describe()),
+                f"  limits: {idle}; past {format_size(server.max_buffered)} held across connections for "
+                "unfinished messages, 1013"]
+
+    return await _run_until_stopped("serve", server, args, out, err, banner)
 
 
 #: Records a streaming ``read`` keeps in memory (the lines are printed as they come).
@@ -369,29 +357,40 @@ def _proxy(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) ->
 
 
 async def _proxy_async(proxy, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    def banner(shown: str, where: str) -> list[str]:
+        lines = [f"wsexplore proxy: listening on {args.host or '*'}:{proxy.port}{where}, passing connections on "
+                 f"to {proxy.upstream.url}",
+                 f"  WebSocket clients:     ws://{shown}:{proxy.port}{proxy.upstream.path}",
+                 *(f"  {line}" for line in proxy.access.describe())]
+        if proxy.upstream.secure:
+            loud = "WARNING: " if args.insecure else ""
+            lines.append(f"  {loud}{proxy.tls_description()}")
+        return lines
+
+    return await _run_until_stopped("proxy", proxy, args, out, err, banner)
+
+
+async def _run_until_stopped(command: str, source, args: argparse.Namespace,  # type: ignore[no-untyped-def]
+                             out: TextIO, err: TextIO, banner: Callable[[str, str], list[str]]) -> int:
+    """Start ``source`` (a ``Server`` or a ``Proxy``), print ``banner(host to show, where)``, print its capture
+    on the console and save it as it grows (``--save``) until Ctrl-C or SIGTERM."""
     from .live.console import ConsolePrinter
 
     try:
-        await proxy.start()
+        await source.start()
     except OSError as exc:
-        print(f"wsexplore proxy: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=err)
+        print(f"wsexplore {command}: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=err)
         return 1
     printer = ConsolePrinter(out)
-    printer.follow(proxy.capture)
-    autosave = _start_autosave("proxy", proxy.capture, args, err)
+    printer.follow(source.capture)
+    autosave = _start_autosave(command, source.capture, args, err)
     host = _browsable(args.host)
     shown = f"[{host}]" if ":" in host else host
     where = " (all interfaces)" if host != args.host else ""
-    print(f"wsexplore proxy: listening on {args.host or '*'}:{proxy.port}{where}, passing connections on to "
-          f"{proxy.upstream.url}", file=out)
-    print(f"  WebSocket clients:     ws://{shown}:{proxy.port}{proxy.upstream.path}", file=out)
-    for line in proxy.access.describe():
-        print(f"  {line}", file=out)
-    if proxy.upstream.secure:
-        loud = "WARNING: " if args.insecure else ""
-        print(f"  {loud}{proxy.tls_description()}", file=out)
+    for line in banner(shown, where):
+        print(line, file=out)
     print(f"Ctrl-C to stop{_saving(args, autosave)}.", file=out, flush=True)
-    return await _until_stopped("proxy", proxy, args.save, out, err, printer, autosave)
+    return await _until_stopped(command, source, args.save, out, err, printer, autosave)
 
 
 async def _until_stopped(command: str, source, save: str | None, out: TextIO, err: TextIO,
