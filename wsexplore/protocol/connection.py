@@ -317,10 +317,11 @@ class Connection:
     def _read_frames(self, buf: bytes, events: list[Event]) -> int:
         """Read the frames of ``buf``: where the first one still arriving starts, or -1 once the connection ended.
 
-        The fast path takes a frame that is a whole, small text or binary message,
-        masked as this side requires, while no message is in progress: its first two
-        bytes show it breaks no header rule, so it is unmasked and reported right here.
-        Any other frame goes through ``_read_frame``.
+        The fast path takes a frame that is a whole text or binary message with a
+        7-bit or 16-bit length, masked as this side requires, while no message is in
+        progress: its first two bytes show it breaks no header rule (a 16-bit length
+        must also be minimal, 126 or more, section 5.2, and within the limits), so it
+        is unmasked and reported right here. Any other frame goes through ``_read_frame``.
         """
         n = len(buf)
         pos = 0
@@ -335,6 +336,11 @@ class Connection:
         hl = 2 + MASK_KEY_BYTES if expect_mask else 2  # the fast path's header length
         # 7-bit lengths below this are within every limit; larger ones take the general path.
         fast_limit = min(MAX_7BIT + 1, self.max_frame_size + 1, self.max_message_size + 1)
+        # The same for 16-bit lengths (126-65535), and the header length that goes with them.
+        fast16_limit = min(0xFFFF, self.max_frame_size, self.max_message_size)
+        hl16 = hl + 2
+        rules_pass = _RULES_PASS
+        fin_binary = _FIN_BINARY
         in_message = self._msg_opcode is not None  # refreshed after every frame of the general path
         # Only the frame at position 0 can have been partly validated as it arrived
         # (see _check_partial); it takes the general path.
@@ -344,18 +350,21 @@ class Connection:
             b1 = buf[pos + 1]
             length = b1 & length_bits
             kind = kinds[(b0 << 8) | b1]
-            if (
-                kind == whole_message
-                and length < fast_limit
-                and not in_message
-                and (pos or not partly_fed)
-            ):
-                end = pos + hl + length
+            if kind == whole_message and length < fast_limit:
+                h = hl
+            elif (kind == rules_pass and length == 126 and (b0 == fin_text or b0 == fin_binary)
+                  and n - pos >= 4):
+                length = (buf[pos + 2] << 8) | buf[pos + 3]
+                h = hl16 if 126 <= length <= fast16_limit else 0  # else the general path says what is wrong
+            else:
+                h = 0
+            if h and not in_message and (pos or not partly_fed):
+                end = pos + h + length
                 if end > n:
-                    self._need = hl + length
+                    self._need = h + length
                     return pos
                 raw = buf[pos:end]
-                payload = unmask_frame(raw, hl, length) if expect_mask and length else raw[hl:]
+                payload = unmask_frame(raw, h, length) if expect_mask and length else raw[h:]
                 offset = base + pos
                 pos = end
                 if b0 == fin_text:
@@ -363,7 +372,7 @@ class Connection:
                         text = payload.decode()
                     except UnicodeDecodeError as exc:
                         self._consume(pos, buf)
-                        self._fail(utf8_error(exc, hl * 8), raw, offset, events)
+                        self._fail(utf8_error(exc, h * 8), raw, offset, events)
                         return -1
                     append(FrameReceived(raw, offset, payload))
                     append(MessageReceived(_TEXT, text, 1))
