@@ -709,3 +709,38 @@ def test_utf8_failure_names_the_same_byte_whatever_the_reads(text: str, cut: int
     assert len(whole) == len(split) == 1
     assert (split[0].error.bit_offset, split[0].error.message) == (whole[0].error.bit_offset, whole[0].error.message)
     assert conn.buffered == 0
+
+
+# ---------------------------------------------------------------------------- 16-bit lengths on the fast path
+def _with_16bit_length(opcode: int, payload: bytes, key: bytes = KEY) -> bytes:
+    """A masked frame whose length takes the 16-bit form, even when 7 bits would do (non-minimal)."""
+    masked_payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return bytes((0x80 | opcode, 0x80 | 126)) + len(payload).to_bytes(2, "big") + key + masked_payload
+
+
+@pytest.mark.parametrize("size", [125, 126, 127, 4096, 65535])
+@pytest.mark.parametrize("opcode", [Opcode.TEXT, Opcode.BINARY])
+def test_16_bit_lengths_are_read_whole_and_judged(size: int, opcode: Opcode) -> None:
+    payload = b"a" * size
+    conn = Connection("server", max_message_size=1 << 20)
+    events = conn.receive_data(_with_16bit_length(opcode, payload) + Frame(Opcode.TEXT, b"next", mask_key=KEY).encode())
+    if size <= 125:  # non-minimal: section 5.2, named by the general path
+        assert isinstance(events[0], ProtocolViolation)
+        assert events[0].error.field == "Extended payload length" and events[0].error.rfc == "5.2"
+        return
+    data = payload.decode() if opcode == Opcode.TEXT else payload
+    assert [type(e) for e in events] == [FrameReceived, MessageReceived, FrameReceived, MessageReceived]
+    assert events[1].data == data and events[3].data == "next"
+    assert events[2].offset == 8 + size  # header of 2 + 2 + 4 bytes
+
+
+def test_16_bit_lengths_over_the_limit_and_split_reads() -> None:
+    over = Connection("server", max_message_size=1000)
+    (violation, *_rest) = over.receive_data(_with_16bit_length(Opcode.BINARY, bytes(1001)))
+    assert isinstance(violation, ProtocolViolation) and violation.error.close_code == 1009
+    frame = _with_16bit_length(Opcode.TEXT, "é".encode() * 300)
+    conn, events = Connection("server"), []
+    for i in range(0, len(frame), 7):
+        events += conn.receive_data(frame[i:i + 7])
+    assert [type(e) for e in events] == [FrameReceived, MessageReceived]
+    assert events[1].data == "é" * 300 and events[0].raw == frame
