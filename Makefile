@@ -108,7 +108,8 @@ autobahn: $(STAMP)
 	exit $$rc
 
 # The same suite through the tap (wsexplore proxy) and straight to a websockets echo server behind it:
-# every case must end the same way both ways (tests/compliance/compare.py). Reports in autobahn-reports-tap/.
+# every case must end the same way both ways (tests/compliance/compare.py; OK against NON-STRICT is allowed:
+# it depends on how the reads were cut, which no TCP proxy keeps). Reports in autobahn-reports-tap/.
 AUTOBAHN_TAP_CASES ?= 1.*,2.*,3.*,4.*,5.*,6.*,7.*
 autobahn-tap: $(STAMP)
 	@log=$$(mktemp); \
