@@ -19,6 +19,8 @@ from wsexplore.protocol.connection import Connection
 from wsexplore.protocol.frames import Frame
 from wsexplore.protocol.opcodes import Opcode
 
+from .probes import eventually
+
 KEY = bytes.fromhex("37 fa 21 3d")
 WAIT = 20.0  # seconds a wait for printed lines may take at most
 
@@ -35,12 +37,15 @@ def feed(capture: Capture, conn: Connection, count: int, start: int = 0) -> None
 
 async def until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
     """Let the event loop run until ``condition()`` holds (at most ``WAIT`` seconds)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"still waiting for {what}")
-        await asyncio.sleep(0.005)
+    await eventually(condition, WAIT, f"{what} (still waiting)")
+
+
+def following(**options) -> tuple[io.StringIO, Capture, ConsolePrinter]:  # type: ignore[no-untyped-def]
+    """A printer to a string, following a new capture on the running loop."""
+    out, capture = io.StringIO(), Capture()
+    printer = ConsolePrinter(out, **options)
+    printer.follow(capture)
+    return out, capture, printer
 
 
 def printed(out: io.StringIO) -> list[str]:
@@ -52,10 +57,7 @@ def expected_lines(capture: Capture) -> list[str]:
 
 
 async def test_a_burst_is_queued_then_printed_complete_and_in_order() -> None:
-    out = io.StringIO()
-    capture = Capture()
-    printer = ConsolePrinter(out, fold=False, interval=0.01)
-    printer.follow(capture)
+    out, capture, printer = following(fold=False, interval=0.01)
     feed(capture, Connection("server"), 5000)
     assert out.getvalue() == ""  # the records were only queued: nothing formatted on the hot path
     await until(lambda: printer.lines == 5000, "5000 lines")
@@ -65,10 +67,7 @@ async def test_a_burst_is_queued_then_printed_complete_and_in_order() -> None:
 
 
 async def test_light_traffic_is_printed_without_a_flush() -> None:
-    out = io.StringIO()
-    capture = Capture()
-    printer = ConsolePrinter(out, fold=False, interval=0.01)
-    printer.follow(capture)
+    out, capture, printer = following(fold=False, interval=0.01)
     conn = Connection("server")
     for i in range(3):
         feed(capture, conn, 1, i)
@@ -78,10 +77,7 @@ async def test_light_traffic_is_printed_without_a_flush() -> None:
 
 
 async def test_a_full_queue_prints_at_once_when_the_output_must_be_complete() -> None:
-    out = io.StringIO()
-    capture = Capture()
-    printer = ConsolePrinter(out, fold=False, interval=0.01, max_pending=100)
-    printer.follow(capture)
+    out, capture, printer = following(fold=False, interval=0.01, max_pending=100)
     feed(capture, Connection("server"), 1000)
     assert printer.lines == 0  # the live path did nothing for the printer
     # At its first look the printer takes 1000 records, more than it may hold: a burst it would wait for
@@ -92,10 +88,7 @@ async def test_a_full_queue_prints_at_once_when_the_output_must_be_complete() ->
 
 
 async def test_a_terminal_gets_the_latest_lines_and_how_many_were_folded() -> None:
-    out = io.StringIO()
-    capture = Capture()
-    printer = ConsolePrinter(out, fold=True, interval=60, max_pending=100)
-    printer.follow(capture)
+    out, capture, printer = following(fold=True, interval=60, max_pending=100)
     feed(capture, Connection("server"), 1000)
     printer.close()
     lines = printed(out)
@@ -172,10 +165,7 @@ def test_without_an_event_loop_each_record_is_printed_at_once() -> None:
 
 
 async def test_following_leaves_the_live_path_alone_and_builds_records_when_it_formats() -> None:
-    out = io.StringIO()
-    capture = Capture()
-    printer = ConsolePrinter(out, fold=False, interval=0.01)
-    printer.follow(capture)
+    out, capture, printer = following(fold=False, interval=0.01)
     feed(capture, Connection("server"), 5)
     # The printer subscribes to nothing: the capture keeps its records unbuilt, as without a printer.
     assert capture.subscriber_errors == [] and all(type(e) is tuple for e in capture.entries_after(0))
