@@ -6,7 +6,6 @@ No test here measures time: waits are for events (lines printed), bounded by a t
 
 from __future__ import annotations
 
-import asyncio
 import io
 import threading
 
