@@ -57,7 +57,15 @@ from ..protocol import handshake
 from ..protocol.connection import DEFAULT_MAX_SIZE, Connection, InvalidState, State
 from ..protocol.deflate import SERVER_DEFAULT, DeflateConfig, PerMessageDeflate
 from ..protocol.errors import HandshakeError
-from ..protocol.events import ConnectionClosed, Event, FrameReceived, FrameSent, MessageReceived, PongReceived
+from ..protocol.events import (
+    ConnectionClosed,
+    Event,
+    FrameReceived,
+    FrameSent,
+    MessageReceived,
+    PongReceived,
+    ProtocolViolation,
+)
 from ..protocol.frames import Frame
 from . import api
 from .access import AccessPolicy
@@ -800,10 +808,10 @@ class _Protocol(asyncio.Protocol):
                     ws._pong(event.payload)
             elif kind is ConnectionClosed:
                 self.finish(event)
-        if ws.protocol.failure_pending and self._answer_deadline is None:
-            loop = asyncio.get_running_loop()
-            self._answer_deadline = loop.time() + _ANSWER_GRACE
-            loop.call_soon(self._finish_failure)
+            elif kind is ProtocolViolation and ws.protocol.failure_pending:  # its close waits for the answers
+                loop = asyncio.get_running_loop()
+                self._answer_deadline = loop.time() + _ANSWER_GRACE
+                loop.call_soon(self._finish_failure)
 
     def _finish_failure(self) -> None:
         """Send the close for a violation once the handler answered the messages that came before it.
