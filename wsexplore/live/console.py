@@ -143,6 +143,7 @@ class ConsolePrinter:
                  interval: float = INTERVAL, busy: int = BUSY, max_pending: int | None = None) -> None:
         self.out = out
         self.kinds = frozenset(kinds)
+        self._read = self.kinds | _TRACKED  # kinds queued whatever else they hold (see _queued)
         self.fold = _isatty(out) if fold is None else fold
         self.interval = interval
         self.busy = busy
@@ -213,7 +214,8 @@ class ConsolePrinter:
     def take(self, entries: list[Record | PendingRecord], *, kinds_known: bool = True) -> None:
         """Queue records (or pending records); ``kinds_known``: all of them are of printed kinds."""
         if not kinds_known:
-            entries = [e for e in entries if self._queued(e)]
+            queued = self._queued
+            entries = [e for e in entries if queued(e)]
         pending = self._pending
         if not pending and self._loop is not None:
             self._since = self._loop.time()  # when the oldest queued record came
@@ -233,7 +235,7 @@ class ConsolePrinter:
     def _queued(self, entry: Record | PendingRecord) -> bool:
         """Printed, or needed to tell compressed frames: handshakes and closes, compressed messages."""
         kind = entry[0] if type(entry) is tuple else entry.kind  # type: ignore[union-attr]
-        return kind in self.kinds or kind in _TRACKED or compressed_message(entry)
+        return kind in self._read or compressed_message(entry)
 
     def _schedule(self) -> None:
         """The first record after a quiet spell: look again in ``interval`` (at once without an event loop)."""
