@@ -750,7 +750,7 @@ class Connection:
                 buf, self._in_offset,
             ))
         self.state = next_state(self.state, Trigger.EOF)
-        self._buf, self._tail, self._tail_size = b"", [], 0
+        self._drop_input()
         if not self.observer:
             events.append(ConnectionClosed(CloseCode.ABNORMAL_CLOSURE, "", "remote", False))
         return events
