@@ -436,9 +436,10 @@ async def _until_stopped(command: str, source, save: str | None, out: TextIO, er
                 print(f"wsexplore {command}: cannot save to {save}: {exc.strerror or exc}", file=err)
                 status = 1
             else:
-                conns = len(capture.connections)
-                print(f"wsexplore {command}: saved {len(capture)} records ({conns} connection"
-                      f"{'' if conns == 1 else 's'}) to {save}", file=out, flush=True)
+                from .display import plural
+
+                conns = plural(len(capture.connections), "connection")
+                print(f"wsexplore {command}: saved {len(capture)} records ({conns}) to {save}", file=out, flush=True)
     return status
 
 
