@@ -520,6 +520,51 @@ async def test_a_handler_that_does_not_read_does_not_hold_the_close_back(make_se
     assert close.opcode == Opcode.CLOSE and close.close_code == 1002
 
 
+async def test_answers_to_pipelined_messages_come_in_order_with_pings_between(server) -> None:
+    """Answers to the messages of one read are written together; the automatic pongs, written while
+    reading, and the echoes keep the order the server produced them in, and nothing is left unsent."""
+    texts = [f"message {i}".encode() for i in range(300)]
+    batch = b"".join(client_frame(Opcode.TEXT, t) for t in texts[:150]) + client_frame(Opcode.PING, b"p")
+    batch += b"".join(client_frame(Opcode.TEXT, t) for t in texts[150:])
+    reader, writer = await raw_websocket(server)
+    try:
+        writer.write(batch)
+        received = await read_frames(reader, 301)
+        writer.write(CLOSE_1000)
+        closing = await read_to_eof(reader)
+    finally:
+        close_writer(writer)
+    replies = [(d.opcode, d.payload) for d in dissect_stream(received, role="client")]
+    assert replies.count((Opcode.PONG, b"p")) == 1
+    replies.remove((Opcode.PONG, b"p"))
+    assert replies == [(Opcode.TEXT, t) for t in texts]
+    conn = only_conn(server)
+    await eventually(lambda: records(server, conn, CloseRecord))
+    assert assert_contiguous(wire_frames(server, conn, "out")) == received + closing  # recorded as written
+
+
+async def test_an_answer_held_back_for_the_next_goes_out_when_the_handler_waits_on_something_else(
+        make_server) -> None:
+    """The handler answers the first of two messages of one read, then waits for something that never
+    comes: its answer, held back for the answer to the second, is written all the same."""
+    answered = asyncio.Event()
+
+    async def answer_once(ws: ServerConnection) -> None:
+        await ws.send(await ws.recv())
+        answered.set()
+        await asyncio.sleep(3600)  # stopped with the server
+
+    server = await make_server(answer_once)
+    reader, writer = await raw_websocket(server)
+    try:
+        writer.write(client_frame(Opcode.TEXT, b"first") + client_frame(Opcode.TEXT, b"second"))
+        received = await read_frames(reader, 1)
+    finally:
+        close_writer(writer)
+    assert answered.is_set()
+    assert [(d.opcode, d.payload) for d in dissect_stream(received, role="client")] == [(Opcode.TEXT, b"first")]
+
+
 async def test_eof_in_the_middle_of_a_frame_is_recorded(server) -> None:
     reader, writer = await raw_websocket(server)
     frame = client_frame(Opcode.BINARY, bytes(100))

@@ -29,6 +29,7 @@ from ..display import clock, data_size, escape, hex_preview, peer, plural, quote
 from ..protocol.frames import Frame, frame_payload
 from ..protocol.handshake import SENSITIVE_HEADERS
 from ..protocol.header import FIN_MASK, OPCODE_MASK, RSV1_MASK, RSV2_MASK, RSV3_MASK, flag_names, parse_header
+from ..protocol.masking import apply_mask
 from ..protocol.opcodes import Opcode, as_opcode, close_code_meaning, opcode_name
 
 if TYPE_CHECKING:  # the records import this module for their repr
@@ -45,6 +46,7 @@ __all__ = [
     "frame_bits",
     "via_label",
     "frame_line",
+    "quick_frame_line",
     "CompressedFrames",
     "TEXT_PREVIEW",
     "HEX_PREVIEW",
@@ -279,6 +281,10 @@ class CompressedFrames:
         self._agreed: set[int | None] = set()
         self._open: set[tuple[int | None, str]] = set()
 
+    def agreed(self, conn: int | None) -> bool:
+        """Whether permessage-deflate was agreed on ``conn``: if not, none of its frames is compressed."""
+        return conn in self._agreed
+
     def __call__(self, record: Record) -> bool:
         """True when ``record`` is a frame whose payload is deflate data."""
         kind = record.kind
@@ -407,6 +413,58 @@ def _format_frame(r: FrameRecord, compressed: bool = False) -> str:
     if r.injected:
         return f"{_ARROWS[r.direction]} {line} [injected by the tap]"
     return f"{_ARROWS[r.direction]} {line}"
+
+
+# Each opcode's column, padded as frame_line pads it.
+_OPCODE_COLUMNS = tuple(f"{opcode_name(value):<12}" for value in range(16))
+_HEADS = {"in": f"{_ARROWS['in']} ", "out": f"{_ARROWS['out']} "}
+
+
+def quick_frame_line(conn: int | None, wall: float, direction: str, raw: bytes) -> str | None:
+    """``format_record``'s line for a frame record holding one whole text or binary frame with at most a
+    16-bit length, read straight from ``raw`` (no record, header or Frame built); None for anything else,
+    which ``format_record`` shows. Give it only frames that broke no rule, were not injected and carry no
+    permessage-deflate data: the console prints every frame, and this is most of them.
+    """
+    n = len(raw)
+    if n < 2:
+        return None
+    b0, b1 = raw[0], raw[1]
+    opcode = b0 & 0x0F
+    if opcode != 1 and opcode != 2:
+        return None
+    length = b1 & 0x7F
+    start = 2
+    if length == 126:
+        if n < 4:
+            return None
+        length = (raw[2] << 8) | raw[3]
+        start = 4
+    elif length == 127:
+        return None
+    masked = b1 & 0x80
+    if masked:
+        start += 4
+        if n != start + length:
+            return None
+        key = raw[start - 4:start]
+        payload = apply_mask(raw[start:], key) if length else b""
+        key_text = key.hex()
+    else:
+        if n != start + length:
+            return None
+        payload = raw[start:]
+        key_text = "-"
+    if opcode == 1:
+        try:
+            preview = quote(payload.decode("utf-8"), TEXT_PREVIEW)
+        except UnicodeDecodeError:
+            return None
+    else:
+        preview = hex_preview(payload, HEX_PREVIEW)
+    where = "#-" if conn is None else f"#{conn}"
+    return (f"{clock(wall)} {where:<4} {_HEADS[direction]}{_OPCODE_COLUMNS[opcode]} "
+            f"{_BITS[(b0 >> 3) & 0x1E | bool(masked)]} len={length} key={key_text} {preview}")
 
 
 def _format_message(r: MessageRecord) -> str:

@@ -44,7 +44,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TextIO
 
-from ..capture.lines import CompressedFrames, format_record
+from ..capture.lines import CompressedFrames, format_record, quick_frame_line
 from ..capture.records import PendingRecord, Record, build, compressed_message
 
 if TYPE_CHECKING:
@@ -336,8 +336,17 @@ class ConsolePrinter:
     # -- formatting and writing ---------------------------------------------------------
     def _format(self, records: list[Record | PendingRecord]) -> str:
         kinds, compressed = self.kinds, self._compressed
+        frames = "frame" in kinds
         lines = []
         for entry in records:
+            # Most entries are a pending frame (a tuple) that broke no rule, was not injected and is not
+            # compressed: its line comes straight from its bytes, without building the record.
+            if frames and type(entry) is tuple and len(entry) == 10 and entry[0] == "frame" \
+                    and entry[9] is None and not compressed.agreed(entry[2]):
+                line = quick_frame_line(entry[2], entry[4], entry[5], entry[7])
+                if line is not None:
+                    lines.append(line)
+                    continue
             record = build(entry)
             deflated = compressed(record)
             if record.kind in kinds or (record.kind == "message" and record.compressed):  # type: ignore

@@ -101,6 +101,8 @@ _IDLE_CHECKS = 4
 # before the close frame goes out (Connection's answer_before_failing), looked at every _ANSWER_POLL.
 _ANSWER_GRACE = 1.0
 _ANSWER_POLL = 0.002
+# Bytes of answers held back at most while the handler has more received messages to answer (write_frames).
+_UNSENT_MAX = 64 * 1024
 
 
 class ConnectionClosedError(Exception):
@@ -262,7 +264,8 @@ class ServerConnection:
             data = protocol.send_text(message, fragment_size=fragment_size)
         else:
             data = protocol.send_binary(bytes(message), fragment_size=fragment_size)
-        self._proto.write_frames(protocol.last_sent, data)
+        # While received messages wait for the handler, its answers to them are written together.
+        self._proto.write_frames(protocol.last_sent, data, more=bool(self._messages))
         if protocol.deflate is not None:
             # The frames hold deflate bytes: the message record keeps what they inflate to.
             sent = protocol.last_sent
@@ -352,6 +355,10 @@ class _Protocol(asyncio.Protocol):
         self._close_timer: asyncio.TimerHandle | None = None
         self._paused_writing: asyncio.Future | None = None
         self._paused_by_handler = False
+        # Frames written while the handler answers a batch of messages, waiting for its last answer.
+        self._unsent: list[bytes] | None = None
+        self._unsent_bytes = 0
+        self._flush_handle: asyncio.Handle | None = None
         self._closing = False  # our side is shutting the TCP connection down
         self._lost = False
         self.lost: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -524,6 +531,7 @@ class _Protocol(asyncio.Protocol):
         """The peer's end of stream, once every byte before it was fed: close TCP, record the end."""
         transport = self.transport
         if transport is not None and not transport.is_closing():
+            self._flush()
             transport.close()
         if not ws.closed:
             self._handle(ws, ws.protocol.receive_eof())
@@ -629,6 +637,7 @@ class _Protocol(asyncio.Protocol):
         transport = self.transport
         if transport is None or self._lost or self._closing:
             return
+        self._flush()
         self._closing = True
         self._backlog = None
         if self._handshake_timer is not None:
@@ -782,11 +791,44 @@ class _Protocol(asyncio.Protocol):
         self._shutdown()
 
     # -- frames ------------------------------------------------------------
-    def write_frames(self, sent: list[FrameSent], data: bytes) -> None:
+    def write_frames(self, sent: list[FrameSent], data: bytes, *, more: bool = False) -> None:
+        """Record and write the frames of one send. ``more``: the handler has more received messages
+        to answer at once, so the bytes wait for its last answer of this turn and all go in one write
+        (one system call for a whole read of pipelined messages); a flush is scheduled all the same,
+        and at most ``_UNSENT_MAX`` bytes wait."""
         self.capture.record_events(self.conn_id, sent)  # one send: one pair of clock reads
         transport = self.transport
-        if transport is not None and not self._closing and not transport.is_closing():
+        if transport is None or self._closing or transport.is_closing():
+            return
+        unsent = self._unsent
+        if more:
+            if unsent is None:
+                unsent = self._unsent = []
+                self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+            unsent.append(data)
+            self._unsent_bytes += len(data)
+            if self._unsent_bytes < _UNSENT_MAX:
+                return
+            self._flush()
+        elif unsent is None:
             transport.write(data)
+        else:
+            unsent.append(data)
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the bytes held back by ``write_frames``; before anything else is written or closed."""
+        unsent = self._unsent
+        if unsent is None:
+            return
+        self._unsent = None
+        self._unsent_bytes = 0
+        handle, self._flush_handle = self._flush_handle, None
+        if handle is not None:
+            handle.cancel()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(unsent[0] if len(unsent) == 1 else b"".join(unsent))
 
     def _handle(self, ws: ServerConnection, events: list[Event]) -> None:
         """Record the events of one read (they arrived together), then act on them."""
@@ -802,6 +844,8 @@ class _Protocol(asyncio.Protocol):
             elif kind is FrameSent:  # an automatic reply: a pong, or the close frame answering one
                 transport = self.transport
                 if transport is not None and not self._closing and not transport.is_closing():
+                    if self._unsent is not None:
+                        self._flush()
                     transport.write(event.raw)
             elif kind is PongReceived:
                 if ws._pings:
