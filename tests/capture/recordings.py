@@ -53,6 +53,7 @@ class Recorder:
 
     def __init__(self, path: Path, port: int, *, tool: str = "dumpcap", interface: str = "lo",
                  extra: tuple[str, ...] = ()) -> None:
+        need_tools()  # every recording skips (or fails under WSEXPLORE_REQUIRE_ALL) without them
         self.path = path
         if tool == "dumpcap":
             self.argv = ["dumpcap", "-q", "-i", interface, "-f", f"tcp port {port}", "-w", str(path), *extra]

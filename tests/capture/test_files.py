@@ -79,6 +79,31 @@ def test_jsonl_still_loads_from_a_text_stream() -> None:
     assert [repr(r) for r in Capture.load(buf)] == [repr(r) for r in cap]
 
 
+def test_jsonl_keeps_large_frames_and_messages_byte_for_byte_in_every_kind_of_stream(tmp_path: Path) -> None:
+    """Long base64 fields are written beside the rest of their record, not through json.dumps: the file
+    still loads into the same records, from a path, a binary stream and a text stream alike."""
+    from wsexplore.protocol.connection import Connection
+    from wsexplore.protocol.frames import Frame
+
+    cap, conn = Capture(), Connection("server")
+    cap.opened(1, ("127.0.0.1", 1), b"GET / HTTP/1.1\r\n\r\n", b"HTTP/1.1 101 OK\r\n\r\n", 101)
+    blob, text = bytes(range(256)) * 700, "\"quoted\" ✓ \\ " * 9000  # 175 KiB and 117 KiB
+    for opcode, payload in ((2, blob), (1, text.encode()), (2, b"small")):
+        cap.record_events(1, conn.receive_data(Frame(opcode, payload, mask_key=b"\x01\x02\x03\x04").encode()))
+    expected = [repr(r) for r in cap]
+    path, binary, textual = tmp_path / "big.jsonl", io.BytesIO(), io.StringIO()
+    for target in (path, binary, textual):
+        cap.save(target)
+    assert path.read_bytes() == binary.getvalue() == textual.getvalue().encode()
+    binary.seek(0)
+    textual.seek(0)
+    for source in (path, binary, textual):
+        loaded = Capture.load(source)
+        assert [repr(r) for r in loaded] == expected
+        assert [r.raw for r in loaded.frames()] == [r.raw for r in cap.frames()]
+        assert [m.data for m in loaded.messages()] == [blob, text, b"small"]
+
+
 def test_save_by_name_or_format(tmp_path: Path, recording: Path) -> None:
     capture = load(recording)
     capture.save(tmp_path / "a.pcapng")

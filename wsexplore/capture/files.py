@@ -176,12 +176,15 @@ def save(capture: Capture, target: str | os.PathLike | IO, *, format: str | None
     if format not in SAVE_FORMATS:
         raise ValueError(f"format must be one of {', '.join(SAVE_FORMATS)}, got {format!r}")
     if format == "jsonl":
-        text = jsonl.dumps(capture._saved(), include_secrets=include_secrets)
+        lines = jsonl.lines(capture._saved(), include_secrets=include_secrets)
         if isinstance(target, (str, os.PathLike)):
-            with open(target, "w", encoding="utf-8") as fp:
-                fp.write(text)
-        else:
-            target.write(text)  # type: ignore[arg-type]
+            with open(target, "wb") as fp:
+                fp.writelines(lines)
+        elif isinstance(target, (io.RawIOBase, io.BufferedIOBase)) or "b" in getattr(target, "mode", ""):
+            target.writelines(lines)  # type: ignore[arg-type]
+        else:  # a text stream
+            for line in lines:
+                target.write(line.decode("utf-8"))  # type: ignore[arg-type]
         return
     from .formats.pcap_out import write_packets
 

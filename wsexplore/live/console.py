@@ -20,7 +20,9 @@ it is kept off the hot path:
   its end, then runs in slices of a few milliseconds so that arriving traffic
   is served between two slices;
 * a writer thread makes the writes, one per batch, so a slow pipe or terminal
-  never blocks the event loop.
+  never blocks the event loop;
+* a whole, valid text or binary frame (most of them) gets its line straight
+  from its bytes (``quick_frame_line``): no record, header or ``Frame`` built.
 
 Output to a file or a pipe is complete: every record is printed, in order. The
 queue is bounded (``max_pending`` records): a burst longer than that is

@@ -19,7 +19,11 @@ Flow control, so that one peer that stops reading cannot hurt the others:
   messages (or 1 MiB of them), the server stops reading that peer, so its TCP
   window closes and the peer's own writes block;
 * closing never waits forever: the TCP connection is dropped ``close_timeout``
-  seconds after the close handshake started without finishing.
+  seconds after the close handshake started without finishing;
+* the handler's answers to messages that arrived together are written together:
+  while more received messages wait for it, what it sends is held back (at
+  most 64 KiB, and never past the current turn of the event loop), so that a
+  read of pipelined messages costs one write, not one per message.
 
 Safe by default (``access``, and the limits below):
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 from ...protocol.deflate import CompressionError
@@ -44,7 +45,7 @@ from ..records import (
 from ..redact import redact_headers
 from .fields import MAX_INT, CaptureFileError, Fields, json_type
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ERROR_TYPES", "CaptureFileError", "Saved", "dumps", "loads"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "ERROR_TYPES", "CaptureFileError", "Saved", "dumps", "lines", "loads"]
 
 FORMAT = "wsexplore-capture"
 FORMAT_VERSION = 1
@@ -65,7 +66,41 @@ class Saved:
 
 def dumps(saved: Saved, *, include_secrets: bool = False) -> str:
     """The file's text: the header line, then one line per record."""
-    header = {
+    return "".join(line.decode("utf-8") for line in lines(saved, include_secrets=include_secrets))
+
+
+#: Base64 fields at least this long are written as they are, not through ``json.dumps`` (see ``lines``).
+_SPLICED = 64 * 1024
+# The record fields that hold base64 text (``record_to_json``): never anything JSON must escape.
+_BASE64_FIELDS = ("raw", "data", "request", "response", "forwarded_request")
+
+
+def lines(saved: Saved, *, include_secrets: bool = False) -> Iterator[bytes]:
+    """The file's lines as UTF-8 bytes, each ending in a newline, one record at a time.
+
+    A writer goes through them one by one, so saving never holds the whole text (a capture of
+    large frames is hundreds of MiB of it). A long base64 field is appended after the rest of its
+    record rather than passed through ``json.dumps``, whose scan for characters to escape finds
+    none in base64 and cost most of the time; JSON objects have no order, and ``loads`` reads
+    the field wherever it is.
+    """
+    yield json.dumps(_header(saved, include_secrets)).encode() + b"\n"
+    dumps_ = json.dumps
+    for record in saved.records:
+        d = record_to_json(record, include_secrets)
+        big = [(key, d.pop(key)) for key in _BASE64_FIELDS if len(d.get(key) or "") >= _SPLICED]
+        if not big:
+            yield dumps_(d).encode() + b"\n"
+            continue
+        parts = [dumps_(d).encode()[:-1]]  # without its closing brace
+        for key, value in big:
+            parts.append(b', "%s": "%s"' % (key.encode(), value.encode("ascii")))
+        parts.append(b"}\n")
+        yield b"".join(parts)
+
+
+def _header(saved: Saved, include_secrets: bool) -> dict[str, Any]:
+    return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "records": len(saved.records),
@@ -77,9 +112,6 @@ def dumps(saved: Saved, *, include_secrets: bool = False) -> str:
         "connections": saved.connections,
         "secrets": include_secrets,
     }
-    lines = [json.dumps(header)]
-    lines += [json.dumps(record_to_json(r, include_secrets)) for r in saved.records]
-    return "\n".join(lines) + "\n"
 
 
 def loads(text: str) -> Saved:
