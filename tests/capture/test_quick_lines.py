@@ -6,9 +6,10 @@ from __future__ import annotations
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from wsexplore.capture.lines import format_record, quick_frame_line
+from wsexplore.capture.lines import format_body, format_record, frame_line, quick_frame_line
 from wsexplore.capture.records import FrameRecord
-from wsexplore.protocol.frames import Frame
+from wsexplore.protocol.frames import Frame, frame_payload
+from wsexplore.protocol.header import parse_header
 from wsexplore.protocol.opcodes import Opcode
 
 WALL = 1_700_000_000.25
@@ -53,3 +54,18 @@ def test_it_reads_the_frames_a_server_sees_most() -> None:
     for raw in (Frame(Opcode.PING, b"").encode(), Frame(Opcode.BINARY, bytes(70_000)).encode(),
                 Frame(Opcode.TEXT, b"\xff").encode(), masked_text[:-1]):
         assert quick_frame_line(1, WALL, "in", raw) is None
+
+
+@given(frames(), st.sampled_from(["in", "out"]), st.booleans())
+@example(Frame(Opcode.BINARY, bytes(range(256)) * 300, mask_key=b"\x01\x02\x03\x04").encode(), "in", False)
+@example(Frame(Opcode.BINARY, bytes(25), mask_key=b"\x01\x02\x03\x04").encode(), "in", True)
+def test_a_line_shows_what_the_whole_payload_would_show(raw: bytes, direction: str, compressed: bool) -> None:
+    """Binary and compressed payloads are shown in hex, so only the bytes shown are unmasked: the line
+    is the one the whole unmasked payload gives."""
+    header = parse_header(raw)
+    body = format_body(record(raw, direction), compressed=compressed)
+    if header is not None:
+        arrow = "in  →" if direction == "in" else "out ←"
+        assert body == f"{arrow} " + frame_line(header.b0, header.masked, header.opcode, header.length,
+                                                 header.mask_key, frame_payload(raw, header), None,
+                                                 compressed=compressed)

@@ -28,7 +28,16 @@ from typing import TYPE_CHECKING
 from ..display import clock, data_size, escape, hex_preview, peer, plural, quote, text_or_hex
 from ..protocol.frames import Frame, frame_payload
 from ..protocol.handshake import SENSITIVE_HEADERS
-from ..protocol.header import FIN_MASK, OPCODE_MASK, RSV1_MASK, RSV2_MASK, RSV3_MASK, flag_names, parse_header
+from ..protocol.header import (
+    FIN_MASK,
+    OPCODE_MASK,
+    RSV1_MASK,
+    RSV2_MASK,
+    RSV3_MASK,
+    Header,
+    flag_names,
+    parse_header,
+)
 from ..protocol.masking import apply_mask
 from ..protocol.opcodes import Opcode, as_opcode, close_code_meaning, opcode_name
 
@@ -408,8 +417,13 @@ def _format_frame(r: FrameRecord, compressed: bool = False) -> str:
     if header is None:
         return " ".join(filter(None, (f"{_ARROWS[r.direction]} (no bytes)", _violation(r.error))))
     b0 = header.b0
-    line = frame_line(b0, header.masked, as_opcode(b0 & OPCODE_MASK), header.length, header.mask_key,
-                      frame_payload(raw, header), r.error, compressed=compressed)
+    opcode = as_opcode(b0 & OPCODE_MASK)
+    if compressed or opcode == Opcode.BINARY:
+        payload = _hex_shown(raw, header)  # shown in hex: only the bytes shown are unmasked
+    else:
+        payload = frame_payload(raw, header)
+    line = frame_line(b0, header.masked, opcode, header.length, header.mask_key, payload, r.error,
+                      compressed=compressed)
     if r.injected:
         return f"{_ARROWS[r.direction]} {line} [injected by the tap]"
     return f"{_ARROWS[r.direction]} {line}"
@@ -465,6 +479,19 @@ def quick_frame_line(conn: int | None, wall: float, direction: str, raw: bytes) 
     where = "#-" if conn is None else f"#{conn}"
     return (f"{clock(wall)} {where:<4} {_HEADS[direction]}{_OPCODE_COLUMNS[opcode]} "
             f"{_BITS[(b0 >> 3) & 0x1E | bool(masked)]} len={length} key={key_text} {preview}")
+
+
+def _hex_shown(raw: bytes, header: Header) -> bytes | None:
+    """As much of the payload as a hex preview shows (and one byte more, for its ``…``), unmasked;
+    None when the payload has not all arrived, as ``frame_payload`` says. A 1 MiB frame's line
+    then costs no more than a small one's."""
+    end = header.frame_length
+    if end is None or len(raw) < end:
+        return None
+    start = end - header.length  # type: ignore[operator]
+    stop = min(end, start + HEX_PREVIEW + 1)
+    key = header.mask_key
+    return raw[start:stop] if key is None or stop == start else apply_mask(raw[start:stop], key)
 
 
 def _format_message(r: MessageRecord) -> str:
