@@ -38,7 +38,7 @@ from ..protocol.header import (
     flag_names,
     parse_header,
 )
-from ..protocol.masking import apply_mask
+from ..protocol.masking import apply_mask, unmask_frame
 from ..protocol.opcodes import Opcode, as_opcode, close_code_meaning, opcode_name
 
 if TYPE_CHECKING:  # the records import this module for their repr
@@ -461,9 +461,8 @@ def quick_frame_line(conn: int | None, wall: float, direction: str, raw: bytes) 
         start += 4
         if n != start + length:
             return None
-        key = raw[start - 4:start]
-        payload = apply_mask(raw[start:], key) if length else b""
-        key_text = key.hex()
+        payload = unmask_frame(raw, start, length) if length else b""
+        key_text = raw[start - 4:start].hex()
     else:
         if n != start + length:
             return None

@@ -13,7 +13,6 @@ it too); HTML views live in :mod:`wsexplore.display.html`.
 
 from __future__ import annotations
 
-import functools
 import time
 
 __all__ = [
@@ -112,13 +111,17 @@ def plural(n: int, noun: str) -> str:
 
 def clock(wall: float) -> str:
     """Local wall-clock time with milliseconds: ``14:03:27.512``."""
-    return _hms(int(wall // 1)) + f".{int(wall * 1000) % 1000:03d}"
+    global _last_second
+    second = int(wall // 1)
+    last = _last_second  # one tuple, replaced whole: safe to read from any thread
+    if last[0] != second:
+        last = _last_second = (second, time.strftime("%H:%M:%S", time.localtime(second)))
+    return last[1] + _MILLISECONDS[int(wall * 1000) % 1000]
 
 
-@functools.lru_cache(maxsize=8)
-def _hms(second: int) -> str:
-    """``14:03:27`` for a second of the epoch (a console prints many lines in the same second)."""
-    return time.strftime("%H:%M:%S", time.localtime(second))
+# The last second ``clock`` wrote out, and its text: a console prints many lines in the same second.
+_last_second: tuple[int | None, str] = (None, "")
+_MILLISECONDS = tuple(f".{ms:03d}" for ms in range(1000))
 
 
 def peer(address: tuple | str | None) -> str:

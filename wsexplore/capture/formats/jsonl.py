@@ -28,6 +28,7 @@ from ...protocol.errors import (
     TruncatedFrame,
 )
 from ...protocol.frames import Frame
+from ...protocol.header import parse_header
 from ..records import (
     DIRECTIONS,
     INITIATORS,
@@ -86,9 +87,16 @@ def lines(saved: Saved, *, include_secrets: bool = False) -> Iterator[bytes]:
     """
     yield json.dumps(_header(saved, include_secrets)).encode() + b"\n"
     dumps_ = json.dumps
+    small = _SPLICED * 3 // 4  # data bytes below which no base64 field reaches _SPLICED characters
     for record in saved.records:
+        if type(record) is FrameRecord and record.nbytes < small:
+            line = _frame_line(record)
+            if line is not None:
+                yield line
+                continue
         d = record_to_json(record, include_secrets)
-        big = [(key, d.pop(key)) for key in _BASE64_FIELDS if len(d.get(key) or "") >= _SPLICED]
+        big = [] if record.nbytes < small else [
+            (key, d.pop(key)) for key in _BASE64_FIELDS if len(d.get(key) or "") >= _SPLICED]
         if not big:
             yield dumps_(d).encode() + b"\n"
             continue
@@ -97,6 +105,31 @@ def lines(saved: Saved, *, include_secrets: bool = False) -> Iterator[bytes]:
             parts.append(b', "%s": "%s"' % (key.encode(), value.encode("ascii")))
         parts.append(b"}\n")
         yield b"".join(parts)
+
+
+_FRAME_LINE = ('{"kind": "frame", "seq": %d, "conn": %s, "time": %s, "wall": %s, "direction": "%s", '
+               '"offset": %d, "raw": "%s", "frame": %s, "error": null}\n')
+
+
+def _frame_line(r: FrameRecord) -> bytes | None:
+    """The line of a frame record that broke no rule and was not injected, written out directly:
+    what ``json.dumps(record_to_json(r))`` writes (a capture is mostly such frames), or None for
+    any other record."""
+    if r.error is not None or r.injected or r.conn is not None and type(r.conn) is not int:
+        return None
+    time, wall = r.time, r.wall
+    if type(time) is not float or type(wall) is not float or not (_finite(time) and _finite(wall)):
+        return None
+    frame = _frame_to_json(r)
+    if frame is not True and frame is not None:
+        return None
+    return (_FRAME_LINE % (r.seq, "null" if r.conn is None else r.conn, float.__repr__(time),
+                           float.__repr__(wall), r.direction, r.offset, _b64(r.raw),
+                           "true" if frame else "null")).encode()
+
+
+def _finite(x: float) -> bool:
+    return x - x == 0.0  # False for inf and nan
 
 
 def _header(saved: Saved, include_secrets: bool) -> dict[str, Any]:
@@ -283,10 +316,18 @@ def _header_pairs(f: Fields, field: str) -> tuple[tuple[str, str], ...]:
 
 
 def _frame_to_json(rec: FrameRecord) -> bool | dict[str, Any] | None:
-    f = rec.frame
+    """True: the frame is the one ``raw`` decodes to; None: there is none; else the frame itself.
+
+    A record that holds no Frame of its own is judged from its header alone: reading its ``frame``
+    would decode one, and keep it in the record, for every frame of every save."""
+    f = rec._frame
     if f is None:
-        return None
-    if rec._frame is None or parse_frame(rec.raw) == f:
+        if rec.error is not None:
+            return None
+        raw = rec.raw
+        header = parse_header(raw)
+        return True if header is not None and header.frame_length == len(raw) else None
+    if parse_frame(rec.raw) == f:
         return True  # decoded back from raw
     return {"opcode": int(f.opcode), "payload": _b64(f.payload), "fin": f.fin, "rsv1": f.rsv1,
             "rsv2": f.rsv2, "rsv3": f.rsv3, "mask_key": f.mask_key.hex() if f.mask_key is not None else None}
