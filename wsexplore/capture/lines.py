@@ -34,11 +34,10 @@ from ..protocol.header import (
     RSV1_MASK,
     RSV2_MASK,
     RSV3_MASK,
-    Header,
     flag_names,
     parse_header,
 )
-from ..protocol.masking import apply_mask, unmask_frame
+from ..protocol.masking import unmask_frame
 from ..protocol.opcodes import Opcode, as_opcode, close_code_meaning, opcode_name
 
 if TYPE_CHECKING:  # the records import this module for their repr
@@ -402,12 +401,15 @@ def frame_line(b0: int, masked: bool, opcode: Opcode | int | None, length: int |
 
     ``wsexplore serve`` prints it in every frame's line, ``wsexplore decode --summary`` for every frame.
     """
-    parts = [f"{opcode_name(opcode) if opcode is not None else '?':<12}", _bits(b0, masked),
-             f"len={'?' if length is None else length}", f"key={key.hex() if key is not None else '-'}",
-             _deflate_preview(payload, length) if compressed else payload_preview(opcode, payload, length)]
-    if error is not None:
-        parts.append(_violation(error))
-    return " ".join(parts)
+    preview = _deflate_preview(payload, length) if compressed else payload_preview(opcode, payload, length)
+    line = _frame_fields(f"{opcode_name(opcode) if opcode is not None else '?':<12}", b0, masked,
+                         "?" if length is None else length, key.hex() if key is not None else "-", preview)
+    return line if error is None else f"{line} {_violation(error)}"
+
+
+def _frame_fields(column: str, b0: int, masked: bool | int, length: int | str, key: str, preview: str) -> str:
+    """The fields of a frame's line, laid out once for ``frame_line`` and ``quick_frame_line``."""
+    return f"{column} {_bits(b0, bool(masked))} len={length} key={key} {preview}"
 
 
 def _format_frame(r: FrameRecord, compressed: bool = False) -> str:
@@ -418,10 +420,9 @@ def _format_frame(r: FrameRecord, compressed: bool = False) -> str:
         return " ".join(filter(None, (f"{_ARROWS[r.direction]} (no bytes)", _violation(r.error))))
     b0 = header.b0
     opcode = as_opcode(b0 & OPCODE_MASK)
-    if compressed or opcode == Opcode.BINARY:
-        payload = _hex_shown(raw, header)  # shown in hex: only the bytes shown are unmasked
-    else:
-        payload = frame_payload(raw, header)
+    # Shown in hex (one byte more for its "…"): only the bytes shown are unmasked.
+    shown = HEX_PREVIEW + 1 if compressed or opcode == Opcode.BINARY else None
+    payload = frame_payload(raw, header, shown)
     line = frame_line(b0, header.masked, opcode, header.length, header.mask_key, payload, r.error,
                       compressed=compressed)
     if r.injected:
@@ -476,21 +477,8 @@ def quick_frame_line(conn: int | None, wall: float, direction: str, raw: bytes) 
     else:
         preview = hex_preview(payload, HEX_PREVIEW)
     where = "#-" if conn is None else f"#{conn}"
-    return (f"{clock(wall)} {where:<4} {_HEADS[direction]}{_OPCODE_COLUMNS[opcode]} "
-            f"{_BITS[(b0 >> 3) & 0x1E | bool(masked)]} len={length} key={key_text} {preview}")
-
-
-def _hex_shown(raw: bytes, header: Header) -> bytes | None:
-    """As much of the payload as a hex preview shows (and one byte more, for its ``…``), unmasked;
-    None when the payload has not all arrived, as ``frame_payload`` says. A 1 MiB frame's line
-    then costs no more than a small one's."""
-    end = header.frame_length
-    if end is None or len(raw) < end:
-        return None
-    start = end - header.length  # type: ignore[operator]
-    stop = min(end, start + HEX_PREVIEW + 1)
-    key = header.mask_key
-    return raw[start:stop] if key is None or stop == start else apply_mask(raw[start:stop], key)
+    return (f"{clock(wall)} {where:<4} {_HEADS[direction]}"
+            + _frame_fields(_OPCODE_COLUMNS[opcode], b0, masked, length, key_text, preview))
 
 
 def _format_message(r: MessageRecord) -> str:

@@ -848,8 +848,7 @@ class _Protocol(asyncio.Protocol):
             elif kind is FrameSent:  # an automatic reply: a pong, or the close frame answering one
                 transport = self.transport
                 if transport is not None and not self._closing and not transport.is_closing():
-                    if self._unsent is not None:
-                        self._flush()
+                    self._flush()  # what the handler sent before goes first
                     transport.write(event.raw)
             elif kind is PongReceived:
                 if ws._pings:

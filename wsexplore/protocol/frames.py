@@ -41,15 +41,17 @@ def length_form(length: int) -> str:
     return "64-bit"
 
 
-def frame_payload(raw: bytes, header: Header | None) -> bytes | None:
+def frame_payload(raw: bytes, header: Header | None, limit: int | None = None) -> bytes | None:
     """The unmasked payload of the frame at the start of ``raw`` (``header`` is its parsed header);
-    None when the payload has not all arrived."""
+    None when the payload has not all arrived. ``limit``: only its first ``limit`` bytes, unmasked
+    (a preview of a large frame then costs no more than a small one's)."""
     end = None if header is None else header.frame_length
     if end is None or len(raw) < end:
         return None
     start = end - header.length  # type: ignore[union-attr, operator]
+    stop = end if limit is None else min(end, start + limit)
     key = header.mask_key  # type: ignore[union-attr]
-    return bytes(raw[start:end]) if key is None else apply_mask(memoryview(raw)[start:end], key)
+    return bytes(raw[start:stop]) if key is None else apply_mask(memoryview(raw)[start:stop], key)
 
 
 def encode_close_payload(code: int | None = None, reason: str = "") -> bytes:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from math import isfinite
 from typing import Any
 
 from ...protocol.deflate import CompressionError
@@ -89,13 +90,14 @@ def lines(saved: Saved, *, include_secrets: bool = False) -> Iterator[bytes]:
     dumps_ = json.dumps
     small = _SPLICED * 3 // 4  # data bytes below which no base64 field reaches _SPLICED characters
     for record in saved.records:
-        if type(record) is FrameRecord and record.nbytes < small:
+        size = record.nbytes
+        if size < small and type(record) is FrameRecord:
             line = _frame_line(record)
             if line is not None:
                 yield line
                 continue
         d = record_to_json(record, include_secrets)
-        big = [] if record.nbytes < small else [
+        big = [] if size < small else [
             (key, d.pop(key)) for key in _BASE64_FIELDS if len(d.get(key) or "") >= _SPLICED]
         if not big:
             yield dumps_(d).encode() + b"\n"
@@ -118,7 +120,7 @@ def _frame_line(r: FrameRecord) -> bytes | None:
     if r.error is not None or r.injected or r.conn is not None and type(r.conn) is not int:
         return None
     time, wall = r.time, r.wall
-    if type(time) is not float or type(wall) is not float or not (_finite(time) and _finite(wall)):
+    if type(time) is not float or type(wall) is not float or not (isfinite(time) and isfinite(wall)):
         return None
     frame = _frame_to_json(r)
     if frame is not True and frame is not None:
@@ -126,10 +128,6 @@ def _frame_line(r: FrameRecord) -> bytes | None:
     return (_FRAME_LINE % (r.seq, "null" if r.conn is None else r.conn, float.__repr__(time),
                            float.__repr__(wall), r.direction, r.offset, _b64(r.raw),
                            "true" if frame else "null")).encode()
-
-
-def _finite(x: float) -> bool:
-    return x - x == 0.0  # False for inf and nan
 
 
 def _header(saved: Saved, include_secrets: bool) -> dict[str, Any]:
