@@ -54,3 +54,15 @@ def test_without_pandas_the_message_says_how_to_install_it(monkeypatch: pytest.M
     monkeypatch.setitem(sys.modules, "pandas", None)  # as if it were not installed
     with pytest.raises(ImportError, match=r"needs pandas, which is not installed: pip install pandas"):
         capture().to_pandas()
+
+
+def test_every_date_a_record_may_hold_is_a_time_in_the_table() -> None:
+    """Year 1 to 9999 (``WALL_RANGE``), past the year 2262 where nanosecond timestamps end."""
+    from wsexplore.capture.records import WALL_RANGE
+    cap = Capture()
+    walls = [WALL_RANGE[0], 1_700_000_000.25, 9_223_372_786.071953, WALL_RANGE[1]]
+    for wall in walls:
+        cap.error(None, "at the edge", wall=wall)
+    times = cap.to_pandas().time
+    assert [t.isoformat() for t in times] == ["0001-01-01T00:00:00+00:00", "2023-11-14T22:13:20.250000+00:00",
+                                             "2262-04-11T23:59:46.071953+00:00", "9999-12-31T23:59:59+00:00"]

@@ -10,7 +10,9 @@ Columns (nullable where a kind of record has no such value):
 =============  ===================  =====================================================
 ``seq``        int64                the record's number in the capture
 ``connection`` Int64                the connection id (NA for an error of no connection)
-``time``       datetime64[ns, UTC]  when it happened (the wall clock, or the capture's)
+``time``       datetime64[us, UTC]  when it happened (the wall clock, or the capture's), to the microsecond:
+                                   nanoseconds would reach only to 2262, and a record's clock may
+                                   be any date from year 1 to 9999 (``records.WALL_RANGE``)
 ``kind``       category             open, frame, message, close, error
 ``direction``  category             "in" (client to server), "out" (server to client)
 ``opcode``     category             TEXT, BINARY, CLOSE, PING, PONG, CONTINUATION, 0x3 ...
@@ -29,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..display import data_size
 from ..protocol.header import FIN_MASK, RSV_MASK
 from ..protocol.opcodes import opcode_name
@@ -44,7 +48,7 @@ __all__ = ["to_pandas", "COLUMNS"]
 COLUMNS: dict[str, str] = {
     "seq": "int64",
     "connection": "Int64",
-    "time": "datetime64[ns, UTC]",
+    "time": "datetime64[us, UTC]",
     "kind": "category",
     "direction": "category",
     "opcode": "category",
@@ -104,7 +108,11 @@ def to_pandas(records: Iterable[Record]) -> pandas.DataFrame:
     for name, dtype in COLUMNS.items():
         values = cols[name]
         if name == "time":
-            data[name] = pd.to_datetime(pd.Series(values, dtype="float64"), unit="s", utc=True)
+            seconds = np.array(values, dtype="float64")
+            whole = np.floor(seconds)  # the fraction apart: exact, where seconds * 1e6 would round
+            micros = whole.astype("int64") * 1_000_000 + np.round((seconds - whole) * 1e6).astype("int64")
+            stamps = micros.view("datetime64[us]")
+            data[name] = pd.Series(stamps).dt.tz_localize("UTC")
         else:
             data[name] = pd.Series(values, dtype=dtype)
     return pd.DataFrame(data)
