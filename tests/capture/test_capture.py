@@ -155,7 +155,7 @@ def test_record_fields_and_properties():
     assert isinstance(cap[12], ErrorRecord) and isinstance(cap[12].error, HandshakeError)
     assert cap[15].conn is None and cap[15].error is None
     with pytest.raises(AttributeError):
-        frame.raw = b""  # records are frozen
+        frame.offset = 0  # records are frozen
 
 
 def test_appenders_validate_direction_and_initiator():

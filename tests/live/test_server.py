@@ -543,6 +543,37 @@ async def test_answers_to_pipelined_messages_come_in_order_with_pings_between(se
     assert assert_contiguous(wire_frames(server, conn, "out")) == received + closing  # recorded as written
 
 
+async def test_a_large_echo_is_recorded_byte_exact_and_its_payload_held_once(server) -> None:
+    """Frames of ``SPLIT_FROM`` bytes or more are kept as header and unmasked payload: what the capture
+    gives back is still the exact stream both ways, and the received frame, its message and the echo
+    that went out hold one and the same payload object."""
+    binary, text = bytes(range(256)) * 4096, ("é" * 40_000).encode()  # 1 MiB; 80,000 B of UTF-8
+    sent = client_frame(Opcode.BINARY, binary, key=b"\x9a\x01\xff\x37") + client_frame(Opcode.TEXT, text)
+    reader, writer = await raw_websocket(server)
+    try:
+        for i in range(0, len(sent), 100_000):  # in pieces, as a large frame arrives
+            writer.write(sent[i:i + 100_000])
+            await writer.drain()
+        received = await read_frames(reader, 2)
+        writer.write(CLOSE_1000)
+        closing = await read_to_eof(reader)
+    finally:
+        close_writer(writer)
+    conn = only_conn(server)
+    await eventually(lambda: records(server, conn, CloseRecord))
+    incoming, outgoing = wire_frames(server, conn, "in"), wire_frames(server, conn, "out")
+    assert assert_contiguous(incoming) == sent + CLOSE_1000
+    assert assert_contiguous(outgoing) == received + closing
+    assert [d.payload for d in dissect_stream(received, role="client")] == [binary, text]
+    message = records(server, conn, MessageRecord)[0]
+    assert message.data == binary
+    assert incoming[0]._raw[1] is message.data and outgoing[0]._raw[1] is message.data
+    assert incoming[0].payload is message.data and incoming[0].header.mask_key == b"\x9a\x01\xff\x37"
+    assert type(incoming[-1]._raw) is bytes  # a small frame keeps its bytes as they came
+    # Counted as held: the message and the echo each count the MiB, the received frame does not.
+    assert 2 * len(binary) < server.capture.memory < 2 * len(binary) + 4 * len(text)
+
+
 async def test_an_answer_held_back_for_the_next_goes_out_when_the_handler_waits_on_something_else(
         make_server) -> None:
     """The handler answers the first of two messages of one read, then waits for something that never

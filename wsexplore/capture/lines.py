@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from ..display import clock, data_size, escape, hex_preview, peer, plural, quote, text_or_hex
-from ..protocol.frames import Frame, frame_payload
+from ..protocol.frames import Frame
 from ..protocol.handshake import SENSITIVE_HEADERS
 from ..protocol.header import (
     FIN_MASK,
@@ -35,7 +35,6 @@ from ..protocol.header import (
     RSV2_MASK,
     RSV3_MASK,
     flag_names,
-    parse_header,
 )
 from ..protocol.masking import unmask_frame
 from ..protocol.opcodes import Opcode, as_opcode, close_code_meaning, opcode_name
@@ -208,7 +207,7 @@ def _describe_frame(r: FrameRecord) -> str:
     if length is not None:
         if payload is None:
             header = r.header
-            have = len(r.raw) - header.header_length if header is not None and header.header_length else 0
+            have = r.nbytes - header.header_length if header is not None and header.header_length else 0
             parts.append(f"{length} B (only {max(have, 0)} B arrived)")
         else:
             parts.append(f"{length} B")
@@ -414,15 +413,14 @@ def _frame_fields(column: str, b0: int, masked: bool | int, length: int | str, k
 
 def _format_frame(r: FrameRecord, compressed: bool = False) -> str:
     # Read from the raw bytes alone (one header parse, no Frame built): the console formats every frame.
-    raw = r.raw
-    header = parse_header(raw)
+    header = r.header
     if header is None:
         return " ".join(filter(None, (f"{_ARROWS[r.direction]} (no bytes)", _violation(r.error))))
     b0 = header.b0
     opcode = as_opcode(b0 & OPCODE_MASK)
     # Shown in hex (one byte more for its "…"): only the bytes shown are unmasked.
     shown = HEX_PREVIEW + 1 if compressed or opcode == Opcode.BINARY else None
-    payload = frame_payload(raw, header, shown)
+    payload = r.payload_upto(header, shown)
     line = frame_line(b0, header.masked, opcode, header.length, header.mask_key, payload, r.error,
                       compressed=compressed)
     if r.injected:

@@ -296,7 +296,7 @@ class SummaryTable:
             c["peer"], c["status"] = peer(r.peer), str(r.status) if r.handshake_seen else "none"
         elif isinstance(r, FrameRecord):
             c[r.direction][0] += 1
-            c[r.direction][1] += len(r.raw)
+            c[r.direction][1] += r.nbytes
         elif isinstance(r, MessageRecord):
             c["messages"] += 1
         elif isinstance(r, CloseRecord):

@@ -21,7 +21,10 @@ from ..display import data_size, utf8_size
 from ..protocol.dissector import Dissection, dissect
 from ..protocol.errors import ProtocolError
 from ..protocol.frames import Frame, frame_payload
-from ..protocol.header import OPCODE_MASK, Header, parse_header
+from ..protocol.header import (
+    FIN_MASK, MASK_KEY_BYTES, MASK_MASK, OPCODE_MASK, RSV1_MASK, RSV2_MASK, RSV3_MASK, Header, parse_header,
+)
+from ..protocol.masking import mask_frame
 from ..protocol.opcodes import Opcode, as_opcode
 from .lines import describe
 from .redact import redact_head
@@ -49,6 +52,9 @@ __all__ = [
     "parse_frame",
     "WALL_RANGE",
     "FRAME_CACHE_LIMIT",
+    "SPLIT_FROM",
+    "SPLIT_COST",
+    "join_frame",
     "FRAME_COST",
     "SMALL_FRAME_COST",
     "MESSAGE_COST",
@@ -93,6 +99,21 @@ def parse_frame(raw: bytes) -> Frame | None:
     if header is None or header.frame_length != len(raw):
         return None
     return Frame.decode(raw, payload=frame_payload(raw, header))
+
+
+def join_frame(head: bytes, payload: bytes) -> bytes:
+    """A frame's bytes from its whole header (``head``, masking key included) and its unmasked payload."""
+    if head[1] & MASK_MASK:
+        return mask_frame(head[:-MASK_KEY_BYTES], head[-MASK_KEY_BYTES:], payload)
+    return head + payload
+
+
+def _split_frame(head: bytes, payload: bytes) -> Frame:
+    """The frame a header and its unmasked payload make up, with nothing copied."""
+    header = parse_header(head)
+    b0 = head[0]
+    return Frame._trusted(b0 & OPCODE_MASK, payload, bool(b0 & FIN_MASK), bool(b0 & RSV1_MASK),
+                          bool(b0 & RSV2_MASK), bool(b0 & RSV3_MASK), header.mask_key)  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------------------- records
@@ -232,11 +253,18 @@ class FrameRecord(Record):
     ``injected`` is True for a frame that no endpoint sent: a tap inserted it
     into the conversation (``Proxy.inject``). It is part of the stream the
     receiver reads, so its offset and those after it count its bytes.
+
+    A large frame recorded live (``SPLIT_FROM`` bytes or more) is kept as its
+    header and its unmasked payload, ``raw`` given as that pair: the payload is
+    the bytes object the connection handed on as the message's data (and, for
+    an echo, sent back), so the capture holds it once instead of keeping a
+    masked copy and an encoded copy beside it. ``raw`` puts the exact wire bytes
+    back together when read (masking again with the frame's own key).
     """
 
     direction: Direction
     offset: int
-    raw: bytes
+    _raw: bytes | tuple[bytes, bytes]
     error: ProtocolError | None
     _frame: Frame | None
     injected: bool
@@ -244,7 +272,7 @@ class FrameRecord(Record):
     kind: ClassVar[str] = "frame"
 
     def __init__(self, seq: int, conn: int | None, time: float, wall: float, direction: Direction, offset: int,
-                 raw: bytes, frame: Frame | None = None, error: ProtocolError | None = None,
+                 raw: bytes | tuple[bytes, bytes], frame: Frame | None = None, error: ProtocolError | None = None,
                  injected: bool = False) -> None:
         # The slot descriptors' own setters: what object.__setattr__ ends up calling, for less.
         _f_seq(self, seq)
@@ -259,13 +287,21 @@ class FrameRecord(Record):
         _f_injected(self, injected)
 
     @property
+    def raw(self) -> bytes:
+        """The frame's exact bytes as they crossed the wire (a large frame's are put back together)."""
+        raw = self._raw
+        return raw if type(raw) is bytes else join_frame(*raw)  # type: ignore[misc]
+
+    @property
     def frame(self) -> Frame | None:
         """The parsed frame; one decoded from ``raw`` is kept only for a small frame (up to
         ``FRAME_CACHE_LIMIT`` bytes), so that reading a capture never doubles what it holds."""
         frame = self._frame
         if frame is None and self.error is None:
-            raw = self.raw
-            frame = parse_frame(raw)
+            raw = self._raw
+            if type(raw) is not bytes:
+                return _split_frame(*raw)  # type: ignore[misc]
+            frame = parse_frame(raw)  # type: ignore[arg-type]
             if frame is not None and len(raw) <= FRAME_CACHE_LIMIT:
                 _set(self, "_frame", frame)
         return frame
@@ -290,14 +326,18 @@ class FrameRecord(Record):
     @property
     def header(self) -> Header | None:
         """The header fields of ``raw``, as far as the bytes go (None when there are none)."""
-        return parse_header(self.raw)
+        raw = self._raw
+        return parse_header(raw if type(raw) is bytes else raw[0])  # type: ignore[arg-type]
 
     @property
     def opcode(self) -> Opcode | int | None:
         """The opcode (read from the first byte: no parsing needed)."""
         if self._frame is not None:
             return self._frame.opcode
-        return as_opcode(self.raw[0] & OPCODE_MASK) if self.raw else None
+        raw = self._raw
+        if type(raw) is not bytes:
+            raw = raw[0]  # type: ignore[assignment]
+        return as_opcode(raw[0] & OPCODE_MASK) if raw else None
 
     @property
     def payload(self) -> bytes | None:
@@ -306,6 +346,15 @@ class FrameRecord(Record):
         if frame is not None:
             return frame.payload
         return frame_payload(self.raw, self.header)
+
+    def payload_upto(self, header: Header | None, limit: int | None) -> bytes | None:
+        """The first ``limit`` bytes of the unmasked payload (all of it for None), ``header`` being
+        ``self.header``: a preview of a large frame unmasks or copies no more than it shows."""
+        raw = self._raw
+        if type(raw) is bytes:
+            return frame_payload(raw, header, limit)
+        payload = raw[1]
+        return payload if limit is None or limit >= len(payload) else payload[:limit]
 
     @property
     def length(self) -> int | None:
@@ -322,7 +371,8 @@ class FrameRecord(Record):
 
     @property
     def nbytes(self) -> int:
-        return len(self.raw)
+        raw = self._raw
+        return len(raw) if type(raw) is bytes else len(raw[0]) + len(raw[1])
 
     def dissect(self, **kwargs: Any) -> Dissection:
         """The full dissection of ``raw``: an "in" frame was sent by a client, so it is
@@ -442,7 +492,7 @@ class ErrorRecord(Record):
 
 (_f_seq, _f_conn, _f_time, _f_wall, _f_direction, _f_offset, _f_raw, _f_error, _f_frame, _f_injected) = (
     getattr(FrameRecord, name).__set__
-    for name in ("seq", "conn", "time", "wall", "direction", "offset", "raw", "error", "_frame", "injected")
+    for name in ("seq", "conn", "time", "wall", "direction", "offset", "_raw", "error", "_frame", "injected")
 )
 
 (_m_seq, _m_conn, _m_time, _m_wall, _m_direction, _m_opcode, _m_data, _m_frames, _m_compressed_size) = (
@@ -464,6 +514,13 @@ KINDS: dict[str, type[Record]] = {
 
 #: Frames up to this many bytes keep their decoded ``Frame`` once read.
 FRAME_CACHE_LIMIT = 256
+#: Frames of this many bytes or more are recorded live as their header and unmasked payload (``FrameRecord``).
+#: The payload is what the receiving side hands on as the message: a received frame's is counted
+#: once, by the message record that holds the same object (``Capture.record_events``); a sent
+#: frame's is counted again, whether or not an earlier message holds it.
+SPLIT_FROM = 64 * 1024
+#: What holding a frame as header and payload costs beyond ``FRAME_COST``: the pair and its header (up to 14 bytes).
+SPLIT_COST = sys.getsizeof((b"", b"")) + sys.getsizeof(b"") + 14
 
 _INT = sys.getsizeof(1 << 40)
 _FLOAT = sys.getsizeof(0.5)
@@ -493,9 +550,9 @@ _EXCEPTION_COST = 1024
 def memory_cost(record: Record) -> int:
     """What holding ``record`` in a capture costs in memory, as ``Capture.max_bytes`` counts it."""
     if isinstance(record, FrameRecord):
-        n = len(record.raw)
+        n = record.nbytes
         return n + (n + SMALL_FRAME_COST if n <= FRAME_CACHE_LIMIT else FRAME_COST) + (
-            _EXCEPTION_COST if record.error is not None else 0)
+            _EXCEPTION_COST if record.error is not None else 0) + (0 if type(record._raw) is bytes else SPLIT_COST)
     if isinstance(record, MessageRecord):
         return sys.getsizeof(record.data) + MESSAGE_COST
     if isinstance(record, OpenRecord):

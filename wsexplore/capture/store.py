@@ -49,6 +49,8 @@ from .records import (
     FRAME_COST,
     MESSAGE_COST,
     SMALL_FRAME_COST,
+    SPLIT_COST,
+    SPLIT_FROM,
     OpenRecord,
     PendingRecord,
     Record,
@@ -245,22 +247,38 @@ class Capture(Query):
             raise ValueError(f"received must be 'in' or 'out', got {received!r}")
         sent = "out" if received == "in" else "in"
         append = self._append
+        split_from = SPLIT_FROM
+        shared: tuple[bytes, bytes] | None = None  # the last frame kept as header and payload
         for event in events:
             kind = type(event)
             if kind is FrameReceived or kind is FrameSent:
                 raw = event.raw
                 n = len(raw)
+                cost = n + (n + SMALL_FRAME_COST if n <= FRAME_CACHE_LIMIT else FRAME_COST)
+                if n >= split_from:
+                    # Kept as header and unmasked payload: the payload is the object handed on as the
+                    # message (and echoed), so the masked and the encoded copies can go.
+                    payload = event._payload if kind is FrameReceived else event.frame.payload
+                    if payload is not None:
+                        raw = (raw[:n - len(payload)], payload)
+                        cost += SPLIT_COST
+                        if kind is FrameReceived:
+                            shared = raw
                 self._seq = seq = self._seq + 1
                 entry = (_FRAME, seq, conn, time, wall, received if kind is FrameReceived else sent, event.offset,
                          raw, None, None)
-                append(entry + (True,) if injected else entry, conn, n,
-                       n + (n + SMALL_FRAME_COST if n <= FRAME_CACHE_LIMIT else FRAME_COST))
+                append(entry + (True,) if injected else entry, conn, n, cost)
             elif kind is MessageReceived:
                 data = event.data
                 self._seq = seq = self._seq + 1
                 if type(data) is bytes:
                     size = len(data)
                     cost = size + _BYTES_COST
+                    if shared is not None and shared[1] is data:
+                        # The frame just recorded holds the same object; it is evicted first, so the
+                        # message is charged for the bytes and the frame no longer is.
+                        self._costs[-1] -= size
+                        self._memory -= size
                 elif data.isascii():  # a compact ASCII str: one byte a character after its header
                     size = len(data)
                     cost = size + _ASCII_COST
@@ -439,8 +457,11 @@ _ASCII_COST = MESSAGE_COST + sys.getsizeof("")
 def _data_size(entry: Record | PendingRecord) -> int:
     """The data bytes of a stored entry (what ``nbytes`` counted for it)."""
     if type(entry) is tuple:
-        data = entry[7]  # a frame's raw bytes, or a message's data
-        return len(data) if type(data) is bytes or data.isascii() else data_size(data)
+        data = entry[7]  # a frame's raw bytes (or its header and payload), or a message's data
+        kind = type(data)
+        if kind is tuple:
+            return len(data[0]) + len(data[1])
+        return len(data) if kind is bytes or data.isascii() else data_size(data)
     return entry.nbytes  # type: ignore[union-attr]
 
 

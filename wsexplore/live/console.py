@@ -344,7 +344,7 @@ class ConsolePrinter:
             # Most entries are a pending frame (a tuple) that broke no rule, was not injected and is not
             # compressed: its line comes straight from its bytes, without building the record.
             if frames and type(entry) is tuple and len(entry) == 10 and entry[0] == "frame" \
-                    and entry[9] is None and not compressed.agreed(entry[2]):
+                    and entry[9] is None and type(entry[7]) is bytes and not compressed.agreed(entry[2]):
                 line = quick_frame_line(entry[2], entry[4], entry[5], entry[7])
                 if line is not None:
                     lines.append(line)

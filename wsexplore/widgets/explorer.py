@@ -300,7 +300,7 @@ class Explorer(StaticFallback, widgets.VBox):
         for r in items:
             if isinstance(r, FrameRecord):
                 self._frames += 1
-                self._frame_bytes += len(r.raw)
+                self._frame_bytes += r.nbytes
         self._matching: list[Record] = items
 
         self.filters = _Filters()
@@ -551,7 +551,7 @@ class Explorer(StaticFallback, widgets.VBox):
         for r in records:
             if type(r) is FrameRecord:
                 self._frames += 1
-                self._frame_bytes += len(r.raw)
+                self._frame_bytes += r.nbytes
 
     def _trim_evicted(self) -> None:
         dropped = self._dropped()

@@ -29,7 +29,6 @@ from ...protocol.errors import (
     TruncatedFrame,
 )
 from ...protocol.frames import Frame
-from ...protocol.header import parse_header
 from ..records import (
     DIRECTIONS,
     INITIATORS,
@@ -322,9 +321,8 @@ def _frame_to_json(rec: FrameRecord) -> bool | dict[str, Any] | None:
     if f is None:
         if rec.error is not None:
             return None
-        raw = rec.raw
-        header = parse_header(raw)
-        return True if header is not None and header.frame_length == len(raw) else None
+        header = rec.header  # a large frame's without putting its bytes back together
+        return True if header is not None and header.frame_length == rec.nbytes else None
     if parse_frame(rec.raw) == f:
         return True  # decoded back from raw
     return {"opcode": int(f.opcode), "payload": _b64(f.payload), "fin": f.fin, "rsv1": f.rsv1,
