@@ -4,7 +4,10 @@ serving during the write, and what is written is the capture as it was when the 
 from __future__ import annotations
 
 import asyncio
+import random
 from pathlib import Path
+
+import pytest
 
 from wsexplore.capture import Capture
 from wsexplore.capture.autosave import AutoSave
@@ -61,3 +64,76 @@ async def test_records_added_during_a_write_wait_for_the_next_one(tmp_path: Path
     assert Capture.load(path)[-1].seq == first
     assert await saver.save_in_background() > 0
     assert Capture.load(path)[-1].seq == capture.last_seq
+
+
+def _grow(capture: Capture, rng: random.Random, conns: dict[int, Connection]) -> None:
+    """A few records of every kind the live path makes: small and large frames both ways, messages,
+    handshakes, closes, errors."""
+    for _ in range(rng.randrange(0, 12)):
+        conn = rng.randrange(1, 4)
+        if conn not in conns:
+            conns[conn] = Connection("server")
+            capture.opened(conn, ("127.0.0.1", 5000 + conn), b"GET / HTTP/1.1\r\nCookie: a=1\r\n\r\n",
+                           b"HTTP/1.1 101 Switching Protocols\r\n\r\n", 101)
+        server = conns[conn]
+        choice = rng.random()
+        if choice < 0.5:
+            size = rng.choice([0, 5, 200, 70_000])
+            payload = bytes(rng.randrange(256) for _ in range(min(size, 64))) * (size // 64 or 1)
+            client = Frame(Opcode.BINARY, payload, mask_key=rng.randbytes(4)).encode()
+            capture.record_events(conn, server.receive_data(client))
+            server.send_binary(payload)
+            capture.record_events(conn, server.last_sent)
+        elif choice < 0.8:
+            text = Frame(Opcode.TEXT, "é\u2603 late".encode() * rng.randrange(1, 30), mask_key=b"\x01\x02\x03\x04")
+            capture.record_events(conn, server.receive_data(text.encode()))
+        elif choice < 0.9:
+            capture.error(conn, f"something {rng.random()}")
+        else:
+            capture.closed(conn, 1000, "bye", "remote", True)
+            del conns[conn]
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_each_write_is_what_save_writes_though_it_encodes_only_new_records(tmp_path: Path, seed: int) -> None:
+    """The lines still held are copied from the last file, the new ones encoded: the file is byte for
+    byte ``Capture.save``'s at every write, through evictions, writes with nothing new, and a file at
+    the path that someone else replaced or removed meanwhile."""
+    rng = random.Random(seed)
+    capture = Capture(max_records=rng.choice([5, 40, 1000]), max_bytes=rng.choice([200_000, 1 << 30]))
+    path, expected = tmp_path / "capture.jsonl", tmp_path / "expected.jsonl"
+    failures: list[OSError] = []
+    saver = AutoSave(capture, path, on_error=failures.append)
+    conns: dict[int, Connection] = {}
+    try:
+        for step in range(40):
+            _grow(capture, rng, conns)
+            if step % 13 == 5:
+                path.write_bytes(b"not the capture")  # the copy comes from the file this writer made
+                capture.error(None, "after the file was replaced")
+            elif step % 13 == 9:
+                path.unlink()
+                capture.error(None, "after the file was removed")
+            await saver.save_in_background()
+            assert not failures
+            capture.save(expected)
+            assert path.read_bytes() == expected.read_bytes(), f"step {step}"
+        assert capture.dropped > 0 or capture.max_records == 1000
+    finally:
+        await saver.stop()
+
+
+async def test_stop_lets_a_write_under_way_finish_first(tmp_path: Path) -> None:
+    """Once ``stop`` returns, no write of the periodic saver can land on the path any more (the
+    caller's final write comes after it)."""
+    capture = filled(40_000)
+    path = tmp_path / "capture.jsonl"
+    saver = AutoSave(capture, path)
+    write = asyncio.create_task(saver.save_in_background())
+    await asyncio.sleep(0.01)  # the thread is writing
+    write.cancel()
+    await saver.stop()
+    path.write_bytes(b"the final write")
+    await asyncio.sleep(0.5)  # longer than the write takes
+    assert path.read_bytes() == b"the final write"
+    assert [p.name for p in tmp_path.iterdir()] == ["capture.jsonl"]  # no temporary file left behind

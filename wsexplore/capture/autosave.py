@@ -13,14 +13,26 @@ event loop (references to them: records never change), and the file is
 written from them in a worker thread. A large capture takes a while to write,
 so the next write waits at least nine times as long as the last one took: the
 writing costs at most about a tenth of the time, however large the capture.
+
+A JSON Lines write encodes only the records that are new since the last one.
+A record's line never changes, and the bounds only ever evict the oldest
+records, so the lines still held are one stretch at the end of the last file:
+the new file is a fresh header line, that stretch copied by the kernel
+(``os.copy_file_range``) from the last file, still open, and the new lines.
+The file is byte for byte what ``Capture.save`` writes; the Python work per
+write is O(new records), not O(capture).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import tempfile
 import time
+from array import array
+from bisect import bisect_left
+from dataclasses import dataclass
 from pathlib import Path
 
 from .formats import jsonl
@@ -83,14 +95,125 @@ def save_atomically(capture: Capture, path: str | os.PathLike) -> None:
         raise
 
 
-def _write_saved(saved: jsonl.Saved, limits: tuple[int, int], path: str | os.PathLike) -> None:
+def _write_saved(saved: jsonl.Saved, path: str | os.PathLike, previous: _Written | None) -> _Written | None:
     """Write the records of ``saved`` to ``path`` as ``save_atomically`` does (in a worker thread).
 
-    The copy holds every record taken (its bounds are the original's once they are in)."""
-    copy = Capture(max_records=max(limits[0], len(saved.records), 1), max_bytes=1 << 62)
+    JSON Lines go through ``_write_jsonl`` (what it returns is for the next write); the packet
+    formats are written whole from a copy that holds every record taken."""
+    target = Path(path)
+    if _format_of(target) == "jsonl":
+        return _write_jsonl(saved, target, previous)
+    copy = Capture(max_records=max(saved.max_records or 1, len(saved.records), 1), max_bytes=1 << 62)
     copy._adopt(saved)
-    copy.max_records, copy.max_bytes = limits
+    copy.max_records, copy.max_bytes = saved.max_records or 1, saved.max_bytes or 0
     save_atomically(copy, path)
+    return None
+
+
+@dataclass
+class _Written:
+    """The last JSON Lines file written, for the next write to copy its lines from.
+
+    The line of ``seqs[k]`` ends at file offset ``body + ends[k] - origin``: the ends keep the
+    numbering of the file they were first written to, so that a kept stretch is a slice.
+    """
+
+    fd: int  # the file, open for reading: another program may replace the file at the path meanwhile
+    body: int  # where the records' lines start (after the header line)
+    origin: int  # the ``ends`` value at which the body starts
+    seqs: array
+    ends: array
+    last: object  # the newest record written (a reference: the next write checks it is the same)
+    stamp: tuple[int, int] = (0, 0)  # its size and modification time once written
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def unchanged(self) -> bool:
+        """Nobody wrote to the file since (at its path, a program may have rewritten it in place)."""
+        return _stamp(self.fd) == self.stamp
+
+
+def _stamp(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return st.st_size, st.st_mtime_ns
+
+
+_BATCH = 256 * 1024  # bytes of new lines gathered before one write
+
+
+def _write_jsonl(saved: jsonl.Saved, target: Path, previous: _Written | None) -> _Written:
+    """``saved`` as JSON Lines to a temporary file renamed over ``target``: the lines that
+    ``previous`` wrote and ``saved`` still holds are copied, the others encoded."""
+    records = saved.records
+    keep, first = 0, 0
+    if previous is not None and records and previous.unchanged():
+        first = bisect_left(previous.seqs, records[0].seq)
+        keep = len(previous.seqs) - first
+        if keep and (keep > len(records) or previous.seqs[first] != records[0].seq
+                     or records[keep - 1] is not previous.last):
+            keep = 0  # not the capture written last time: write it all
+    fd, name = _temporary(target)
+    try:
+        head = jsonl.header_line(saved)
+        _write_all(fd, head)
+        if keep:
+            assert previous is not None
+            start = previous.ends[first - 1] if first else previous.origin
+            _copy(previous.fd, fd, previous.body + start - previous.origin, previous.ends[-1] - start)
+            seqs, ends, origin, end = previous.seqs[first:], previous.ends[first:], start, previous.ends[-1]
+        else:
+            seqs, ends, origin, end = array("q"), array("q"), 0, 0
+        batch: list[bytes] = []
+        size = 0
+        new = records[keep:]
+        for record, line in zip(new, jsonl.record_lines(new)):
+            batch.append(line)
+            size += len(line)
+            end += len(line)
+            seqs.append(record.seq)
+            ends.append(end)
+            if size >= _BATCH:
+                _write_all(fd, b"".join(batch))
+                batch, size = [], 0
+        if batch:
+            _write_all(fd, b"".join(batch))
+        os.replace(name, target)
+    except BaseException:
+        os.close(fd)
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
+        raise
+    return _Written(fd, len(head), origin, seqs, ends, records[-1] if records else None, _stamp(fd))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _copy(source: int, fd: int, offset: int, count: int) -> None:
+    """``count`` bytes of ``source`` from ``offset`` onto the end of ``fd``: in the kernel where it can."""
+    copy_range = getattr(os, "copy_file_range", None)
+    while count > 0:
+        if copy_range is not None:
+            try:
+                done = copy_range(source, fd, count, offset)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+                    raise
+                copy_range = None  # not between these files: read and write
+                continue
+        else:
+            done = len(chunk := os.pread(source, min(count, 1 << 20), offset))
+            _write_all(fd, chunk)
+        if done == 0:
+            raise OSError(errno.EIO, "the previous capture file ended early")
+        offset += done
+        count -= done
 
 
 def _format_of(path: Path) -> str:
@@ -120,6 +243,8 @@ class AutoSave:
         self.on_error = on_error
         self.writes = 0
         self._written: tuple[int, int] | None = None
+        self._file: _Written | None = None  # the last file written, when its lines can be copied
+        self._writing: asyncio.Task | None = None  # the write in a worker thread, while it runs
         self._task: asyncio.Task | None = None
 
     def _state(self) -> tuple[int, int]:
@@ -157,21 +282,32 @@ class AutoSave:
         state = self._state()
         if state == self._written:
             return 0.0
-        capture = self.capture
-        saved = capture._saved()  # references to the records as they are now, taken on the loop
-        limits = (capture.max_records, capture.max_bytes)
+        saved = self.capture._saved()  # references to the records as they are now, taken on the loop
         started = time.monotonic()
+        self._writing = writing = asyncio.ensure_future(asyncio.to_thread(self._write, saved))
         try:
-            await asyncio.to_thread(_write_saved, saved, limits, self.path)
+            await asyncio.shield(writing)  # cancelled or not, the thread finishes its file (see stop)
         except OSError as exc:
             if self.on_error is not None:
                 self.on_error(exc)
             return time.monotonic() - started
+        finally:
+            if writing.done():
+                self._writing = None
         self._written = state
         self.writes += 1
         return time.monotonic() - started
 
+    def _write(self, saved: jsonl.Saved) -> None:
+        """One write, in a worker thread; the file it leaves replaces the last one as the next write's source."""
+        written = _write_saved(saved, self.path, self._file)
+        last, self._file = self._file, written
+        if last is not None:
+            last.close()
+
     async def stop(self) -> None:
+        """End the periodic writes; a write under way is finished first, so that nothing written
+        after this returns (the caller's final write) can be replaced by it."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -179,3 +315,9 @@ class AutoSave:
                 await task
             except asyncio.CancelledError:
                 pass
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            await asyncio.gather(writing, return_exceptions=True)
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()

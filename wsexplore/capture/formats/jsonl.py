@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from math import isfinite
 from typing import Any
@@ -46,7 +46,8 @@ from ..records import (
 from ..redact import redact_headers
 from .fields import MAX_INT, CaptureFileError, Fields, json_type
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ERROR_TYPES", "CaptureFileError", "Saved", "dumps", "lines", "loads"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "ERROR_TYPES", "CaptureFileError", "Saved", "dumps", "lines", "header_line",
+           "record_lines", "loads"]
 
 FORMAT = "wsexplore-capture"
 FORMAT_VERSION = 1
@@ -85,10 +86,21 @@ def lines(saved: Saved, *, include_secrets: bool = False) -> Iterator[bytes]:
     none in base64 and cost most of the time; JSON objects have no order, and ``loads`` reads
     the field wherever it is.
     """
-    yield json.dumps(_header(saved, include_secrets)).encode() + b"\n"
+    yield header_line(saved, include_secrets=include_secrets)
+    yield from record_lines(saved.records, include_secrets=include_secrets)
+
+
+def header_line(saved: Saved, *, include_secrets: bool = False) -> bytes:
+    """The file's first line: the format, the number of records and the capture's state."""
+    return json.dumps(_header(saved, include_secrets)).encode() + b"\n"
+
+
+def record_lines(records: Iterable[Record], *, include_secrets: bool = False) -> Iterator[bytes]:
+    """The lines of ``records``, one each, as ``lines`` writes them after the header: a record's line
+    depends on the record alone (records never change), so a line written once can be copied."""
     dumps_ = json.dumps
     small = _SPLICED * 3 // 4  # data bytes below which no base64 field reaches _SPLICED characters
-    for record in saved.records:
+    for record in records:
         size = record.nbytes
         if size < small and type(record) is FrameRecord:
             line = _frame_line(record)
