@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from wsexplore.cli import HexError, main, parse_hex
 
@@ -188,6 +190,39 @@ def test_decode_summary_line_is_the_console_line_of_the_frame(capsys: pytest.Cap
     code, out, _ = run(["decode", "--summary", wire.hex()], capsys)
     assert code == 1
     assert [line.split(" ", 2)[2] for line in out.splitlines()[:3]] == console
+
+
+@given(st.booleans(), st.sampled_from([0, 0, 0, 1, 2, 4, 7]), st.sampled_from([1, 1, 2, 2, 0, 8, 9, 10, 3, 15]),
+       st.one_of(st.binary(max_size=300), st.text(max_size=60).map(str.encode)),
+       st.one_of(st.none(), st.binary(min_size=4, max_size=4)), st.sampled_from(["server", "client"]),
+       st.integers(0, 3), st.binary(max_size=3), st.data())
+@example(True, 0, 1, "発".encode(), b"\x01\x02\x03\x04", "server", 0, b"", None)
+@example(True, 0, 1, b"hi", b"\x01\x02\x03\x04", "server", 3, b"", None)  # a 16-bit length of 2
+@example(True, 0, 2, b"\x01", b"\x01\x02\x03\x04", "client", 0, b"", None)  # masked, read by a client
+@example(False, 0, 1, "発".encode()[:2], None, "client", 0, b"", None)  # a character the next frame ends
+@settings(max_examples=300)
+def test_decode_summary_reads_common_frames_quickly_and_says_what_judging_says(
+        fin: bool, rsv: int, opcode: int, payload: bytes, key: bytes | None, role: str, length_form: int,
+        after: bytes, data) -> None:
+    """``--summary`` reads most frames straight from their bytes; for any header bits, any length
+    encoding (minimal or not), masked or not, cut short or followed by more bytes, its line is the
+    line of the frame judged by every rule."""
+    from wsexplore.cli_decode import _judged_summary, _summary
+    from wsexplore.protocol.framing import FramePiece
+
+    b0, n = fin << 7 | rsv << 4 | opcode, len(payload)
+    forms = [bytes([n]) if n < 126 else None, bytes([126]) + n.to_bytes(2, "big"),
+             bytes([127]) + n.to_bytes(8, "big"), bytes([126]) + n.to_bytes(2, "big")]
+    form = forms[length_form]
+    if form is None:
+        form = forms[1]
+    masked = bytes([form[0] | (0x80 if key is not None else 0)]) + form[1:]
+    body = payload if key is None else bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+    raw = bytes([b0]) + masked + (key or b"") + body + after
+    if data is not None:
+        raw = raw[:data.draw(st.integers(1, len(raw)), label="cut")]
+    piece = FramePiece(7, raw, len(raw))
+    assert _summary(3, piece, role, 1 << 20) == _judged_summary(3, piece, role, 1 << 20)
 
 
 def test_decode_summary_names_each_violation(capsys: pytest.CaptureFixture[str]) -> None:

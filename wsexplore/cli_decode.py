@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from typing import BinaryIO, Callable, Iterable, Iterator, TextIO
 
-from .capture.lines import frame_line
+from .capture.lines import frame_line, quick_frame_fields
 from .display import plural
 from .hexinput import HexError, looks_like_hex, read_hex
 from .protocol.dissector import dissect, judge
@@ -199,7 +199,29 @@ def _full(number: int, piece: FramePiece, role: str, max_frame: int) -> tuple[st
 
 
 def _summary(number: int, piece: FramePiece, role: str, max_frame: int) -> tuple[str, str | None, bool, int | None]:
-    """A frame's one line: (line, the violation's kind or None, judged, opcode)."""
+    """A frame's one line: (line, the violation's kind or None, judged, opcode).
+
+    Most frames are whole text or binary frames with a 7- or 16-bit length that their first bytes
+    already show break no header rule: no RSV bit (decode negotiates no extension), masked as the
+    reading ``role`` requires, a 16-bit length only from 126 on (section 5.2). Their line is read
+    straight from the bytes (``quick_frame_fields``, which declines text that is not whole UTF-8);
+    every other frame is judged in full (``_judged_summary``), and both give the same line.
+    """
+    data = piece.data
+    if len(data) >= 4 and not piece.skipped:
+        b0, b1 = data[0], data[1]
+        length = b1 & 0x7F
+        if (b0 & 0x70 == 0 and (b1 & 0x80) == (0x80 if role == "server" else 0)
+                and (length < 126 or length == 126 and data[2] << 8 | data[3] >= 126)):
+            fields = quick_frame_fields(data)  # type: ignore[arg-type]
+            if fields is not None:
+                return f"#{number} @{piece.offset} {fields}\n", None, True, b0 & 0x0F
+    return _judged_summary(number, piece, role, max_frame)
+
+
+def _judged_summary(number: int, piece: FramePiece, role: str,
+                    max_frame: int) -> tuple[str, str | None, bool, int | None]:
+    """``_summary`` for any frame, judged by every rule (``judge``)."""
     v = judge(piece.data, role=role)  # type: ignore[arg-type]
     header = v.header
     assert header is not None  # a piece has at least one byte

@@ -439,6 +439,17 @@ def quick_frame_line(conn: int | None, wall: float, direction: str, raw: bytes) 
     which ``format_record`` shows. Give it only frames that broke no rule, were not injected and carry no
     permessage-deflate data: the console prints every frame, and this is most of them.
     """
+    fields = quick_frame_fields(raw)
+    if fields is None:
+        return None
+    where = "#-" if conn is None else f"#{conn}"
+    return f"{clock(wall)} {where:<4} {_HEADS[direction]}{fields}"
+
+
+def quick_frame_fields(raw: bytes) -> str | None:
+    """``frame_line`` for ``raw`` when it holds one whole text or binary frame with at most a 16-bit
+    length and a payload to show as it is (a text frame's must be whole UTF-8); None for anything else.
+    The caller knows the frame broke no rule (``quick_frame_line``, ``wsexplore decode --summary``)."""
     n = len(raw)
     if n < 2:
         return None
@@ -474,9 +485,7 @@ def quick_frame_line(conn: int | None, wall: float, direction: str, raw: bytes) 
             return None
     else:
         preview = hex_preview(payload, HEX_PREVIEW)
-    where = "#-" if conn is None else f"#{conn}"
-    return (f"{clock(wall)} {where:<4} {_HEADS[direction]}"
-            + _frame_fields(_OPCODE_COLUMNS[opcode], b0, masked, length, key_text, preview))
+    return _frame_fields(_OPCODE_COLUMNS[opcode], b0, masked, length, key_text, preview)
 
 
 def _format_message(r: MessageRecord) -> str:
