@@ -659,3 +659,35 @@ def test_open_record_says_how_its_bytes_arrived_and_keeps_it_through_json_lines(
     assert proxied.reframed
     with pytest.raises(ValueError, match="via must be one of"):
         cap.opened(3, None, received, b"", 101, via="carrier pigeon")
+
+
+@given(st.lists(st.tuples(st.sampled_from(["text", "binary", "large", "ping", "send", "bad", "close"]),
+                          st.integers(1, 3)), max_size=25),
+       st.sampled_from([(3, 1 << 30), (1000, 1 << 30), (1000, 150_000)]))
+def test_with_or_without_a_subscriber_a_capture_stores_the_same(steps, bounds) -> None:
+    """Without subscribers the frames and messages of one call are stored together; with one, one at a
+    time: the records, their order, the counts and what the bounds evicted are the same."""
+    quiet, watched = (Capture(max_records=bounds[0], max_bytes=bounds[1]) for _ in range(2))
+    seen: list = []
+    watched.subscribe(seen.append)
+    servers: dict[int, Connection] = {}
+    for step, conn in steps:
+        server = servers.setdefault(conn, Connection("server"))
+        client = Connection("client")
+        if step == "send":
+            if server.state.name == "OPEN":
+                server.send_binary(b"\x00" * 70_000)
+                for cap in (quiet, watched):
+                    cap.record_events(conn, server.last_sent, time=1.0, wall=2.0)
+            continue
+        data = {"text": client.send_text("hé" * 3) * 2, "binary": client.send_binary(b"\x01\x02"),
+                "large": client.send_binary(bytes(70_000)), "ping": client.send_ping(b"p"),
+                "bad": b"\x81\x02hi", "close": client.send_close(1000)}[step]
+        events = server.receive_data(data) + server.last_sent * (step == "ping")
+        for cap in (quiet, watched):
+            cap.record_events(conn, events, time=1.0, wall=2.0)
+    assert [r for r in quiet] == [r for r in watched]
+    assert (quiet.nbytes, quiet.memory, quiet.dropped, quiet.dropped_bytes, quiet.last_seq, quiet.connections) == \
+        (watched.nbytes, watched.memory, watched.dropped, watched.dropped_bytes, watched.last_seq,
+         watched.connections)
+    assert seen[-len(watched):] == list(watched)

@@ -247,6 +247,12 @@ class Capture(Query):
             raise ValueError(f"received must be 'in' or 'out', got {received!r}")
         sent = "out" if received == "in" else "in"
         append = self._append
+        # With nobody to hand records to, the frames and messages of the call are stored together
+        # (``_extend``); a subscriber gets each record as it is appended.
+        bulk = not self._subscribers
+        entries: list[PendingRecord] = []
+        costs: list[int] = []
+        total = 0
         split_from = SPLIT_FROM
         shared: tuple[bytes, bytes] | None = None  # the last frame kept as header and payload
         for event in events:
@@ -267,7 +273,14 @@ class Capture(Query):
                 self._seq = seq = self._seq + 1
                 entry = (_FRAME, seq, conn, time, wall, received if kind is FrameReceived else sent, event.offset,
                          raw, None, None)
-                append(entry + (True,) if injected else entry, conn, n, cost)
+                if injected:
+                    entry += (True,)
+                if bulk:
+                    entries.append(entry)
+                    costs.append(cost)
+                    total += n
+                else:
+                    append(entry, conn, n, cost)
             elif kind is MessageReceived:
                 data = event.data
                 self._seq = seq = self._seq + 1
@@ -277,24 +290,52 @@ class Capture(Query):
                     if shared is not None and shared[1] is data:
                         # The frame just recorded holds the same object; it is evicted first, so the
                         # message is charged for the bytes and the frame no longer is.
-                        self._costs[-1] -= size
-                        self._memory -= size
+                        if bulk:
+                            costs[-1] -= size
+                        else:
+                            self._costs[-1] -= size
+                            self._memory -= size
                 elif data.isascii():  # a compact ASCII str: one byte a character after its header
                     size = len(data)
                     cost = size + _ASCII_COST
                 else:
                     size = data_size(data)
                     cost = getsizeof(data) + MESSAGE_COST
-                append((_MESSAGE, seq, conn, time, wall, received, int(event.opcode), data, event.frames,
-                        event.compressed_size), conn, size, cost)
-            elif kind is ProtocolViolation:
-                raw = bytes(event.raw)
-                rec = FrameRecord(self._next(), conn, time, wall, received, event.offset, raw, None, event.error,
-                                  injected)
-                append(rec, conn, len(raw), memory_cost(rec))
-            elif kind is ConnectionClosed:
-                self._add_close(conn, event.code, event.reason, event.initiator, event.clean,
-                                time, wall)
+                entry = (_MESSAGE, seq, conn, time, wall, received, int(event.opcode), data, event.frames,
+                         event.compressed_size)
+                if bulk:
+                    entries.append(entry)
+                    costs.append(cost)
+                    total += size
+                else:
+                    append(entry, conn, size, cost)
+            elif kind is ProtocolViolation or kind is ConnectionClosed:
+                if entries:  # stored first: records keep the order of the events
+                    self._extend(entries, costs, total, conn)
+                    entries, costs, total, shared = [], [], 0, None
+                if kind is ProtocolViolation:
+                    raw = bytes(event.raw)
+                    rec = FrameRecord(self._next(), conn, time, wall, received, event.offset, raw, None,
+                                      event.error, injected)
+                    append(rec, conn, len(raw), memory_cost(rec))
+                else:
+                    self._add_close(conn, event.code, event.reason, event.initiator, event.clean, time, wall)
+        if entries:
+            self._extend(entries, costs, total, conn)
+
+    def _extend(self, entries: list[PendingRecord], costs: list[int], size: int, conn: int) -> None:
+        """``_append`` for the pending records of one call while nobody subscribes (``size``: their data)."""
+        records = self._records
+        records.extend(entries)
+        self._costs.extend(costs)
+        self._pending += len(entries)
+        self._nbytes += size
+        self._memory += sum(costs)
+        conns = self._conns
+        if conn not in conns and conn is not None:
+            conns[conn] = None
+        if len(records) > self.max_records or self._memory > self.max_bytes:
+            self._evict()
 
     def _add_close(self, conn: int, code: int | None, reason: str, initiator: Initiator, clean: bool,
                    time: float, wall: float) -> CloseRecord:
