@@ -137,3 +137,32 @@ async def test_stop_lets_a_write_under_way_finish_first(tmp_path: Path) -> None:
     await asyncio.sleep(0.5)  # longer than the write takes
     assert path.read_bytes() == b"the final write"
     assert [p.name for p in tmp_path.iterdir()] == ["capture.jsonl"]  # no temporary file left behind
+
+
+async def test_where_the_kernel_cannot_copy_between_the_files_the_lines_are_read_and_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Some file systems refuse ``copy_file_range`` (overlay file systems in containers): the lines
+    kept are then read from the last file and written, with the same result."""
+    import errno
+    import os
+
+    refused: list[int] = []
+
+    def no_copy(*args: object) -> int:
+        refused.append(1)
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", no_copy, raising=False)
+    capture = filled(3_000)
+    path, expected = tmp_path / "capture.jsonl", tmp_path / "expected.jsonl"
+    saver = AutoSave(capture, path)
+    try:
+        await saver.save_in_background()
+        conn = Connection("server")
+        for i in range(5):
+            capture.record_events(9, conn.receive_data(Frame(Opcode.TEXT, b"more %d" % i, mask_key=b"abcd").encode()))
+        await saver.save_in_background()
+    finally:
+        await saver.stop()
+    capture.save(expected)
+    assert refused and path.read_bytes() == expected.read_bytes()
