@@ -1,4 +1,4 @@
-"""``jsonl.lines`` writes most frame records out directly: each such line is exactly what
+"""``jsonl.lines`` writes most frame and message records out directly: each such line is exactly what
 ``json.dumps(record_to_json(record))`` writes, and every line of a file loads back."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wsexplore.capture import Capture
-from wsexplore.capture.formats.jsonl import _frame_line, lines, loads, record_to_json
-from wsexplore.capture.records import FrameRecord
+from wsexplore.capture.formats.jsonl import _frame_line, _message_line, lines, loads, record_to_json
+from wsexplore.capture.records import FrameRecord, MessageRecord
 from wsexplore.protocol.frames import Frame
 
 frames = st.builds(
@@ -21,6 +21,31 @@ records = st.builds(
     FrameRecord, st.integers(1, 2**63 - 1), st.one_of(st.none(), st.integers(0, 2**31)),
     st.floats(-1e14, 1e14), st.floats(-6e10, 2.5e11),  # the clocks a file may hold
     st.sampled_from(["in", "out"]), st.integers(0, 2**53), frames)
+
+
+messages = st.builds(
+    MessageRecord, st.integers(1, 2**63 - 1), st.one_of(st.none(), st.integers(0, 2**31)),
+    st.floats(-1e14, 1e14), st.floats(-6e10, 2.5e11), st.sampled_from(["in", "out"]), st.integers(0, 15),
+    st.one_of(st.text(st.characters(exclude_categories=()), max_size=60), st.binary(max_size=200)),
+    st.integers(0, 2**31),
+    st.one_of(st.none(), st.integers(0, 2**31)))
+
+
+@given(messages)
+def test_a_message_line_is_what_json_dumps_writes(record: MessageRecord) -> None:
+    """Any text (control characters, quotes, non-ASCII, lone surrogates), any bytes, compressed or not."""
+    line = _message_line(record)
+    assert line is not None
+    assert line == json.dumps(record_to_json(record, False)).encode() + b"\n"
+    again = loads(b"".join(lines(_saved([record]))).decode()).records
+    assert again == [record]
+
+
+def _saved(recs: list) -> object:
+    capture = Capture()
+    for r in recs:
+        capture._append(r, r.conn, r.nbytes, 0)
+    return capture._saved()
 
 
 @given(records)

@@ -29,6 +29,7 @@ from ...protocol.errors import (
     TruncatedFrame,
 )
 from ...protocol.frames import Frame
+from ...protocol.header import HEADER_LENGTHS, LENGTH_MASK
 from ..records import (
     DIRECTIONS,
     INITIATORS,
@@ -102,8 +103,10 @@ def record_lines(records: Iterable[Record], *, include_secrets: bool = False) ->
     small = _SPLICED * 3 // 4  # data bytes below which no base64 field reaches _SPLICED characters
     for record in records:
         size = record.nbytes
-        if size < small and type(record) is FrameRecord:
-            line = _frame_line(record)
+        if size < small:
+            kind = type(record)
+            line = _frame_line(record) if kind is FrameRecord else _message_line(record) \
+                if kind is MessageRecord else None
             if line is not None:
                 yield line
                 continue
@@ -139,6 +142,33 @@ def _frame_line(r: FrameRecord) -> bytes | None:
     return (_FRAME_LINE % (r.seq, "null" if r.conn is None else r.conn, float.__repr__(time),
                            float.__repr__(wall), r.direction, r.offset, _b64(r.raw),
                            "true" if frame else "null")).encode()
+
+
+_MESSAGE_LINE = ('{"kind": "message", "seq": %d, "conn": %s, "time": %s, "wall": %s, "direction": "%s", '
+                 '"opcode": %d, "frames": %d, %s}\n')
+_dumps_str = json.encoder.encode_basestring_ascii  # json.dumps of a str, without its dispatch
+
+
+def _message_line(r: MessageRecord) -> bytes | None:
+    """The line of a message record written out directly, as ``_frame_line`` writes a frame's:
+    what ``json.dumps(record_to_json(r))`` writes, or None for a record it leaves to that."""
+    conn, time, wall, frames, compressed = r.conn, r.time, r.wall, r.frames, r.compressed_size
+    if (conn is not None and type(conn) is not int or type(time) is not float or type(wall) is not float
+            or not (isfinite(time) and isfinite(wall)) or type(frames) is not int):
+        return None
+    data = r.data
+    if type(data) is str:
+        body = f'"text": {_dumps_str(data)}'
+    elif type(data) is bytes:
+        body = f'"data": "{_b64(data)}"'
+    else:
+        return None
+    if compressed is not None:
+        if type(compressed) is not int:
+            return None
+        body = f'"compressed_size": {compressed}, {body}'
+    return (_MESSAGE_LINE % (r.seq, "null" if conn is None else conn, float.__repr__(time), float.__repr__(wall),
+                             r.direction, r.opcode, frames, body)).encode()
 
 
 def _header(saved: Saved, include_secrets: bool) -> dict[str, Any]:
@@ -333,12 +363,31 @@ def _frame_to_json(rec: FrameRecord) -> bool | dict[str, Any] | None:
     if f is None:
         if rec.error is not None:
             return None
-        header = rec.header  # a large frame's without putting its bytes back together
-        return True if header is not None and header.frame_length == rec.nbytes else None
+        raw = rec._raw
+        if type(raw) is not bytes:
+            return True  # a large frame kept as header and payload: whole by construction
+        return True if _whole_frame(raw) else None
     if parse_frame(rec.raw) == f:
         return True  # decoded back from raw
     return {"opcode": int(f.opcode), "payload": _b64(f.payload), "fin": f.fin, "rsv1": f.rsv1,
             "rsv2": f.rsv2, "rsv3": f.rsv3, "mask_key": f.mask_key.hex() if f.mask_key is not None else None}
+
+
+def _whole_frame(raw: bytes) -> bool:
+    """``raw`` is exactly one whole frame: as long as its header says (read here without a ``Header``)."""
+    n = len(raw)
+    if n < 2:
+        return False
+    b1 = raw[1]
+    start = HEADER_LENGTHS[b1]
+    if n < start:
+        return False
+    length = b1 & LENGTH_MASK
+    if length == 126:
+        length = raw[2] << 8 | raw[3]
+    elif length == 127:
+        length = int.from_bytes(raw[2:10], "big")
+    return n == start + length
 
 
 def _frame_from_json(f: Fields, raw: bytes, has_error: bool) -> Frame | None:
