@@ -85,6 +85,28 @@ def test_a_full_capture_takes_about_max_bytes_of_memory_however_it_is_read(workl
     assert 0.75 * bound <= read <= 1.05 * bound, f"{read / bound:.2f} x max_bytes once read"
 
 
+def test_a_capture_of_large_echoes_takes_about_max_bytes() -> None:
+    """A 100 KiB binary message and its echo share one payload object: counted once, so a full
+    capture holds about ``max_bytes`` of them, neither more nor half as much."""
+    bound = 8 * 1024 * 1024
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        capture = Capture(max_records=10**7, max_bytes=bound)
+        conn, client = Connection("server"), Connection("client")
+        for i in range(3 * bound // (100 * 1024)):
+            capture.record_events(1, conn.receive_data(client.send_binary(i.to_bytes(4, "big") * 25_600)))
+            conn.send_binary(capture.messages()[-1].data)  # the echo: the message's own bytes
+            capture.record_events(1, conn.last_sent)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert capture.dropped > 0 and capture.memory <= bound
+    assert 0.8 * bound <= held <= 1.05 * bound, f"{held / bound:.2f} x max_bytes"
+
+
 def test_data_bytes_and_memory_are_counted_apart() -> None:
     small = Capture()
     _fill(small, 1, TINY)

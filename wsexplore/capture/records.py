@@ -515,9 +515,9 @@ KINDS: dict[str, type[Record]] = {
 #: Frames up to this many bytes keep their decoded ``Frame`` once read.
 FRAME_CACHE_LIMIT = 256
 #: Frames of this many bytes or more are recorded live as their header and unmasked payload (``FrameRecord``).
-#: The payload is what the receiving side hands on as the message: a received frame's is counted
-#: once, by the message record that holds the same object (``Capture.record_events``); a sent
-#: frame's is counted again, whether or not an earlier message holds it.
+#: The payload is the object the connection handed on as the message (or the handler sent): it is
+#: counted once, on the newest record that holds it (``Capture.record_events``): a received frame's
+#: on its message, an echo's on the frame sent back.
 SPLIT_FROM = 64 * 1024
 #: What holding a frame as header and payload costs beyond ``FRAME_COST``: the pair and its header (up to 14 bytes).
 SPLIT_COST = sys.getsizeof((b"", b"")) + sys.getsizeof(b"") + 14

@@ -270,6 +270,8 @@ class Capture(Query):
                         cost += SPLIT_COST
                         if kind is FrameReceived:
                             shared = raw
+                        else:
+                            self._take_charge(payload)
                 self._seq = seq = self._seq + 1
                 entry = (_FRAME, seq, conn, time, wall, received if kind is FrameReceived else sent, event.offset,
                          raw, None, None)
@@ -322,6 +324,25 @@ class Capture(Query):
                     self._add_close(conn, event.code, event.reason, event.initiator, event.clean, time, wall)
         if entries:
             self._extend(entries, costs, total, conn)
+
+    def _take_charge(self, payload: bytes) -> None:
+        """A sent frame about to be stored holds ``payload``, the data of a message stored a moment
+        ago (an echo): the frame is evicted after the message, so the bytes are counted on the frame
+        from now on and no longer on the message. Only the last few entries are looked at; a message
+        further back, or one that gave its bytes to a frame already, keeps them counted twice."""
+        records, costs = self._records, self._costs
+        size = len(payload)
+        for back in range(1, min(len(records), _LOOK_BACK) + 1):
+            entry = records[-back]
+            if type(entry) is tuple:
+                held = entry[7] if entry[0] == _MESSAGE else None
+            else:
+                held = entry.data if type(entry) is MessageRecord else None  # type: ignore[union-attr]
+            if held is payload:
+                if costs[-back] > size:
+                    costs[-back] -= size
+                    self._memory -= size
+                return
 
     def _extend(self, entries: list[PendingRecord], costs: list[int], size: int, conn: int) -> None:
         """``_append`` for the pending records of one call while nobody subscribes (``size``: their data)."""
@@ -491,6 +512,7 @@ class Capture(Query):
 
 
 getsizeof = sys.getsizeof
+_LOOK_BACK = 8  # entries a sent frame's payload is looked for among (``_take_charge``)
 _BYTES_COST = MESSAGE_COST + sys.getsizeof(b"")
 _ASCII_COST = MESSAGE_COST + sys.getsizeof("")
 
