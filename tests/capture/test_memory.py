@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from collections.abc import Callable
 
 import pytest
 
@@ -62,22 +63,28 @@ def _read_everything(capture: Capture) -> None:
         getattr(record, "payload", None)
 
 
+def _traced(*steps: Callable[[], object]) -> list[int]:
+    """The memory allocated and still held after each step, counted from before the first."""
+    gc.collect()
+    tracemalloc.start()
+    held = []
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for step in steps:
+            step()
+            gc.collect()
+            held.append(tracemalloc.get_traced_memory()[0] - before)
+    finally:
+        tracemalloc.stop()
+    return held
+
+
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_a_full_capture_takes_about_max_bytes_of_memory_however_it_is_read(workload: str) -> None:
     messages, per_read, bound = WORKLOADS[workload]
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        capture = Capture(max_records=10**7, max_bytes=bound)
-        _fill(capture, 2 * bound, messages, per_read)
-        gc.collect()
-        filled = tracemalloc.get_traced_memory()[0] - before
-        _read_everything(capture)
-        gc.collect()
-        read = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    capture = Capture(max_records=10**7, max_bytes=bound)
+    filled, read = _traced(lambda: _fill(capture, 2 * bound, messages, per_read),
+                           lambda: _read_everything(capture))
     assert capture.dropped > 0 and capture.memory <= bound
     # At most the bound; the estimate is cautious for tiny records (a small frame is counted with
     # the Frame it keeps once read), so a little less is used until they are read.
@@ -89,20 +96,16 @@ def test_a_capture_of_large_echoes_takes_about_max_bytes() -> None:
     """A 100 KiB binary message and its echo share one payload object: counted once, so a full
     capture holds about ``max_bytes`` of them, neither more nor half as much."""
     bound = 8 * 1024 * 1024
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        capture = Capture(max_records=10**7, max_bytes=bound)
+    capture = Capture(max_records=10**7, max_bytes=bound)
+
+    def echo() -> None:
         conn, client = Connection("server"), Connection("client")
         for i in range(3 * bound // (100 * 1024)):
             capture.record_events(1, conn.receive_data(client.send_binary(i.to_bytes(4, "big") * 25_600)))
             conn.send_binary(capture.messages()[-1].data)  # the echo: the message's own bytes
             capture.record_events(1, conn.last_sent)
-        gc.collect()
-        held = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+
+    (held,) = _traced(echo)
     assert capture.dropped > 0 and capture.memory <= bound
     assert 0.8 * bound <= held <= 1.05 * bound, f"{held / bound:.2f} x max_bytes"
 

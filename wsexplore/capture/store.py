@@ -277,12 +277,7 @@ class Capture(Query):
                          raw, None, None)
                 if injected:
                     entry += (True,)
-                if bulk:
-                    entries.append(entry)
-                    costs.append(cost)
-                    total += n
-                else:
-                    append(entry, conn, n, cost)
+                size = n
             elif kind is MessageReceived:
                 data = event.data
                 self._seq = seq = self._seq + 1
@@ -305,12 +300,6 @@ class Capture(Query):
                     cost = getsizeof(data) + MESSAGE_COST
                 entry = (_MESSAGE, seq, conn, time, wall, received, int(event.opcode), data, event.frames,
                          event.compressed_size)
-                if bulk:
-                    entries.append(entry)
-                    costs.append(cost)
-                    total += size
-                else:
-                    append(entry, conn, size, cost)
             elif kind is ProtocolViolation or kind is ConnectionClosed:
                 if entries:  # stored first: records keep the order of the events
                     self._extend(entries, costs, total, conn)
@@ -322,6 +311,15 @@ class Capture(Query):
                     append(rec, conn, len(raw), memory_cost(rec))
                 else:
                     self._add_close(conn, event.code, event.reason, event.initiator, event.clean, time, wall)
+                continue
+            else:
+                continue  # pings, pongs and a close received: the frames that carried them are recorded
+            if bulk:
+                entries.append(entry)
+                costs.append(cost)
+                total += size
+            else:
+                append(entry, conn, size, cost)
         if entries:
             self._extend(entries, costs, total, conn)
 
