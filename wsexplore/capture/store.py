@@ -247,12 +247,10 @@ class Capture(Query):
             raise ValueError(f"received must be 'in' or 'out', got {received!r}")
         sent = "out" if received == "in" else "in"
         append = self._append
-        # With nobody to hand records to, the frames and messages of the call are stored together
-        # (``_extend``); a subscriber gets each record as it is appended.
-        bulk = not self._subscribers
+        # The frames and messages of the call are gathered and stored together (``_extend``).
         entries: list[PendingRecord] = []
         costs: list[int] = []
-        total = 0
+        sizes: list[int] = []
         split_from = SPLIT_FROM
         shared: tuple[bytes, bytes] | None = None  # the last frame kept as header and payload
         for event in events:
@@ -285,13 +283,9 @@ class Capture(Query):
                     size = len(data)
                     cost = size + _BYTES_COST
                     if shared is not None and shared[1] is data:
-                        # The frame just recorded holds the same object; it is evicted first, so the
+                        # The frame just gathered holds the same object; it is evicted first, so the
                         # message is charged for the bytes and the frame no longer is.
-                        if bulk:
-                            costs[-1] -= size
-                        else:
-                            self._costs[-1] -= size
-                            self._memory -= size
+                        costs[-1] -= size
                 elif data.isascii():  # a compact ASCII str: one byte a character after its header
                     size = len(data)
                     cost = size + _ASCII_COST
@@ -302,8 +296,8 @@ class Capture(Query):
                          event.compressed_size)
             elif kind is ProtocolViolation or kind is ConnectionClosed:
                 if entries:  # stored first: records keep the order of the events
-                    self._extend(entries, costs, total, conn)
-                    entries, costs, total, shared = [], [], 0, None
+                    self._extend(entries, costs, sizes, conn)
+                    entries, costs, sizes, shared = [], [], [], None
                 if kind is ProtocolViolation:
                     raw = bytes(event.raw)
                     rec = FrameRecord(self._next(), conn, time, wall, received, event.offset, raw, None,
@@ -314,14 +308,11 @@ class Capture(Query):
                 continue
             else:
                 continue  # pings, pongs and a close received: the frames that carried them are recorded
-            if bulk:
-                entries.append(entry)
-                costs.append(cost)
-                total += size
-            else:
-                append(entry, conn, size, cost)
+            entries.append(entry)
+            costs.append(cost)
+            sizes.append(size)
         if entries:
-            self._extend(entries, costs, total, conn)
+            self._extend(entries, costs, sizes, conn)
 
     def _take_charge(self, payload: bytes) -> None:
         """A sent frame about to be stored holds ``payload``, the data of a message stored a moment
@@ -342,13 +333,18 @@ class Capture(Query):
                     self._memory -= size
                 return
 
-    def _extend(self, entries: list[PendingRecord], costs: list[int], size: int, conn: int) -> None:
-        """``_append`` for the pending records of one call while nobody subscribes (``size``: their data)."""
+    def _extend(self, entries: list[PendingRecord], costs: list[int], sizes: list[int], conn: int) -> None:
+        """``_append`` for the pending records of one call (``sizes``: their data, ``costs``: their memory):
+        while nobody subscribes, with one update of each deque and counter and one look at the bounds."""
+        if self._subscribers:
+            for entry, size, cost in zip(entries, sizes, costs):
+                self._append(entry, conn, size, cost)
+            return
         records = self._records
         records.extend(entries)
         self._costs.extend(costs)
         self._pending += len(entries)
-        self._nbytes += size
+        self._nbytes += sum(sizes)
         self._memory += sum(costs)
         conns = self._conns
         if conn not in conns and conn is not None:
