@@ -29,7 +29,7 @@ from .hexinput import HexError, looks_like_hex, read_hex
 from .protocol.dissector import dissect, judge
 from .protocol.errors import TruncatedFrame
 from .protocol.framing import FramePiece, split_frames
-from .protocol.header import MASK_MASK
+from .protocol.header import MASK_MASK, payload_length
 from .protocol.opcodes import opcode_name
 
 __all__ = ["add_decode_arguments", "run_decode", "DEFAULT_MAX_FRAME_SIZE"]
@@ -212,7 +212,7 @@ def _summary(number: int, piece: FramePiece, role: str, max_frame: int) -> tuple
         b0, b1 = data[0], data[1]
         length = b1 & 0x7F
         if (b0 & 0x70 == 0 and (b1 & 0x80) == (0x80 if role == "server" else 0)
-                and (length < 126 or length == 126 and data[2] << 8 | data[3] >= 126)):
+                and (length < 126 or length == 126 and payload_length(data) >= 126)):  # type: ignore[operator]
             fields = quick_frame_fields(data)  # type: ignore[arg-type]
             if fields is not None:
                 return f"#{number} @{piece.offset} {fields}\n", None, True, b0 & 0x0F

@@ -29,7 +29,7 @@ from ...protocol.errors import (
     TruncatedFrame,
 )
 from ...protocol.frames import Frame
-from ...protocol.header import HEADER_LENGTHS, LENGTH_MASK
+from ...protocol.header import HEADER_LENGTHS, payload_length
 from ..records import (
     DIRECTIONS,
     INITIATORS,
@@ -123,52 +123,57 @@ def record_lines(records: Iterable[Record], *, include_secrets: bool = False) ->
         yield b"".join(parts)
 
 
-_FRAME_LINE = ('{"kind": "frame", "seq": %d, "conn": %s, "time": %s, "wall": %s, "direction": "%s", '
-               '"offset": %d, "raw": "%s", "frame": %s, "error": null}\n')
+_HEAD = '{"kind": "%s", "seq": %d, "conn": %s, "time": %s, "wall": %s, "direction": "%s", '
+
+
+def _head(r: FrameRecord | MessageRecord) -> str | None:
+    """The start of the line of a frame or message record written out directly, up to its direction, as
+    ``json.dumps`` writes it; None when its connection or clocks need ``json.dumps`` to be written."""
+    conn, time, wall = r.conn, r.time, r.wall
+    if (conn is not None and type(conn) is not int or type(time) is not float or type(wall) is not float
+            or not (isfinite(time) and isfinite(wall))):
+        return None
+    return _HEAD % (r.kind, r.seq, "null" if conn is None else conn, float.__repr__(time), float.__repr__(wall),
+                    r.direction)
 
 
 def _frame_line(r: FrameRecord) -> bytes | None:
     """The line of a frame record that broke no rule and was not injected, written out directly:
     what ``json.dumps(record_to_json(r))`` writes (a capture is mostly such frames), or None for
     any other record."""
-    if r.error is not None or r.injected or r.conn is not None and type(r.conn) is not int:
+    if r.error is not None or r.injected:
         return None
-    time, wall = r.time, r.wall
-    if type(time) is not float or type(wall) is not float or not (isfinite(time) and isfinite(wall)):
+    head = _head(r)
+    if head is None:
         return None
     frame = _frame_to_json(r)
     if frame is not True and frame is not None:
         return None
-    return (_FRAME_LINE % (r.seq, "null" if r.conn is None else r.conn, float.__repr__(time),
-                           float.__repr__(wall), r.direction, r.offset, _b64(r.raw),
-                           "true" if frame else "null")).encode()
+    return f'{head}"offset": {r.offset}, "raw": "{_b64(r.raw)}", "frame": {"true" if frame else "null"}, ' \
+           '"error": null}\n'.encode()
 
 
-_MESSAGE_LINE = ('{"kind": "message", "seq": %d, "conn": %s, "time": %s, "wall": %s, "direction": "%s", '
-                 '"opcode": %d, "frames": %d, %s}\n')
 _dumps_str = json.encoder.encode_basestring_ascii  # json.dumps of a str, without its dispatch
 
 
 def _message_line(r: MessageRecord) -> bytes | None:
     """The line of a message record written out directly, as ``_frame_line`` writes a frame's:
     what ``json.dumps(record_to_json(r))`` writes, or None for a record it leaves to that."""
-    conn, time, wall, frames, compressed = r.conn, r.time, r.wall, r.frames, r.compressed_size
-    if (conn is not None and type(conn) is not int or type(time) is not float or type(wall) is not float
-            or not (isfinite(time) and isfinite(wall)) or type(frames) is not int):
+    frames, compressed, data = r.frames, r.compressed_size, r.data
+    if type(frames) is not int or compressed is not None and type(compressed) is not int:
         return None
-    data = r.data
     if type(data) is str:
         body = f'"text": {_dumps_str(data)}'
     elif type(data) is bytes:
         body = f'"data": "{_b64(data)}"'
     else:
         return None
+    head = _head(r)
+    if head is None:
+        return None
     if compressed is not None:
-        if type(compressed) is not int:
-            return None
         body = f'"compressed_size": {compressed}, {body}'
-    return (_MESSAGE_LINE % (r.seq, "null" if conn is None else conn, float.__repr__(time), float.__repr__(wall),
-                             r.direction, r.opcode, frames, body)).encode()
+    return f'{head}"opcode": {int(r.opcode)}, "frames": {frames}, {body}}}\n'.encode()
 
 
 def _header(saved: Saved, include_secrets: bool) -> dict[str, Any]:
@@ -375,19 +380,8 @@ def _frame_to_json(rec: FrameRecord) -> bool | dict[str, Any] | None:
 
 def _whole_frame(raw: bytes) -> bool:
     """``raw`` is exactly one whole frame: as long as its header says (read here without a ``Header``)."""
-    n = len(raw)
-    if n < 2:
-        return False
-    b1 = raw[1]
-    start = HEADER_LENGTHS[b1]
-    if n < start:
-        return False
-    length = b1 & LENGTH_MASK
-    if length == 126:
-        length = raw[2] << 8 | raw[3]
-    elif length == 127:
-        length = int.from_bytes(raw[2:10], "big")
-    return n == start + length
+    length = payload_length(raw)
+    return length is not None and len(raw) == HEADER_LENGTHS[raw[1]] + length
 
 
 def _frame_from_json(f: Fields, raw: bytes, has_error: bool) -> Frame | None:
