@@ -124,7 +124,7 @@ class _Written:
     seqs: array
     ends: array
     last: object  # the newest record written (a reference: the next write checks it is the same)
-    stamp: tuple[int, int] = (0, 0)  # its size and modification time once written
+    stamp: tuple[int, int]  # its size and modification time once written
 
     def close(self) -> None:
         os.close(self.fd)

@@ -129,7 +129,7 @@ def _mask_numpy(data: Buffer, key: bytes, n: int) -> bytes:
     """The NumPy strategy: XOR into a temporary array, copied out (mid sizes).
 
     The key goes in as a one-word array, broadcast: NumPy takes that faster than a uint64
-    scalar, whose conversion was a fifth of a call's cost at 1-16 KiB (``make bench``, group "mask").
+    scalar, whose conversion took 10-25% of a call at 1-16 KiB (timed by hand, new payloads).
     """
     words = n >> 3
     key8 = key * 2
