@@ -8,6 +8,7 @@ never from how long it took; benchmarks/bench_limits.py measures the times.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 
 import pytest
@@ -15,9 +16,21 @@ from websockets.asyncio.client import connect
 
 from wsexplore.capture import Capture, FrameRecord
 from wsexplore.live import server as server_module
+from wsexplore.protocol.connection import Connection
 from wsexplore.protocol.handshake import RequestParser, head
+from wsexplore.protocol.opcodes import Opcode
 
-from .probes import T, eventually, flood, send_in_pieces, tiny_frames, upgrade_request
+from .probes import (
+    T,
+    client_frame,
+    eventually,
+    flood,
+    open_websocket,
+    read_frame,
+    send_in_pieces,
+    tiny_frames,
+    upgrade_request,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -86,6 +99,51 @@ async def test_a_read_that_holds_the_rest_of_a_large_frame_is_fed_whole(make_tar
         assert await asyncio.wait_for(ws.recv(), T) == big
     (record,) = [r for r in target.capture.frames(direction="in") if r.length == len(big)]
     assert record.payload == big
+
+
+
+@pytest.mark.parametrize("size", [16 * 1024, 64 * 1024, 200 * 1024])
+async def test_frames_larger_than_a_slice_are_fed_whole(make_server_target, monkeypatch, size: int) -> None:
+    """A read that holds frames larger than a slice feeds each one whole (as far as the read goes):
+    a frame reaches the protocol in no more pieces than the reads it came in, instead of being cut at
+    a slice's end and copied once more to be put back together."""
+    target = await make_server_target()
+    reads: list[int] = []  # the WebSocket bytes of each read, in order
+    feeds: list[int] = []  # the bytes of each call to the protocol, in order
+    data_received, receive_data = server_module._Protocol.data_received, Connection.receive_data
+
+    def counting_read(self, data):
+        if self.ws is not None:
+            reads.append(len(data))
+        return data_received(self, data)
+
+    def counting_feed(self, data):
+        if self.role == "server":
+            feeds.append(len(data))
+        return receive_data(self, data)
+
+    monkeypatch.setattr(server_module._Protocol, "data_received", counting_read)
+    monkeypatch.setattr(Connection, "receive_data", counting_feed)
+    count = 24
+    frames = [client_frame(Opcode.BINARY, bytes([i]) * size) for i in range(count)]
+    reader, writer = await open_websocket(target)
+    try:
+        writer.write(b"".join(frames))  # one write: the server's reads hold several frames each
+        for i in range(count):
+            assert await read_frame(reader) == (Opcode.BINARY, bytes([i]) * size)
+    finally:
+        writer.transport.abort()
+    ends = list(itertools.accumulate(map(len, frames)))
+    starts = [end - len(frame) for end, frame in zip(ends, frames)]
+    read_ends = list(itertools.accumulate(reads))
+    feed_ends = list(itertools.accumulate(feeds))
+    assert feed_ends[-1] == read_ends[-1] == ends[-1]
+    assert any(sum(start < s < end for s in starts) > 1 for start, end in zip([0, *read_ends], read_ends)), \
+        "no read held the start of two frames: nothing was sliced"
+    for start, end in zip(starts, ends):
+        pieces_read = 1 + sum(start < e < end for e in read_ends)
+        pieces_fed = 1 + sum(start < e < end for e in feed_ends)
+        assert pieces_fed <= pieces_read, (start, pieces_fed, pieces_read)
 
 
 # ---------------------------------------------------------------------------- a head one line per write

@@ -166,3 +166,44 @@ def test_feeding_at_most_bytes_needed_reaches_every_frame_end(frames, cuts) -> N
         pos += size
     assert conn.bytes_needed == 0
     assert boundaries == [0, *ends[:-1]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([Opcode.TEXT, Opcode.BINARY, Opcode.PING]),
+                          st.integers(0, 70000)), min_size=1, max_size=4),
+       st.lists(st.integers(1, 9000), min_size=1, max_size=40))
+def test_frame_end_is_where_the_next_frame_ends(frames, cuts) -> None:
+    """``frame_end`` of the bytes at hand: at a frame boundary the whole next frame once the bytes that
+    give its length are among them (else 0), inside a frame what ``bytes_needed`` says; fed that many
+    bytes once the length is known, the reader completes exactly one frame."""
+    payloads = [b"a" * (min(n, 125) if op == Opcode.PING else n) for op, n in frames]
+    encoded = [client_frame(op, p) for (op, _), p in zip(frames, payloads)]
+    # Bytes up to the end of the length field: 2, 4 or 10 (the masking key follows).
+    length_known = [len(e) - len(p) - 4 for e, p in zip(encoded, payloads)]
+    stream = b"".join(encoded)
+    starts = [sum(map(len, encoded[:i])) for i in range(len(encoded))]
+    conn = Connection("server", observer=True)
+    pos, whole = 0, 0
+    for i in range(len(stream) + 1):
+        if pos == len(stream):
+            break
+        at_hand = memoryview(stream)[pos:pos + cuts[i % len(cuts)]]
+        end = conn.frame_end(at_hand)
+        k = max(j for j, start in enumerate(starts) if start <= pos)  # the frame pos is in
+        if pos == starts[k]:
+            assert conn.bytes_needed == 0
+            assert end == (len(encoded[k]) if len(at_hand) >= length_known[k] else 0)
+        else:
+            assert end == conn.bytes_needed > 0
+        if not end:
+            end = len(at_hand)
+        events = conn.receive_data(stream[pos:pos + end])
+        frames_done = sum(isinstance(e, FrameReceived) for e in events)
+        if pos - starts[k] >= length_known[k] or pos == starts[k] and len(at_hand) >= length_known[k]:
+            assert frames_done == 1 and pos + end == starts[k] + len(encoded[k])
+            whole += 1
+        else:
+            assert frames_done == 0
+        pos += end
+    assert pos == len(stream) and conn.bytes_needed == 0
+    assert whole >= 1

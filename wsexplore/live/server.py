@@ -71,6 +71,7 @@ from ..protocol.events import (
     ProtocolViolation,
 )
 from ..protocol.frames import Frame
+from ..protocol.header import MAX_HEADER_BYTES
 from . import api
 from .access import AccessPolicy
 from .handlers import echo
@@ -394,7 +395,7 @@ class _Protocol(asyncio.Protocol):
             self._backlog = memoryview(bytes(self._backlog[self._backlog_pos:]) + data)
             self._backlog_pos = 0
             return
-        if len(data) <= self._slice or len(data) <= ws.protocol.bytes_needed:
+        if len(data) <= self._slice or len(data) <= ws.protocol.frame_end(data):
             # The capture keeps the bytes of a read that held one frame: a copy, not the socket's
             # read buffer, which is allocated at the full read size (with glibc an mmap, shrunk to
             # a page), so that a kept 32 B frame holds 32 B and not a mapped page.
@@ -418,7 +419,12 @@ class _Protocol(asyncio.Protocol):
             self._update_reading()  # reading stays paused; the next slice comes once they caught up
             return
         start = self._backlog_pos
-        end = min(start + max(self._slice, ws.protocol.bytes_needed), len(backlog))
+        need = ws.protocol.bytes_needed
+        if need:  # the rest of the frame in progress, alone: the next slice starts at a frame boundary
+            end = min(start + need, len(backlog))
+        else:  # a frame larger than a slice is fed whole (cut, it would be copied again to be joined)
+            end = min(start + max(self._slice, ws.protocol.frame_end(backlog[start:start + MAX_HEADER_BYTES])),
+                      len(backlog))
         chunk = bytes(backlog[start:end])
         if end == len(backlog):
             self._backlog = None

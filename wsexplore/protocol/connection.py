@@ -43,6 +43,7 @@ from .header import (
     MASK_KEY_BYTES,
     MASK_MASK,
     MAX_7BIT,
+    MAX_HEADER_BYTES,
     OPCODE_MASK,
     RSV1_MASK,
     RSV_MASK,
@@ -107,7 +108,6 @@ _RECEIVING = tuple(state for state in State if allows(state, Trigger.RECEIVE))
 # it is whole (one copy), rather than grown in a bytearray and copied out (three). Above the largest
 # need of a header still arriving, so that a frame gathered has its whole header in ``_buf``.
 _GATHER_FROM = 1024
-_LONGEST_HEADER = 14  # bytes: 64-bit length and masking key (section 5.2)
 
 # A close body is a 2-byte code and a reason, within a control frame's payload (section 5.5).
 _MAX_CLOSE_REASON = MAX_7BIT - 2
@@ -270,6 +270,22 @@ class Connection:
             return 0
         return max(self._need - len(self._buf) - self._tail_size, 1)
 
+    def frame_end(self, data: bytes | memoryview) -> int:
+        """How many bytes of ``data``, fed next, take the reader to the end of a frame.
+
+        ``bytes_needed`` while a frame is in progress; at a frame boundary, the
+        size of the frame ``data`` starts with, header included, once the bytes
+        that give its length are in ``data`` (else 0). A reader that feeds a read in
+        slices stretches a slice to this instead of cutting a large frame in
+        two, which would copy the frame once more to put it back together.
+        """
+        if self._buf:
+            return self.bytes_needed
+        if len(data) < 2:
+            return 0
+        length = payload_length(data)
+        return 0 if length is None else HEADER_LENGTHS[data[1]] + length
+
     # ------------------------------------------------------------------ receiving
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the peer; return what happened, in order."""
@@ -277,7 +293,7 @@ class Connection:
             return []
         events: list[Event] = []
         head = self._buf
-        if head and self._need >= _GATHER_FROM and len(head) >= _LONGEST_HEADER:
+        if head and self._need >= _GATHER_FROM and len(head) >= MAX_HEADER_BYTES:
             # A large frame, its header whole in ``head``: its reads are kept as they are until it is whole.
             tail = self._tail
             tail.append(data)

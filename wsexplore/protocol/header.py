@@ -70,6 +70,8 @@ LENGTH_64 = 127
 MAX_7BIT = 125
 MAX_16BIT = 0xFFFF
 MASK_KEY_BYTES = 4
+#: The longest header: a 64-bit length and a masking key.
+MAX_HEADER_BYTES = 2 + 8 + MASK_KEY_BYTES
 
 
 def extended_length_bytes(len7: int) -> int:
