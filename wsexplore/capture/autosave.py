@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .formats import jsonl
+from .records import PendingRecord, Record, build
 from .store import Capture
 
 __all__ = ["save_problem", "save_atomically", "AutoSave", "DEFAULT_INTERVAL"]
@@ -103,6 +104,7 @@ def _write_saved(saved: jsonl.Saved, path: str | os.PathLike, previous: _Written
     target = Path(path)
     if _format_of(target) == "jsonl":
         return _write_jsonl(saved, target, previous)
+    saved.records = [build(entry) for entry in saved.records]
     copy = Capture(max_records=max(saved.max_records or 1, len(saved.records), 1), max_bytes=1 << 62)
     copy._adopt(saved)
     copy.max_records, copy.max_bytes = saved.max_records or 1, saved.max_bytes or 0
@@ -123,7 +125,7 @@ class _Written:
     origin: int  # the ``ends`` value at which the body starts
     seqs: array
     ends: array
-    last: object  # the newest record written (a reference: the next write checks it is the same)
+    last: tuple  # the newest record written, as ``_identity`` gives it (the next write checks it is the same)
     stamp: tuple[int, int]  # its size and modification time once written
 
     def close(self) -> None:
@@ -132,6 +134,18 @@ class _Written:
     def unchanged(self) -> bool:
         """Nobody wrote to the file since (at its path, a program may have rewritten it in place)."""
         return _stamp(self.fd) == self.stamp
+
+
+def _seq(entry: Record | PendingRecord) -> int:
+    return entry[1] if type(entry) is tuple else entry.seq  # type: ignore[union-attr,return-value]
+
+
+def _identity(entry: Record | PendingRecord) -> tuple:
+    """What tells a record from any other in the same numbering: its number and clock readings,
+    the same whether it is still pending or built since."""
+    if type(entry) is tuple:
+        return entry[1:5]
+    return (entry.seq, entry.conn, entry.time, entry.wall)  # type: ignore[union-attr]
 
 
 def _stamp(fd: int) -> tuple[int, int]:
@@ -148,10 +162,10 @@ def _write_jsonl(saved: jsonl.Saved, target: Path, previous: _Written | None) ->
     records = saved.records
     keep, first = 0, 0
     if previous is not None and records and previous.unchanged():
-        first = bisect_left(previous.seqs, records[0].seq)
+        first = bisect_left(previous.seqs, _seq(records[0]))
         keep = len(previous.seqs) - first
-        if keep and (keep > len(records) or previous.seqs[first] != records[0].seq
-                     or records[keep - 1] is not previous.last):
+        if keep and (keep > len(records) or previous.seqs[first] != _seq(records[0])
+                     or _identity(records[keep - 1]) != previous.last):
             keep = 0  # not the capture written last time: write it all
     fd, name = _temporary(target)
     try:
@@ -171,7 +185,7 @@ def _write_jsonl(saved: jsonl.Saved, target: Path, previous: _Written | None) ->
             batch.append(line)
             size += len(line)
             end += len(line)
-            seqs.append(record.seq)
+            seqs.append(record[1] if type(record) is tuple else record.seq)  # type: ignore[union-attr]
             ends.append(end)
             if size >= _BATCH:
                 _write_all(fd, b"".join(batch))
@@ -186,7 +200,7 @@ def _write_jsonl(saved: jsonl.Saved, target: Path, previous: _Written | None) ->
         except OSError:
             pass
         raise
-    return _Written(fd, len(head), origin, seqs, ends, records[-1] if records else None, _stamp(fd))
+    return _Written(fd, len(head), origin, seqs, ends, _identity(records[-1]) if records else (), _stamp(fd))
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -282,7 +296,9 @@ class AutoSave:
         state = self._state()
         if state == self._written:
             return 0.0
-        saved = self.capture._saved()  # references to the records as they are now, taken on the loop
+        # References to the records as they are now, taken on the loop; pending ones are built (or
+        # written as they are) in the thread.
+        saved = self.capture._saved(pending=True)
         started = time.monotonic()
         self._writing = writing = asyncio.ensure_future(asyncio.to_thread(self._write, saved))
         try:

@@ -488,9 +488,11 @@ class Capture(Query):
 
         return files.load(path, max_records=max_records, max_bytes=max_bytes, options=options)
 
-    def _saved(self) -> jsonl.Saved:
-        """The state ``jsonl.dumps`` writes."""
-        return jsonl.Saved(records=list(self._items()), last_seq=self._seq, dropped=self.dropped,
+    def _saved(self, *, pending: bool = False) -> jsonl.Saved:
+        """The state ``jsonl.dumps`` writes. ``pending=True`` takes the entries as they are, pending
+        records still tuples (``jsonl.record_lines`` writes them as they are, ``records.build``
+        makes the records): for a writer in another thread, so that the event loop builds nothing."""
+        return jsonl.Saved(records=list(self._records if pending else self._items()), last_seq=self._seq, dropped=self.dropped,
                            dropped_bytes=self.dropped_bytes, max_records=self.max_records,
                            max_bytes=self.max_bytes, connections=list(self._conns))
 

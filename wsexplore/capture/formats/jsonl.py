@@ -41,7 +41,9 @@ from ..records import (
     FrameRecord,
     MessageRecord,
     OpenRecord,
+    PendingRecord,
     Record,
+    build,
     parse_frame,
 )
 from ..redact import redact_headers
@@ -56,9 +58,10 @@ FORMAT_VERSION = 1
 
 @dataclass
 class Saved:
-    """What a file holds: the records and the state of the capture they came from."""
+    """What a file holds: the records and the state of the capture they came from (records may
+    still be pending tuples when taken with ``Capture._saved(pending=True)``)."""
 
-    records: list[Record]
+    records: list[Record | PendingRecord]
     last_seq: int = 0
     dropped: int = 0
     dropped_bytes: int = 0
@@ -96,12 +99,22 @@ def header_line(saved: Saved, *, include_secrets: bool = False) -> bytes:
     return json.dumps(_header(saved, include_secrets)).encode() + b"\n"
 
 
-def record_lines(records: Iterable[Record], *, include_secrets: bool = False) -> Iterator[bytes]:
+def record_lines(records: Iterable[Record | PendingRecord], *, include_secrets: bool = False) -> Iterator[bytes]:
     """The lines of ``records``, one each, as ``lines`` writes them after the header: a record's line
-    depends on the record alone (records never change), so a line written once can be copied."""
+    depends on the record alone (records never change), so a line written once can be copied.
+
+    A pending record (the tuple a capture keeps until someone reads the record) is written from
+    the tuple when it is a plain frame or message, and built first otherwise.
+    """
     dumps_ = json.dumps
     small = _SPLICED * 3 // 4  # data bytes below which no base64 field reaches _SPLICED characters
     for record in records:
+        if type(record) is tuple:
+            line = _pending_line(record, small)  # type: ignore[arg-type]
+            if line is not None:
+                yield line
+                continue
+            record = build(record)
         size = record.nbytes
         if size < small:
             kind = type(record)
@@ -123,18 +136,18 @@ def record_lines(records: Iterable[Record], *, include_secrets: bool = False) ->
         yield b"".join(parts)
 
 
+_FRAME, _MESSAGE = FrameRecord.kind, MessageRecord.kind
 _HEAD = '{"kind": "%s", "seq": %d, "conn": %s, "time": %s, "wall": %s, "direction": "%s", '
 
 
-def _head(r: FrameRecord | MessageRecord) -> str | None:
+def _head(kind: str, seq: int, conn: object, time: object, wall: object, direction: str) -> str | None:
     """The start of the line of a frame or message record written out directly, up to its direction, as
     ``json.dumps`` writes it; None when its connection or clocks need ``json.dumps`` to be written."""
-    conn, time, wall = r.conn, r.time, r.wall
     if (conn is not None and type(conn) is not int or type(time) is not float or type(wall) is not float
-            or not (isfinite(time) and isfinite(wall))):
+            or not (isfinite(time) and isfinite(wall))):  # type: ignore[arg-type]
         return None
-    return _HEAD % (r.kind, r.seq, "null" if conn is None else conn, float.__repr__(time), float.__repr__(wall),
-                    r.direction)
+    return _HEAD % (kind, seq, "null" if conn is None else conn, float.__repr__(time), float.__repr__(wall),  # type: ignore[arg-type]
+                    direction)
 
 
 def _frame_line(r: FrameRecord) -> bytes | None:
@@ -143,23 +156,28 @@ def _frame_line(r: FrameRecord) -> bytes | None:
     any other record."""
     if r.error is not None or r.injected:
         return None
-    head = _head(r)
+    head = _head(_FRAME, r.seq, r.conn, r.time, r.wall, r.direction)
     if head is None:
         return None
     frame = _frame_to_json(r)
     if frame is not True and frame is not None:
         return None
-    return f'{head}"offset": {r.offset}, "raw": "{_b64(r.raw)}", "frame": {"true" if frame else "null"}, ' \
-           '"error": null}\n'.encode()
+    return (_FRAME_LINE % (head, r.offset, _b64(r.raw), "true" if frame else "null")).encode()
 
 
+_FRAME_LINE = '%s"offset": %d, "raw": "%s", "frame": %s, "error": null}\n'
 _dumps_str = json.encoder.encode_basestring_ascii  # json.dumps of a str, without its dispatch
 
 
 def _message_line(r: MessageRecord) -> bytes | None:
     """The line of a message record written out directly, as ``_frame_line`` writes a frame's:
     what ``json.dumps(record_to_json(r))`` writes, or None for a record it leaves to that."""
-    frames, compressed, data = r.frames, r.compressed_size, r.data
+    return _message_fields_line(r.seq, r.conn, r.time, r.wall, r.direction, r.opcode, r.data, r.frames,
+                                r.compressed_size)
+
+
+def _message_fields_line(seq: int, conn: object, time: object, wall: object, direction: str, opcode: int,
+                         data: object, frames: object, compressed: object) -> bytes | None:
     if type(frames) is not int or compressed is not None and type(compressed) is not int:
         return None
     if type(data) is str:
@@ -168,12 +186,35 @@ def _message_line(r: MessageRecord) -> bytes | None:
         body = f'"data": "{_b64(data)}"'
     else:
         return None
-    head = _head(r)
+    head = _head(_MESSAGE, seq, conn, time, wall, direction)
     if head is None:
         return None
     if compressed is not None:
         body = f'"compressed_size": {compressed}, {body}'
-    return f'{head}"opcode": {int(r.opcode)}, "frames": {frames}, {body}}}\n'.encode()
+    return f'{head}"opcode": {int(opcode)}, "frames": {frames}, {body}}}\n'.encode()
+
+
+def _pending_line(e: PendingRecord, small: int) -> bytes | None:
+    """``_frame_line`` or ``_message_line`` of the record a pending tuple stands for, read from the
+    tuple (its fields in ``FrameRecord``'s or ``MessageRecord``'s order, after the kind); None
+    for one that ``record_lines`` leaves to the record."""
+    kind = e[0]
+    if kind == _FRAME:
+        raw = e[7]
+        # Not yet decoded (no Frame), no error, not injected, kept whole and small.
+        if e[8] is not None or e[9] is not None or len(e) > 10 and e[10] or type(raw) is not bytes \
+                or len(raw) >= small:
+            return None
+        head = _head(_FRAME, e[1], e[2], e[3], e[4], e[5])
+        if head is None:
+            return None
+        return (_FRAME_LINE % (head, e[6], _b64(raw), "true" if _whole_frame(raw) else "null")).encode()
+    if kind == _MESSAGE:
+        data = e[7]
+        if len(data) >= small:
+            return None
+        return _message_fields_line(e[1], e[2], e[3], e[4], e[5], e[6], data, e[8], e[9])
+    return None
 
 
 def _header(saved: Saved, include_secrets: bool) -> dict[str, Any]:
