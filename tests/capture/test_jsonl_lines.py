@@ -9,7 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wsexplore.capture import Capture
-from wsexplore.capture.formats.jsonl import _frame_line, _message_line, lines, loads, record_lines, record_to_json
+from wsexplore.capture.formats.jsonl import (
+    _SPLICED,
+    _frame_line,
+    _message_line,
+    _spliced_line,
+    lines,
+    loads,
+    record_lines,
+    record_to_json,
+)
 from wsexplore.capture.records import FrameRecord, MessageRecord, build
 from wsexplore.protocol.frames import Frame
 
@@ -83,3 +92,22 @@ def test_a_pending_record_is_written_as_the_record_it_stands_for(record, injecte
     assert line == list(record_lines([built]))
     header = next(lines(_saved([built])))
     assert loads((header + line[0]).decode()).records == [built]
+
+
+@given(st.one_of(records, messages), st.integers(47_000, 70_000), st.integers(0, 2))
+def test_a_large_record_is_written_as_json_dumps_and_the_splice_write_it(record, size: int, form: int) -> None:
+    """A frame or message whose base64 field is long enough to be spliced in (moved to the end of the line,
+    not escaped by ``json.dumps``): written directly, it is the same line, whatever its size around the
+    limit, and loads back."""
+    if type(record) is FrameRecord:
+        raw = record.raw + bytes(size)
+        record = FrameRecord(record.seq, record.conn, record.time, record.wall, record.direction, record.offset, raw)
+    else:
+        data = (record.data.encode("utf-8", "surrogatepass") if form == 0 and type(record.data) is str
+                else record.data) * (1 + size // max(len(record.data), 1))
+        record = MessageRecord(record.seq, record.conn, record.time, record.wall, record.direction, record.opcode,
+                               data[:size] if form == 1 else data, record.frames, record.compressed_size)
+    (line,) = record_lines([record])
+    assert line == _spliced_line(record, False, record.nbytes >= _SPLICED * 3 // 4)
+    header = next(lines(_saved([record])))
+    assert loads((header + line).decode()).records == [record]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+from binascii import b2a_base64
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from math import isfinite
@@ -106,7 +107,6 @@ def record_lines(records: Iterable[Record | PendingRecord], *, include_secrets: 
     A pending record (the tuple a capture keeps until someone reads the record) is written from
     the tuple when it is a plain frame or message, and built first otherwise.
     """
-    dumps_ = json.dumps
     small = _SPLICED * 3 // 4  # data bytes below which no base64 field reaches _SPLICED characters
     for record in records:
         if type(record) is tuple:
@@ -116,24 +116,63 @@ def record_lines(records: Iterable[Record | PendingRecord], *, include_secrets: 
                 continue
             record = build(record)
         size = record.nbytes
+        kind = type(record)
         if size < small:
-            kind = type(record)
             line = _frame_line(record) if kind is FrameRecord else _message_line(record) \
                 if kind is MessageRecord else None
-            if line is not None:
-                yield line
-                continue
-        d = record_to_json(record, include_secrets)
-        big = [] if size < small else [
-            (key, d.pop(key)) for key in _BASE64_FIELDS if len(d.get(key) or "") >= _SPLICED]
-        if not big:
-            yield dumps_(d).encode() + b"\n"
-            continue
-        parts = [dumps_(d).encode()[:-1]]  # without its closing brace
-        for key, value in big:
-            parts.append(b', "%s": "%s"' % (key.encode(), value.encode("ascii")))
-        parts.append(b"}\n")
-        yield b"".join(parts)
+        else:
+            line = _large_line(record) if kind is FrameRecord or kind is MessageRecord else None
+        yield _spliced_line(record, include_secrets, size >= small) if line is None else line
+
+
+def _spliced_line(record: Record, include_secrets: bool, large: bool) -> bytes:
+    """Any record's line, through ``json.dumps``; a ``large`` one's base64 fields of ``_SPLICED``
+    characters or more are moved to the end and spliced in, not escaped by the encoder."""
+    d = record_to_json(record, include_secrets)
+    big = [(key, d.pop(key)) for key in _BASE64_FIELDS if len(d.get(key) or "") >= _SPLICED] if large else []
+    if not big:
+        return json.dumps(d).encode() + b"\n"
+    parts = [json.dumps(d).encode()[:-1]]  # without its closing brace
+    for key, value in big:
+        parts.append(b', "%s": "%s"' % (key.encode(), value.encode("ascii")))
+    parts.append(b"}\n")
+    return b"".join(parts)
+
+
+def _base64_size(n: int) -> int:
+    return 4 * ((n + 2) // 3)
+
+
+def _large_line(r: FrameRecord | MessageRecord) -> bytes | None:
+    """``_spliced_line`` of a large frame or message record that ``_frame_line`` or ``_message_line``
+    would write if it were small, made with its base64 as bytes from the start (no str made of it and
+    copied back); None for any other record."""
+    if type(r) is FrameRecord:
+        if r.error is not None or r.injected:
+            return None
+        frame = _frame_to_json(r)
+        if frame is not True and frame is not None:
+            return None
+        head = _head(_FRAME, r.seq, r.conn, r.time, r.wall, r.direction)
+        if head is None:
+            return None
+        raw = r.raw
+        if _base64_size(len(raw)) < _SPLICED:  # not moved to the end
+            return None
+        start = f'{head}"offset": {r.offset}, "frame": {"true" if frame else "null"}, "error": null, "raw": "'
+        return b"".join([start.encode(), b2a_base64(raw, newline=False), b'"}\n'])
+    frames, compressed, data = r.frames, r.compressed_size, r.data
+    if type(data) is not bytes or type(frames) is not int or compressed is not None and type(compressed) is not int:
+        return None
+    if _base64_size(len(data)) < _SPLICED:
+        return None
+    head = _head(_MESSAGE, r.seq, r.conn, r.time, r.wall, r.direction)
+    if head is None:
+        return None
+    start = f'{head}"opcode": {int(r.opcode)}, "frames": {frames}, '
+    if compressed is not None:
+        start += f'"compressed_size": {compressed}, '
+    return b"".join([start.encode(), b'"data": "', b2a_base64(data, newline=False), b'"}\n'])
 
 
 _FRAME, _MESSAGE = FrameRecord.kind, MessageRecord.kind
