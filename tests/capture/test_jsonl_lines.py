@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import random
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from wsexplore.capture import Capture
 from wsexplore.capture.formats.jsonl import (
+    _BASE64_CHUNK,
     _SPLICED,
+    LargeLine,
     _frame_line,
     _message_line,
     _spliced_line,
@@ -111,3 +116,12 @@ def test_a_large_record_is_written_as_json_dumps_and_the_splice_write_it(record,
     assert line == _spliced_line(record, False, record.nbytes >= _SPLICED * 3 // 4)
     header = next(lines(_saved([record])))
     assert loads((header + line).decode()).records == [record]
+
+
+@pytest.mark.parametrize("n", [0, 1, _BASE64_CHUNK - 1, _BASE64_CHUNK, _BASE64_CHUNK + 1, 3 * _BASE64_CHUNK + 2])
+def test_a_large_line_in_parts_is_the_whole_line(n: int) -> None:
+    """The base64 of a large line's data, made a chunk at a time, is the base64 of the whole."""
+    data = bytes(random.Random(n).randrange(256) for _ in range(n))
+    line = LargeLine(b'{"raw": "', data, b'"}\n')
+    whole = b'{"raw": "' + base64.b64encode(data) + b'"}\n'
+    assert b"".join(line.parts()) == whole and line.size == len(whole)

@@ -181,10 +181,18 @@ def _write_jsonl(saved: jsonl.Saved, target: Path, previous: _Written | None) ->
         batch: list[bytes] = []
         size = 0
         new = records[keep:]
-        for record, line in zip(new, jsonl.record_lines(new)):
-            batch.append(line)
-            size += len(line)
-            end += len(line)
+        for record, line in zip(new, jsonl.record_pieces(new)):
+            if type(line) is not bytes:  # a large line: written a part at a time
+                if batch:
+                    _write_all(fd, b"".join(batch))
+                    batch, size = [], 0
+                for part in line.parts():  # type: ignore[union-attr]
+                    _write_all(fd, part)
+                end += line.size  # type: ignore[union-attr]
+            else:
+                batch.append(line)
+                size += len(line)
+                end += len(line)
             seqs.append(record[1] if type(record) is tuple else record.seq)  # type: ignore[union-attr]
             ends.append(end)
             if size >= _BATCH:

@@ -17,7 +17,7 @@ from binascii import b2a_base64
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from math import isfinite
-from typing import Any
+from typing import Any, NamedTuple
 
 from ...protocol.deflate import CompressionError
 from ...protocol.errors import (
@@ -51,7 +51,7 @@ from ..redact import redact_headers
 from .fields import MAX_INT, CaptureFileError, Fields, json_type
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ERROR_TYPES", "CaptureFileError", "Saved", "dumps", "lines", "header_line",
-           "record_lines", "loads"]
+           "record_lines", "record_pieces", "LargeLine", "loads"]
 
 FORMAT = "wsexplore-capture"
 FORMAT_VERSION = 1
@@ -107,6 +107,41 @@ def record_lines(records: Iterable[Record | PendingRecord], *, include_secrets: 
     A pending record (the tuple a capture keeps until someone reads the record) is written from
     the tuple when it is a plain frame or message, and built first otherwise.
     """
+    for piece in record_pieces(records, include_secrets=include_secrets):
+        yield piece if type(piece) is bytes else b"".join(piece.parts())  # type: ignore[union-attr]
+
+
+class LargeLine(NamedTuple):
+    """The line of a large frame or message, its base64 field still to make: ``start``, the base64 of
+    ``data``, then ``end``. A writer takes ``parts()`` one by one, so that the line is never held
+    whole (nor the base64 of its data)."""
+
+    start: bytes
+    data: bytes
+    end: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.start) + _base64_size(len(self.data)) + len(self.end)
+
+    def parts(self) -> Iterator[bytes]:
+        yield self.start
+        data = self.data
+        if len(data) <= _BASE64_CHUNK:
+            yield b2a_base64(data, newline=False)
+        else:
+            view = memoryview(data)
+            for i in range(0, len(data), _BASE64_CHUNK):  # whole groups of 3 bytes: the pieces join up
+                yield b2a_base64(view[i:i + _BASE64_CHUNK], newline=False)
+        yield self.end
+
+
+_BASE64_CHUNK = 3 * 32 * 1024  # bytes encoded at a time: 128 KiB of base64, memory the allocator reuses
+
+
+def record_pieces(records: Iterable[Record | PendingRecord], *,
+                  include_secrets: bool = False) -> Iterator[bytes | LargeLine]:
+    """``record_lines``, with the line of a large frame or message given as a ``LargeLine``."""
     small = _SPLICED * 3 // 4  # data bytes below which no base64 field reaches _SPLICED characters
     for record in records:
         if type(record) is tuple:
@@ -120,9 +155,10 @@ def record_lines(records: Iterable[Record | PendingRecord], *, include_secrets: 
         if size < small:
             line = _frame_line(record) if kind is FrameRecord else _message_line(record) \
                 if kind is MessageRecord else None
-        else:
-            line = _large_line(record) if kind is FrameRecord or kind is MessageRecord else None
-        yield _spliced_line(record, include_secrets, size >= small) if line is None else line
+            yield _spliced_line(record, include_secrets, False) if line is None else line
+            continue
+        large = _large_line(record) if kind is FrameRecord or kind is MessageRecord else None
+        yield _spliced_line(record, include_secrets, True) if large is None else large
 
 
 def _spliced_line(record: Record, include_secrets: bool, large: bool) -> bytes:
@@ -143,7 +179,7 @@ def _base64_size(n: int) -> int:
     return 4 * ((n + 2) // 3)
 
 
-def _large_line(r: FrameRecord | MessageRecord) -> bytes | None:
+def _large_line(r: FrameRecord | MessageRecord) -> LargeLine | None:
     """``_spliced_line`` of a large frame or message record that ``_frame_line`` or ``_message_line``
     would write if it were small, made with its base64 as bytes from the start (no str made of it and
     copied back); None for any other record."""
@@ -160,7 +196,7 @@ def _large_line(r: FrameRecord | MessageRecord) -> bytes | None:
         if _base64_size(len(raw)) < _SPLICED:  # not moved to the end
             return None
         start = f'{head}"offset": {r.offset}, "frame": {"true" if frame else "null"}, "error": null, "raw": "'
-        return b"".join([start.encode(), b2a_base64(raw, newline=False), b'"}\n'])
+        return LargeLine(start.encode(), raw, b'"}\n')
     frames, compressed, data = r.frames, r.compressed_size, r.data
     if type(data) is not bytes or type(frames) is not int or compressed is not None and type(compressed) is not int:
         return None
@@ -172,7 +208,7 @@ def _large_line(r: FrameRecord | MessageRecord) -> bytes | None:
     start = f'{head}"opcode": {int(r.opcode)}, "frames": {frames}, '
     if compressed is not None:
         start += f'"compressed_size": {compressed}, '
-    return b"".join([start.encode(), b'"data": "', b2a_base64(data, newline=False), b'"}\n'])
+    return LargeLine(f'{start}"data": "'.encode(), data, b'"}\n')
 
 
 _FRAME, _MESSAGE = FrameRecord.kind, MessageRecord.kind
