@@ -492,8 +492,8 @@ class Capture(Query):
         """The state ``jsonl.dumps`` writes. ``pending=True`` takes the entries as they are, pending
         records still tuples (``jsonl.record_lines`` writes them as they are, ``records.build``
         makes the records): for a writer in another thread, so that the event loop builds nothing."""
-        return jsonl.Saved(records=list(self._records if pending else self._items()), last_seq=self._seq, dropped=self.dropped,
-                           dropped_bytes=self.dropped_bytes, max_records=self.max_records,
+        return jsonl.Saved(records=list(self._records if pending else self._items()), last_seq=self._seq,
+                           dropped=self.dropped, dropped_bytes=self.dropped_bytes, max_records=self.max_records,
                            max_bytes=self.max_bytes, connections=list(self._conns))
 
     def _adopt(self, saved: jsonl.Saved) -> None:

@@ -215,13 +215,13 @@ _FRAME, _MESSAGE = FrameRecord.kind, MessageRecord.kind
 _HEAD = '{"kind": "%s", "seq": %d, "conn": %s, "time": %s, "wall": %s, "direction": "%s", '
 
 
-def _head(kind: str, seq: int, conn: object, time: object, wall: object, direction: str) -> str | None:
+def _head(kind: str, seq: int, conn: Any, time: Any, wall: Any, direction: str) -> str | None:
     """The start of the line of a frame or message record written out directly, up to its direction, as
     ``json.dumps`` writes it; None when its connection or clocks need ``json.dumps`` to be written."""
     if (conn is not None and type(conn) is not int or type(time) is not float or type(wall) is not float
-            or not (isfinite(time) and isfinite(wall))):  # type: ignore[arg-type]
+            or not (isfinite(time) and isfinite(wall))):
         return None
-    return _HEAD % (kind, seq, "null" if conn is None else conn, float.__repr__(time), float.__repr__(wall),  # type: ignore[arg-type]
+    return _HEAD % (kind, seq, "null" if conn is None else conn, float.__repr__(time), float.__repr__(wall),
                     direction)
 
 
@@ -251,7 +251,7 @@ def _message_line(r: MessageRecord) -> bytes | None:
                                 r.compressed_size)
 
 
-def _message_fields_line(seq: int, conn: object, time: object, wall: object, direction: str, opcode: int,
+def _message_fields_line(seq: int, conn: Any, time: Any, wall: Any, direction: str, opcode: int,
                          data: object, frames: object, compressed: object) -> bytes | None:
     if type(frames) is not int or compressed is not None and type(compressed) is not int:
         return None
