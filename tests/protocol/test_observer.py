@@ -173,9 +173,9 @@ def test_feeding_at_most_bytes_needed_reaches_every_frame_end(frames, cuts) -> N
                           st.integers(0, 70000)), min_size=1, max_size=4),
        st.lists(st.integers(1, 9000), min_size=1, max_size=40))
 def test_frame_end_is_where_the_next_frame_ends(frames, cuts) -> None:
-    """``frame_end`` of the bytes at hand: at a frame boundary the whole next frame once the bytes that
-    give its length are among them (else 0), inside a frame what ``bytes_needed`` says; fed that many
-    bytes once the length is known, the reader completes exactly one frame."""
+    """``frame_end`` of the bytes at hand: the rest of the frame in progress (the whole frame at a
+    boundary) once the bytes that give its length are there, counting those at hand; until then
+    ``bytes_needed``. Fed that many bytes once the length is known, the reader completes one frame."""
     payloads = [b"a" * (min(n, 125) if op == Opcode.PING else n) for op, n in frames]
     encoded = [client_frame(op, p) for (op, _), p in zip(frames, payloads)]
     # Bytes up to the end of the length field: 2, 4 or 10 (the masking key follows).
@@ -190,20 +190,17 @@ def test_frame_end_is_where_the_next_frame_ends(frames, cuts) -> None:
         at_hand = memoryview(stream)[pos:pos + cuts[i % len(cuts)]]
         end = conn.frame_end(at_hand)
         k = max(j for j, start in enumerate(starts) if start <= pos)  # the frame pos is in
-        if pos == starts[k]:
-            assert conn.bytes_needed == 0
-            assert end == (len(encoded[k]) if len(at_hand) >= length_known[k] else 0)
+        frame_end = starts[k] + len(encoded[k])
+        known = pos + len(at_hand) >= starts[k] + length_known[k]
+        if known:
+            assert end == frame_end - pos
         else:
-            assert end == conn.bytes_needed > 0
-        if not end:
-            end = len(at_hand)
-        events = conn.receive_data(stream[pos:pos + end])
+            assert end == conn.bytes_needed  # 0 at a boundary, the rest of the length field inside the header
+            assert (end == 0) == (pos == starts[k])
+        events = conn.receive_data(stream[pos:pos + (end or len(at_hand))])
         frames_done = sum(isinstance(e, FrameReceived) for e in events)
-        if pos - starts[k] >= length_known[k] or pos == starts[k] and len(at_hand) >= length_known[k]:
-            assert frames_done == 1 and pos + end == starts[k] + len(encoded[k])
-            whole += 1
-        else:
-            assert frames_done == 0
-        pos += end
+        assert frames_done == (1 if known else 0)
+        whole += known
+        pos += end or len(at_hand)
     assert pos == len(stream) and conn.bytes_needed == 0
     assert whole >= 1

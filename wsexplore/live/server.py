@@ -419,12 +419,11 @@ class _Protocol(asyncio.Protocol):
             self._update_reading()  # reading stays paused; the next slice comes once they caught up
             return
         start = self._backlog_pos
-        need = ws.protocol.bytes_needed
-        if need:  # the rest of the frame in progress, alone: the next slice starts at a frame boundary
-            end = min(start + need, len(backlog))
+        frame_end = ws.protocol.frame_end(backlog[start:start + MAX_HEADER_BYTES])
+        if ws.protocol.bytes_needed:  # the rest of the frame in progress, alone: the next slice starts at a boundary
+            end = min(start + frame_end, len(backlog))
         else:  # a frame larger than a slice is fed whole (cut, it would be copied again to be joined)
-            end = min(start + max(self._slice, ws.protocol.frame_end(backlog[start:start + MAX_HEADER_BYTES])),
-                      len(backlog))
+            end = min(start + max(self._slice, frame_end), len(backlog))
         chunk = bytes(backlog[start:end])
         if end == len(backlog):
             self._backlog = None

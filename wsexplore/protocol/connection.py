@@ -273,18 +273,21 @@ class Connection:
     def frame_end(self, data: bytes | memoryview) -> int:
         """How many bytes of ``data``, fed next, take the reader to the end of a frame.
 
-        ``bytes_needed`` while a frame is in progress; at a frame boundary, the
-        size of the frame ``data`` starts with, header included, once the bytes
-        that give its length are in ``data`` (else 0). A reader that feeds a read in
-        slices stretches a slice to this instead of cutting a large frame in
-        two, which would copy the frame once more to put it back together.
+        The rest of the frame in progress, or at a frame boundary the size of
+        the frame ``data`` starts with, header included, once the bytes that
+        give its length have arrived (with ``data``); until then
+        ``bytes_needed`` (0 at a boundary). A reader that feeds a read in slices
+        stretches a slice to this instead of cutting a large frame in two,
+        which would copy the frame once more to put it back together.
         """
-        if self._buf:
+        buf = self._buf
+        if buf and (len(buf) >= MAX_HEADER_BYTES or self._tail or self.state not in _RECEIVING):
+            return self.bytes_needed  # the header is whole in ``buf``
+        start = bytes(buf) + bytes(data[:MAX_HEADER_BYTES]) if buf else data  # the frame's first bytes
+        length = payload_length(start)
+        if length is None:
             return self.bytes_needed
-        if len(data) < 2:
-            return 0
-        length = payload_length(data)
-        return 0 if length is None else HEADER_LENGTHS[data[1]] + length
+        return HEADER_LENGTHS[start[1]] + length - len(buf)
 
     # ------------------------------------------------------------------ receiving
     def receive_data(self, data: bytes) -> list[Event]:
