@@ -661,7 +661,8 @@ def test_open_record_says_how_its_bytes_arrived_and_keeps_it_through_json_lines(
         cap.opened(3, None, received, b"", 101, via="carrier pigeon")
 
 
-@given(st.lists(st.tuples(st.sampled_from(["text", "binary", "large", "ping", "send", "bad", "close"]),
+@given(st.lists(st.tuples(st.sampled_from(["text", "ascii", "binary", "large", "ping", "send", "reply", "bad",
+                                           "close"]),
                           st.integers(1, 3)), max_size=25),
        st.sampled_from([(3, 1 << 30), (1000, 1 << 30), (1000, 150_000)]))
 def test_with_or_without_a_subscriber_a_capture_stores_the_same(steps, bounds) -> None:
@@ -674,13 +675,17 @@ def test_with_or_without_a_subscriber_a_capture_stores_the_same(steps, bounds) -
     for step, conn in steps:
         server = servers.setdefault(conn, Connection("server"))
         client = Connection("client")
-        if step == "send":
+        if step in ("send", "reply"):
             if server.state.name == "OPEN":
-                server.send_binary(b"\x00" * 70_000)
-                for cap in (quiet, watched):
-                    cap.record_events(conn, server.last_sent, time=1.0, wall=2.0)
+                if step == "send":
+                    server.send_binary(b"\x00" * 70_000)
+                else:
+                    server.send_text("ok")
+                for cap in (quiet, watched):  # connection 3's replies as a tap's injected frames
+                    cap.record_events(conn, server.last_sent, time=1.0, wall=2.0, injected=conn == 3)
             continue
-        data = {"text": client.send_text("hé" * 3) * 2, "binary": client.send_binary(b"\x01\x02"),
+        data = {"text": client.send_text("hé" * 3) * 2, "ascii": client.send_text("hi"),
+                "binary": client.send_binary(b"\x01\x02"),
                 "large": client.send_binary(bytes(70_000)), "ping": client.send_ping(b"p"),
                 "bad": b"\x81\x02hi", "close": client.send_close(1000)}[step]
         events = server.receive_data(data) + server.last_sent * (step == "ping")

@@ -246,6 +246,9 @@ class Capture(Query):
         if received not in DIRECTIONS:
             raise ValueError(f"received must be 'in' or 'out', got {received!r}")
         sent = "out" if received == "in" else "in"
+        if type(events) is list and len(events) <= 2 and events and not self._subscribers \
+                and self._store_quick(conn, events, time, wall, received, sent, injected):
+            return
         append = self._append
         # The frames and messages of the call are gathered and stored together (``_extend``).
         entries: list[PendingRecord] = []
@@ -313,6 +316,57 @@ class Capture(Query):
             sizes.append(size)
         if entries:
             self._extend(entries, costs, sizes, conn)
+
+    def _store_quick(self, conn: int, events: list[Event], time: float, wall: float, received: Direction,
+                     sent: Direction, injected: bool) -> bool:
+        """``record_events`` for its two most common calls, stored as ``_extend`` stores the loop's
+        entries, without the loop: a small frame sent (a handler's send), or a small frame received
+        with the message it finished (a read of one message). False for any other call."""
+        first = events[0]
+        kind = type(first)
+        if len(events) == 1:
+            if kind is not FrameSent:
+                return False
+            direction, message_cost, message = sent, 0, None
+        else:
+            message = events[1]
+            if kind is not FrameReceived or type(message) is not MessageReceived:
+                return False
+            data = message.data  # type: ignore[union-attr]
+            if type(data) is bytes:
+                message_cost = len(data) + _BYTES_COST
+            elif data.isascii():  # a compact ASCII str: one byte a character after its header
+                message_cost = len(data) + _ASCII_COST
+            else:
+                return False
+            direction = received
+        raw = first.raw  # type: ignore[union-attr]
+        n = len(raw)
+        if n >= SPLIT_FROM:
+            return False
+        size = n if message is None else n + len(data)
+        cost = n + (n + SMALL_FRAME_COST if n <= FRAME_CACHE_LIMIT else FRAME_COST)
+        records, costs = self._records, self._costs
+        self._seq = seq = self._seq + 1
+        entry = (_FRAME, seq, conn, time, wall, direction, first.offset, raw, None, None)
+        records.append(entry + (True,) if injected else entry)
+        costs.append(cost)
+        if message is not None:
+            self._seq = seq = seq + 1
+            records.append((_MESSAGE, seq, conn, time, wall, received, int(message.opcode), data,  # type: ignore
+                            message.frames, message.compressed_size))  # type: ignore[union-attr]
+            costs.append(message_cost)
+            self._pending += 2
+        else:
+            self._pending += 1
+        self._nbytes += size
+        self._memory += cost + message_cost
+        conns = self._conns
+        if conn not in conns and conn is not None:
+            conns[conn] = None
+        if len(records) > self.max_records or self._memory > self.max_bytes:
+            self._evict()
+        return True
 
     def _take_charge(self, payload: bytes) -> None:
         """A sent frame about to be stored holds ``payload``, the data of a message stored a moment
