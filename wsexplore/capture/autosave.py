@@ -193,7 +193,7 @@ def _write_jsonl(saved: jsonl.Saved, target: Path, previous: _Written | None) ->
                 batch.append(line)
                 size += len(line)
                 end += len(line)
-            seqs.append(record[1] if type(record) is tuple else record.seq)  # type: ignore[union-attr]
+            seqs.append(_seq(record))
             ends.append(end)
             if size >= _BATCH:
                 _write_all(fd, b"".join(batch))

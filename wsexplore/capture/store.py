@@ -356,16 +356,7 @@ class Capture(Query):
             records.append((_MESSAGE, seq, conn, time, wall, received, int(message.opcode), data,  # type: ignore
                             message.frames, message.compressed_size))  # type: ignore[union-attr]
             costs.append(message_cost)
-            self._pending += 2
-        else:
-            self._pending += 1
-        self._nbytes += size
-        self._memory += cost + message_cost
-        conns = self._conns
-        if conn not in conns and conn is not None:
-            conns[conn] = None
-        if len(records) > self.max_records or self._memory > self.max_bytes:
-            self._evict()
+        self._stored(conn, 1 if message is None else 2, size, cost + message_cost)
         return True
 
     def _take_charge(self, payload: bytes) -> None:
@@ -394,16 +385,20 @@ class Capture(Query):
             for entry, size, cost in zip(entries, sizes, costs):
                 self._append(entry, conn, size, cost)
             return
-        records = self._records
-        records.extend(entries)
+        self._records.extend(entries)
         self._costs.extend(costs)
-        self._pending += len(entries)
-        self._nbytes += sum(sizes)
-        self._memory += sum(costs)
+        self._stored(conn, len(entries), sum(sizes), sum(costs))
+
+    def _stored(self, conn: int, count: int, size: int, cost: int) -> None:
+        """The counters after ``count`` pending entries (``size`` bytes of data, ``cost`` of memory) were
+        added to the deques without subscribers; then what the bounds no longer hold is evicted."""
+        self._pending += count
+        self._nbytes += size
+        self._memory += cost
         conns = self._conns
         if conn not in conns and conn is not None:
             conns[conn] = None
-        if len(records) > self.max_records or self._memory > self.max_bytes:
+        if len(self._records) > self.max_records or self._memory > self.max_bytes:
             self._evict()
 
     def _add_close(self, conn: int, code: int | None, reason: str, initiator: Initiator, clean: bool,
