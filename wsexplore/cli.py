@@ -130,7 +130,8 @@ def _add_save_arguments(command: argparse.ArgumentParser) -> None:
                               "seconds while it grows and when stopping: pcapng for a name ending in .pcapng, pcap "
                               "for .pcap (Wireshark opens both), else JSON Lines")
     command.add_argument("--save-every", type=float, metavar="SECONDS", default=None,
-                         help="seconds between two writes of the growing capture with --save (default 5)")
+                         help="seconds between two writes of the growing capture with --save (default 5); "
+                              "while traffic flows, a write waits for a pause, this long at most")
 
 
 def _add_access_arguments(command: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from wsexplore.capture import Capture
-from wsexplore.capture.autosave import AutoSave
+from wsexplore.capture.autosave import AutoSave, GiveWay
 from wsexplore.protocol.connection import Connection
 from wsexplore.protocol.frames import Frame
 from wsexplore.protocol.opcodes import Opcode
@@ -166,3 +166,71 @@ async def test_where_the_kernel_cannot_copy_between_the_files_the_lines_are_read
         await saver.stop()
     capture.save(expected)
     assert refused and path.read_bytes() == expected.read_bytes()
+
+
+class _Traffic:
+    """An injected clock and sleep for ``GiveWay``: each sleep passes its time and lets the next
+    number of ``arrivals`` records in."""
+
+    def __init__(self, capture: Capture, arrivals: list[int]) -> None:
+        self.capture, self.arrivals, self.now, self.sleeps = capture, arrivals, 0.0, []
+        self.conn = Connection("server")
+
+    def arrive(self, count: int = 1) -> None:
+        for _ in range(count):
+            frame = Frame(Opcode.TEXT, b"ping", mask_key=b"\x01\x02\x03\x04").encode()
+            self.capture.record_events(5, self.conn.receive_data(frame))
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        self.arrive(self.arrivals.pop(0) if self.arrivals else 0)
+
+
+def test_a_writer_waits_while_records_arrive_and_goes_on_once_they_pause() -> None:
+    capture = filled(3)
+    traffic = _Traffic(capture, [1, 2, 0, 5])
+    give_way = GiveWay(capture, budget=1.0, quiet=0.02, sleep=traffic.sleep, clock=lambda: traffic.now)
+    give_way()
+    assert traffic.sleeps == [] and give_way.waited == 0  # nothing arrived since the write began
+    traffic.arrive()
+    give_way()  # one record came: wait; 1, then 2 more during the waits; then a quiet one
+    assert traffic.sleeps == [0.02] * 3 and give_way.waited == pytest.approx(0.06)
+    give_way()
+    assert len(traffic.sleeps) == 3  # quiet since the last look
+    traffic.arrive()
+    give_way()  # 5 more came during the wait, then none
+    assert len(traffic.sleeps) == 5 and give_way.waited == pytest.approx(0.10)
+
+
+def test_under_traffic_that_never_pauses_a_writer_waits_its_budget_then_goes_on() -> None:
+    capture = filled(3)
+    traffic = _Traffic(capture, [1] * 1000)
+    give_way = GiveWay(capture, budget=0.1, quiet=0.02, sleep=traffic.sleep, clock=lambda: traffic.now)
+    traffic.arrive()
+    give_way()
+    assert give_way.waited == pytest.approx(0.1) and len(traffic.sleeps) == 5
+    traffic.arrive()
+    give_way()
+    give_way()
+    assert len(traffic.sleeps) == 5  # the budget is spent: no more waiting, whatever arrives
+
+
+async def test_a_write_during_traffic_waits_for_it_then_holds_what_was_there_when_it_began(tmp_path: Path) -> None:
+    """A real write in its thread while the loop keeps recording: it waits (the interval at most,
+    here short, as the traffic does not stop before it ends) and writes the records it took."""
+    capture = filled(40_000)
+    path = tmp_path / "capture.jsonl"
+    saver = AutoSave(capture, path, interval=0.3, quiet=0.05)
+    write = asyncio.create_task(saver.save_in_background())
+    await asyncio.sleep(0)  # the write has taken its records
+    taken = capture.last_seq
+    traffic = _Traffic(capture, [])
+    while not write.done():
+        traffic.arrive()
+        await asyncio.sleep(0.001)
+    took = write.result()
+    assert took > 0 and saver.waited > 0
+    loaded = Capture.load(path)
+    assert loaded.last_seq == taken and [r.seq for r in loaded] == list(range(1, taken + 1))
+    await saver.stop()

@@ -21,6 +21,14 @@ the new file is a fresh header line, that stretch copied by the kernel
 (``os.copy_file_range``) from the last file, still open, and the new lines.
 The file is byte for byte what ``Capture.save`` writes; the Python work per
 write is O(new records), not O(capture).
+
+Traffic comes first. Encoding holds the interpreter's lock, and on a small
+machine the thread also takes a core from the server, so while records keep
+arriving a write gives way: between two pieces of its work (a batch of lines,
+a part of a large line, a stretch of the copy) it waits for a pause in the
+traffic (``QUIET`` seconds without a new record). One write waits at most the
+interval in all, so under traffic that never pauses it goes on anyway and the
+file lags the capture by two intervals at most, plus the write itself.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import tempfile
 import time
 from array import array
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,12 +48,49 @@ from .formats import jsonl
 from .records import PendingRecord, Record, build
 from .store import Capture
 
-__all__ = ["save_problem", "save_atomically", "AutoSave", "DEFAULT_INTERVAL"]
+__all__ = ["save_problem", "save_atomically", "AutoSave", "GiveWay", "DEFAULT_INTERVAL", "QUIET"]
 
 #: Seconds between two writes of a growing capture.
 DEFAULT_INTERVAL = 5.0
 #: The pause after a write, in times the write took (see the module docstring).
 PAUSE_PER_WRITE_TIME = 9.0
+#: Seconds without a new record that end a write's wait for a pause in the traffic.
+QUIET = 0.02
+COPY_PIECE = 16 << 20  # bytes the kernel copies between two looks at the traffic
+
+
+def _go_on() -> None:
+    """A writer's look at the traffic when nothing waits for it (``save_atomically``, the final write)."""
+
+
+class GiveWay:
+    """Called by a writing thread between two pieces of its work: while the capture keeps growing,
+    it waits until no record arrived for ``quiet`` seconds, ``budget`` seconds at most in all.
+
+    ``sleep`` and ``clock`` are the thread's (tests give their own)."""
+
+    def __init__(self, capture: Capture, budget: float, quiet: float = QUIET, *,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+        self._capture = capture
+        self._seen = capture.last_seq
+        self._budget = budget
+        self._quiet = quiet
+        self._sleep = sleep
+        self._clock = clock
+        self.waited = 0.0  # seconds spent waiting so far
+
+    def __call__(self) -> None:
+        seq = self._capture.last_seq  # an int read from another thread: the loop only ever replaces it
+        if seq == self._seen or self.waited >= self._budget:
+            self._seen = seq
+            return
+        start = self._clock()
+        while seq != self._seen and self.waited + (self._clock() - start) < self._budget:
+            self._seen = seq
+            self._sleep(self._quiet)
+            seq = self._capture.last_seq
+        self._seen = seq
+        self.waited += self._clock() - start
 
 
 def _temporary(path: Path) -> tuple[int, str]:
@@ -96,14 +142,17 @@ def save_atomically(capture: Capture, path: str | os.PathLike) -> None:
         raise
 
 
-def _write_saved(saved: jsonl.Saved, path: str | os.PathLike, previous: _Written | None) -> _Written | None:
+def _write_saved(saved: jsonl.Saved, path: str | os.PathLike, previous: _Written | None,
+                 give_way: Callable[[], None] = _go_on) -> _Written | None:
     """Write the records of ``saved`` to ``path`` as ``save_atomically`` does (in a worker thread).
 
     JSON Lines go through ``_write_jsonl`` (what it returns is for the next write); the packet
-    formats are written whole from a copy that holds every record taken."""
+    formats are written whole from a copy that holds every record taken, once the traffic
+    pauses (``give_way``)."""
     target = Path(path)
     if _format_of(target) == "jsonl":
-        return _write_jsonl(saved, target, previous)
+        return _write_jsonl(saved, target, previous, give_way)
+    give_way()
     saved.records = [build(entry) for entry in saved.records]
     copy = Capture(max_records=max(saved.max_records or 1, len(saved.records), 1), max_bytes=1 << 62)
     copy._adopt(saved)
@@ -156,9 +205,11 @@ def _stamp(fd: int) -> tuple[int, int]:
 _BATCH = 256 * 1024  # bytes of new lines gathered before one write
 
 
-def _write_jsonl(saved: jsonl.Saved, target: Path, previous: _Written | None) -> _Written:
+def _write_jsonl(saved: jsonl.Saved, target: Path, previous: _Written | None,
+                 give_way: Callable[[], None] = _go_on) -> _Written:
     """``saved`` as JSON Lines to a temporary file renamed over ``target``: the lines that
-    ``previous`` wrote and ``saved`` still holds are copied, the others encoded."""
+    ``previous`` wrote and ``saved`` still holds are copied, the others encoded, with a look at
+    the traffic (``give_way``) between two pieces of the work."""
     records = saved.records
     keep, first = 0, 0
     if previous is not None and records and previous.unchanged():
@@ -169,12 +220,13 @@ def _write_jsonl(saved: jsonl.Saved, target: Path, previous: _Written | None) ->
             keep = 0  # not the capture written last time: write it all
     fd, name = _temporary(target)
     try:
+        give_way()
         head = jsonl.header_line(saved)
         _write_all(fd, head)
         if keep:
             assert previous is not None
             start = previous.ends[first - 1] if first else previous.origin
-            _copy(previous.fd, fd, previous.body + start - previous.origin, previous.ends[-1] - start)
+            _copy(previous.fd, fd, previous.body + start - previous.origin, previous.ends[-1] - start, give_way)
             seqs, ends, origin, end = previous.seqs[first:], previous.ends[first:], start, previous.ends[-1]
         else:
             seqs, ends, origin, end = array("q"), array("q"), 0, 0
@@ -188,6 +240,7 @@ def _write_jsonl(saved: jsonl.Saved, target: Path, previous: _Written | None) ->
                     batch, size = [], 0
                 for part in line.parts():  # type: ignore[union-attr]
                     _write_all(fd, part)
+                    give_way()
                 end += line.size  # type: ignore[union-attr]
             else:
                 batch.append(line)
@@ -198,6 +251,7 @@ def _write_jsonl(saved: jsonl.Saved, target: Path, previous: _Written | None) ->
             if size >= _BATCH:
                 _write_all(fd, b"".join(batch))
                 batch, size = [], 0
+                give_way()
         if batch:
             _write_all(fd, b"".join(batch))
         os.replace(name, target)
@@ -217,13 +271,14 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _copy(source: int, fd: int, offset: int, count: int) -> None:
-    """``count`` bytes of ``source`` from ``offset`` onto the end of ``fd``: in the kernel where it can."""
+def _copy(source: int, fd: int, offset: int, count: int, give_way: Callable[[], None] = _go_on) -> None:
+    """``count`` bytes of ``source`` from ``offset`` onto the end of ``fd``: in the kernel where it
+    can, ``COPY_PIECE`` bytes at a time, with a look at the traffic (``give_way``) after each."""
     copy_range = getattr(os, "copy_file_range", None)
     while count > 0:
         if copy_range is not None:
             try:
-                done = copy_range(source, fd, count, offset)
+                done = copy_range(source, fd, min(count, COPY_PIECE), offset)
             except OSError as exc:
                 if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
                     raise
@@ -236,6 +291,7 @@ def _copy(source: int, fd: int, offset: int, count: int) -> None:
             raise OSError(errno.EIO, "the previous capture file ended early")
         offset += done
         count -= done
+        give_way()
 
 
 def _format_of(path: Path) -> str:
@@ -253,17 +309,22 @@ class AutoSave:
     ``start()`` writes once at once (PATH then exists from the start), ``stop()``
     ends the task; the final write is the caller's (``save_atomically``). A
     write that fails is reported through ``on_error`` and tried again next time.
+    While records arrive, a write waits for ``quiet`` seconds without one
+    between two pieces of its work, ``interval`` seconds at most in all
+    (``waited`` adds up those waits).
     """
 
     def __init__(self, capture: Capture, path: str | os.PathLike, interval: float = DEFAULT_INTERVAL,
-                 on_error=None) -> None:  # type: ignore[no-untyped-def]
+                 on_error=None, *, quiet: float = QUIET) -> None:  # type: ignore[no-untyped-def]
         if interval <= 0:
             raise ValueError("interval must be positive")
         self.capture = capture
         self.path = path
         self.interval = interval
+        self.quiet = quiet
         self.on_error = on_error
         self.writes = 0
+        self.waited = 0.0
         self._written: tuple[int, int] | None = None
         self._file: _Written | None = None  # the last file written, when its lines can be copied
         self._writing: asyncio.Task | None = None  # the write in a worker thread, while it runs
@@ -300,31 +361,37 @@ class AutoSave:
             pause = max(self.interval, PAUSE_PER_WRITE_TIME * took)
 
     async def save_in_background(self) -> float:
-        """Write the capture if it changed, from a worker thread; the seconds the write took (0: none)."""
+        """Write the capture if it changed, from a worker thread; the seconds the write took, its
+        waits for a pause in the traffic left out (0: nothing written)."""
         state = self._state()
         if state == self._written:
             return 0.0
         # References to the records as they are now, taken on the loop; pending ones are built (or
         # written as they are) in the thread.
         saved = self.capture._saved(pending=True)
+        give_way = GiveWay(self.capture, self.interval, self.quiet)
         started = time.monotonic()
-        self._writing = writing = asyncio.ensure_future(asyncio.to_thread(self._write, saved))
+        self._writing = writing = asyncio.ensure_future(asyncio.to_thread(self._write, saved, give_way))
         try:
             await asyncio.shield(writing)  # cancelled or not, the thread finishes its file (see stop)
         except OSError as exc:
             if self.on_error is not None:
                 self.on_error(exc)
-            return time.monotonic() - started
+            return self._took(started, give_way)
         finally:
             if writing.done():
                 self._writing = None
         self._written = state
         self.writes += 1
-        return time.monotonic() - started
+        return self._took(started, give_way)
 
-    def _write(self, saved: jsonl.Saved) -> None:
+    def _took(self, started: float, give_way: GiveWay) -> float:
+        self.waited += give_way.waited
+        return max(time.monotonic() - started - give_way.waited, 1e-9)
+
+    def _write(self, saved: jsonl.Saved, give_way: Callable[[], None]) -> None:
         """One write, in a worker thread; the file it leaves replaces the last one as the next write's source."""
-        written = _write_saved(saved, self.path, self._file)
+        written = _write_saved(saved, self.path, self._file, give_way)
         last, self._file = self._file, written
         if last is not None:
             last.close()
