@@ -81,6 +81,7 @@ GOAL_CLI_RATIO = 0.95  # wsexplore serve, printing every line
 SERVERS = ("wsexplore", "websockets")  # the kinds this file serves with --serve
 CLI_OUTPUTS = {"serve|pipe": "pipe", "serve>file": "file"}  # ``wsexplore serve`` printing to ...
 CONTENDERS = ("wsexplore", *CLI_OUTPUTS, "websockets")
+WHOLE_RUN_SETTLE = 6.0  # seconds after the last trial (a save interval and one more) before the whole-run CPU
 PRINT_TIMEOUT = 120.0  # seconds the console may take to print one trial's lines
 STARTUP_TIMEOUT = 20.0
 STATS_TIMEOUT = 20.0
@@ -662,11 +663,12 @@ class Results:
     cpu: dict[str, dict[str, list[float]]]  # server CPU seconds per unit (empty where not measurable)
     captured: list[dict]  # our library server's capture report after each timed trial
     saved: dict[str, dict[str, Any]]  # what each ``wsexplore serve`` saved when stopped
+    whole: dict[str, float]  # each server's CPU seconds over the whole run, up to the stop
 
 
 def _measure(servers: dict[str, Any], repeat: int) -> Results:
     """Run every workload ``repeat`` times on each server, rotating who goes first."""
-    res = Results({w.name: {} for w in WORKLOADS}, {w.name: {} for w in WORKLOADS}, [], {})
+    res = Results({w.name: {} for w in WORKLOADS}, {w.name: {} for w in WORKLOADS}, [], {}, {})
     captured = res.captured
 
     async def trial(workload: Workload, kind: str, run: Callable[[str], Awaitable[tuple[float, int, Expected]]]
@@ -699,6 +701,11 @@ def _measure(servers: dict[str, Any], repeat: int) -> Results:
                     res.rate[workload.name].setdefault(kind, []).append(units / seconds)
                     if cpu is not None:
                         res.cpu[workload.name].setdefault(kind, []).append(cpu / units)
+        await asyncio.sleep(WHOLE_RUN_SETTLE)  # work left over from the last trials (a periodic save) is done
+        for kind, server in servers.items():
+            cpu = server.cpu_seconds()
+            if cpu is not None:
+                res.whole[kind] = cpu
 
     asyncio.run(main())
     return res
@@ -792,6 +799,13 @@ def run() -> list:
         cpu.notes.append("less sensitive to scheduling noise than wall-clock rates; includes each trial's"
                          " untimed connect and close (every server alike); for wsexplore serve, read once its"
                          " console printed the trial, so the printing is included")
+        if len(res.whole) == len(CONTENDERS):
+            cpu.notes.append(
+                "each server's CPU over the whole run, warm-up and the gaps between trials included (wsexplore"
+                " serve's periodic saves, which wait for a pause in the traffic, mostly run there; the library"
+                " server's includes counting its capture after each trial), read"
+                f" {WHOLE_RUN_SETTLE:.0f} s after the last trial, before the stop: " + ", ".join(
+                    f"{k} {res.whole[k]:.1f} s ({res.whole[k] / res.whole['websockets']:.2f}x)" for k in CONTENDERS))
         tables.append(cpu)
     return tables
 
