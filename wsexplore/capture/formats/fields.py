@@ -13,11 +13,12 @@ these checks, so the same mistakes get the same words.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import math
 from collections.abc import Callable, Collection
 from typing import Any
+
+from .b64 import decode as decode_base64
 
 __all__ = ["CaptureFileError", "Fields", "json_type", "MAX_INT"]
 
@@ -163,7 +164,7 @@ class Fields:
         if value is None:
             return None
         try:
-            return base64.b64decode(value.encode("ascii"), validate=True)
+            return decode_base64(value.encode("ascii"))
         except (UnicodeEncodeError, binascii.Error, ValueError) as exc:
             raise self.fail(field, f"not base64 ({exc})") from None
 

@@ -20,7 +20,6 @@ ValueError naming the JSON path (``log.entries[3]._webSocketMessages[7].opcode``
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import math
@@ -32,6 +31,7 @@ from urllib.parse import urlsplit
 from ...protocol.events import MessageReceived
 from ...protocol.opcodes import Opcode
 from ..records import WALL_RANGE
+from .b64 import decode as decode_base64
 
 if TYPE_CHECKING:
     from ..store import Capture
@@ -223,7 +223,7 @@ def _read_entry(entry: dict, path: str, conn: int, capture: Capture, creator: st
             payload: str | bytes = data
         elif opcode == Opcode.BINARY:
             try:
-                payload = base64.b64decode(data.encode("ascii"), validate=True)
+                payload = decode_base64(data.encode("ascii"))
             except (binascii.Error, UnicodeEncodeError):
                 raise ValueError(f"{mpath}.data: a binary message (opcode 2) must be base64, and this is not") \
                     from None

@@ -11,9 +11,7 @@ the raw handshakes and in the headers an error carries.
 
 from __future__ import annotations
 
-import base64
 import json
-from binascii import b2a_base64
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from math import isfinite
@@ -48,6 +46,8 @@ from ..records import (
     parse_frame,
 )
 from ..redact import redact_headers
+from .b64 import decode as _decode_b64
+from .b64 import encode as _encode_b64
 from .fields import MAX_INT, CaptureFileError, Fields, json_type
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ERROR_TYPES", "CaptureFileError", "Saved", "dumps", "lines", "header_line",
@@ -128,11 +128,11 @@ class LargeLine(NamedTuple):
         yield self.start
         data = self.data
         if len(data) <= _BASE64_CHUNK:
-            yield b2a_base64(data, newline=False)
+            yield _encode_b64(data)
         else:
             view = memoryview(data)
             for i in range(0, len(data), _BASE64_CHUNK):  # whole groups of 3 bytes: the pieces join up
-                yield b2a_base64(view[i:i + _BASE64_CHUNK], newline=False)
+                yield _encode_b64(view[i:i + _BASE64_CHUNK])
         yield self.end
 
 
@@ -384,11 +384,11 @@ def _read_header(f: Fields) -> _Header:
 
 # ---------------------------------------------------------------------------- values
 def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+    return _encode_b64(data).decode("ascii")
 
 
 def _unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"), validate=True)
+    return _decode_b64(text.encode("ascii"))
 
 
 def _jsonable(value: Any) -> Any:
