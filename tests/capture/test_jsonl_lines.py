@@ -125,3 +125,14 @@ def test_a_large_line_in_parts_is_the_whole_line(n: int) -> None:
     line = LargeLine(b'{"raw": "', data, b'"}\n')
     whole = b'{"raw": "' + base64.b64encode(data) + b'"}\n'
     assert b"".join(line.parts()) == whole and line.size == len(whole)
+
+
+@given(st.text(alphabet=st.sampled_from(["a", "{", " ", "\n", "\t", "\r", "\x0b", "\x1c", "\x85", "\u00a0",
+                                          "\u2028", "é"]), max_size=30))
+def test_the_lines_read_are_the_non_blank_lines_split_off_the_text(text: str) -> None:
+    """``loads`` takes each line from the text as it parses it: the same lines, numbered the same, as
+    splitting the text at its newlines and leaving out those that ``str.strip`` empties."""
+    from wsexplore.capture.formats.jsonl import _line_spans
+
+    expected = [(number, line) for number, line in enumerate(text.split("\n"), 1) if line.strip()]
+    assert [(number, text[start:end]) for number, start, end in _line_spans(text)] == expected

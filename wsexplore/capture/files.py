@@ -135,6 +135,7 @@ def _read_jsonl(fp: IO[bytes], name: str) -> jsonl.Saved:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise CaptureFileError.not_utf8(data, exc, name) from None
+    del data  # the text alone while the records are made: a large capture's file is held once, not twice
     try:
         return jsonl.loads(text)
     except CaptureFileError as exc:

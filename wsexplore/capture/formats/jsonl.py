@@ -12,6 +12,7 @@ the raw handshakes and in the headers an error carries.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from math import isfinite
@@ -310,13 +311,15 @@ def _header(saved: Saved, include_secrets: bool) -> dict[str, Any]:
 def loads(text: str) -> Saved:
     """What ``dumps`` wrote. Parsing only: every value is type-checked and nothing named in the file
     is imported or called. Any other text raises one ``CaptureFileError`` (a ValueError) naming
-    the line and the field: not a capture, its version, truncation, a bad record."""
-    lines = text.split("\n")
-    numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
+    the line and the field: not a capture, its version, truncation, a bad record.
+
+    Each line is taken from ``text`` as it is parsed, not split off all at once: a capture of
+    large frames is hundreds of MiB of text, which a list of its lines would hold a second time."""
+    numbered = _line_spans(text)
     if not numbered:
         raise CaptureFileError(None, None, "empty file: not a wsexplore capture")
-    first, header_line = numbered[0]
-    header = _json(header_line, first)
+    first, start, end = numbered[0]
+    header = _json(text[start:end], first)
     if type(header) is not dict or header.get("format") != FORMAT:
         raise CaptureFileError(first, None, "not a wsexplore capture (the first line is not its header)")
     saved = _read_header(Fields(header, first))
@@ -325,8 +328,8 @@ def loads(text: str) -> Saved:
         raise CaptureFileError(None, None, f"truncated capture: the header announces {announced} records, "
                                            f"the file holds {len(numbered) - 1}")
     records: list[Record] = []
-    for number, line in numbered[1:]:
-        record = record_from_json(_json(line, number), number)
+    for number, start, end in numbered[1:]:
+        record = record_from_json(_json(text[start:end], number), number)
         if records and record.seq <= records[-1].seq:
             raise CaptureFileError(number, "seq", f"{record.seq} does not follow the record before "
                                                   f"(seq {records[-1].seq}): records are in order")
@@ -334,6 +337,28 @@ def loads(text: str) -> Saved:
     return Saved(records=records, last_seq=saved.last_seq, dropped=saved.dropped,
                  dropped_bytes=saved.dropped_bytes, max_records=saved.max_records, max_bytes=saved.max_bytes,
                  connections=saved.connections)
+
+
+_NOT_BLANK = re.compile(r"\S")  # what str.strip() would leave: a line with it holds a record
+
+
+def _line_spans(text: str) -> list[tuple[int, int, int]]:
+    """(line number from 1, start, end) of each line of ``text`` that is not blank."""
+    spans = []
+    find, not_blank = text.find, _NOT_BLANK.search
+    size = len(text)
+    start = 0
+    number = 1
+    while True:
+        end = find("\n", start)
+        if end < 0:
+            end = size
+        if not_blank(text, start, end) is not None:
+            spans.append((number, start, end))
+        if end == size:
+            return spans
+        start = end + 1
+        number += 1
 
 
 def _json(line: str, number: int) -> Any:
