@@ -185,31 +185,20 @@ def _large_line(r: FrameRecord | MessageRecord) -> LargeLine | None:
     would write if it were small, made with its base64 as bytes from the start (no str made of it and
     copied back); None for any other record."""
     if type(r) is FrameRecord:
-        if r.error is not None or r.injected:
+        plain = _plain_frame(r)
+        if plain is None:
             return None
-        frame = _frame_to_json(r)
-        if frame is not True and frame is not None:
-            return None
-        head = _head(_FRAME, r.seq, r.conn, r.time, r.wall, r.direction)
-        if head is None:
-            return None
-        raw = r.raw
+        raw = r.raw  # for a frame kept as header and payload: its bytes made again
         if _base64_size(len(raw)) < _SPLICED:  # not moved to the end
             return None
-        start = f'{head}"offset": {r.offset}, "frame": {"true" if frame else "null"}, "error": null, "raw": "'
+        head, decoded = plain
+        start = f'{head}"offset": {r.offset}, "frame": {"true" if decoded else "null"}, "error": null, "raw": "'
         return LargeLine(start.encode(), raw, b'"}\n')
-    frames, compressed, data = r.frames, r.compressed_size, r.data
-    if type(data) is not bytes or type(frames) is not int or compressed is not None and type(compressed) is not int:
+    data = r.data
+    if type(data) is not bytes or _base64_size(len(data)) < _SPLICED:
         return None
-    if _base64_size(len(data)) < _SPLICED:
-        return None
-    head = _head(_MESSAGE, r.seq, r.conn, r.time, r.wall, r.direction)
-    if head is None:
-        return None
-    start = f'{head}"opcode": {int(r.opcode)}, "frames": {frames}, '
-    if compressed is not None:
-        start += f'"compressed_size": {compressed}, '
-    return LargeLine(f'{start}"data": "'.encode(), data, b'"}\n')
+    start = _message_start(r.seq, r.conn, r.time, r.wall, r.direction, r.opcode, r.frames, r.compressed_size)
+    return None if start is None else LargeLine(f'{start}"data": "'.encode(), data, b'"}\n')
 
 
 _FRAME, _MESSAGE = FrameRecord.kind, MessageRecord.kind
@@ -226,10 +215,11 @@ def _head(kind: str, seq: int, conn: Any, time: Any, wall: Any, direction: str) 
                     direction)
 
 
-def _frame_line(r: FrameRecord) -> bytes | None:
-    """The line of a frame record that broke no rule and was not injected, written out directly:
-    what ``json.dumps(record_to_json(r))`` writes (a capture is mostly such frames), or None for
-    any other record."""
+def _plain_frame(r: FrameRecord) -> tuple[str, bool] | None:
+    """For a frame record that broke no rule and was not injected, whose line is written out
+    directly: the line's start (``_head``), and True when the line says ``"frame": true`` (its
+    ``Frame`` is what its bytes decode to) rather than ``null`` (not decoded). None for any other
+    record."""
     if r.error is not None or r.injected:
         return None
     head = _head(_FRAME, r.seq, r.conn, r.time, r.wall, r.direction)
@@ -238,7 +228,17 @@ def _frame_line(r: FrameRecord) -> bytes | None:
     frame = _frame_to_json(r)
     if frame is not True and frame is not None:
         return None
-    return (_FRAME_LINE % (head, r.offset, _b64(r.raw), "true" if frame else "null")).encode()
+    return head, frame is True
+
+
+def _frame_line(r: FrameRecord) -> bytes | None:
+    """The line of a frame record written out directly (``_plain_frame``): what
+    ``json.dumps(record_to_json(r))`` writes (a capture is mostly such frames), or None."""
+    plain = _plain_frame(r)
+    if plain is None:
+        return None
+    head, decoded = plain
+    return (_FRAME_LINE % (head, r.offset, _b64(r.raw), "true" if decoded else "null")).encode()
 
 
 _FRAME_LINE = '%s"offset": %d, "raw": "%s", "frame": %s, "error": null}\n'
@@ -252,22 +252,29 @@ def _message_line(r: MessageRecord) -> bytes | None:
                                 r.compressed_size)
 
 
-def _message_fields_line(seq: int, conn: Any, time: Any, wall: Any, direction: str, opcode: int,
-                         data: object, frames: object, compressed: object) -> bytes | None:
+def _message_start(seq: int, conn: Any, time: Any, wall: Any, direction: str, opcode: int,
+                   frames: object, compressed: object) -> str | None:
+    """The line of a message record written out directly, up to its text or data; None for a
+    record whose line ``json.dumps`` writes."""
     if type(frames) is not int or compressed is not None and type(compressed) is not int:
         return None
+    head = _head(_MESSAGE, seq, conn, time, wall, direction)
+    if head is None:
+        return None
+    start = f'{head}"opcode": {int(opcode)}, "frames": {frames}, '
+    return start if compressed is None else f'{start}"compressed_size": {compressed}, '
+
+
+def _message_fields_line(seq: int, conn: Any, time: Any, wall: Any, direction: str, opcode: int,
+                         data: object, frames: object, compressed: object) -> bytes | None:
     if type(data) is str:
         body = f'"text": {_dumps_str(data)}'
     elif type(data) is bytes:
         body = f'"data": "{_b64(data)}"'
     else:
         return None
-    head = _head(_MESSAGE, seq, conn, time, wall, direction)
-    if head is None:
-        return None
-    if compressed is not None:
-        body = f'"compressed_size": {compressed}, {body}'
-    return f'{head}"opcode": {int(opcode)}, "frames": {frames}, {body}}}\n'.encode()
+    start = _message_start(seq, conn, time, wall, direction, opcode, frames, compressed)
+    return None if start is None else f'{start}{body}}}\n'.encode()
 
 
 def _pending_line(e: PendingRecord, small: int) -> bytes | None:
