@@ -6,11 +6,15 @@ import random
 
 from wsexplore.capture.formats.boundary import CHAIN_ANYWHERE, find_boundary
 from wsexplore.protocol.connection import Connection
+from wsexplore.protocol.frames import Frame
+
+#: A fixed masking key, so that the bytes inside each frame (and what they happen to look like) are the same
+#: in every run. A random key makes some of them look like the start of a header.
+KEY = b"\x37\xfa\x21\x3d"
 
 
-def client_frames(*texts: str) -> bytes:
-    conn = Connection("client")
-    return b"".join(conn.send_text(t) for t in texts)
+def client_frames(*texts: str, key: bytes = KEY) -> bytes:
+    return b"".join(Frame(1, t.encode(), mask_key=key).encode() for t in texts)
 
 
 def server_frames(*texts: str) -> bytes:
@@ -24,6 +28,19 @@ def test_after_junk_on_a_segment_end() -> None:
     data = junk + frames
     proof, _ = find_boundary(data, segment_ends=[len(data)])
     assert proof is not None and proof.offset == len(junk) and proof.frames == 3 and proof.masked
+
+
+def test_a_candidate_waiting_for_bytes_holds_the_later_ones_back() -> None:
+    # The junk's last byte, 0x81, reads as a header with the first frame's 0x81 0x83 as its second byte: masked,
+    # length 1, so its chain goes on at the first frame's masked payload. With this key those bytes (0x00 0xb9)
+    # read as a continuation header announcing 57 bytes, more than have arrived: that candidate is undecided.
+    frames = client_frames("one", "two", "three", key=b"o\xd7\xc4\xec")
+    junk = b"\x00\xffxyz\x81"
+    data = junk + frames
+    proof, resume = find_boundary(data, segment_ends=[len(data)])
+    assert proof is None and resume == len(junk) - 1  # the later, real boundary waits its turn
+    proof, _ = find_boundary(data, segment_ends=[len(data)], ended=True)
+    assert proof is not None and proof.offset == len(junk)  # once no more bytes come, the candidate is rejected
 
 
 def test_needs_more_bytes_before_deciding() -> None:
