@@ -1,12 +1,14 @@
-"""Packets from pcap and pcapng files, down to TCP segments (dpkt does the headers).
+"""Packets from pcap and pcapng files, down to TCP segments (dpkt does the unusual headers).
 
 Two steps, both streamed (one packet in memory at a time):
 
-* ``read_packets``: the file's packets with their capture time and link type.
-  pcap (microsecond and nanosecond, either byte order) is read by dpkt's
-  reader; pcapng is walked block by block here so that every interface keeps
-  its own link type and time resolution (dpkt's reader takes the first
-  interface's for all), with dpkt parsing each block.
+* ``PacketReader``: the file's packets with their capture time and link type.
+  pcap (microsecond and nanosecond, either byte order): dpkt reads the file
+  header, and the records are read here as dpkt's reader reads them; pcapng is walked block by
+  block here so that every interface keeps its own link type and time
+  resolution (dpkt's reader takes the first interface's for all), with dpkt
+  parsing each block but the enhanced packet blocks without options (most of
+  them), which need no more than ``struct``.
 * ``tcp_segments``: Ethernet (with VLAN tags), Linux cooked (SLL and SLL2, as
   ``tcpdump -i any`` writes), BSD null and OpenBSD loop (``tcpdump -i lo0``)
   and raw IP link types; IPv4 and IPv6; the TCP header. Checksums are not
@@ -122,8 +124,10 @@ class Segment:
 
 
 # ---------------------------------------------------------------------------- files
-_RECORD_LE = struct.Struct("<IIII")
-_RECORD_BE = struct.Struct(">IIII")
+# Four 32-bit numbers: a pcap record header (seconds, fraction, captured and original length), or the start
+# of a pcapng enhanced packet block's body (interface, time high and low, captured length).
+_FOUR_LE = struct.Struct("<IIII")
+_FOUR_BE = struct.Struct(">IIII")
 _NANO = Decimal("1E9")  # as dpkt divides: a nanosecond file's times are exact decimals
 
 
@@ -162,7 +166,7 @@ class PacketReader:
         linktype = reader.datalink()
         # The record headers are read here, as dpkt's reader reads them (same times, same ends), without
         # building an object for each: seconds, micro- or nanoseconds, captured length, original length.
-        head = _RECORD_LE if magic[0] in (0xD4, 0x4D) else _RECORD_BE
+        head = _FOUR_LE if magic[0] in (0xD4, 0x4D) else _FOUR_BE
         nano = magic in (PCAP_MAGICS[2], PCAP_MAGICS[3])
         size = head.size
         unpack = head.unpack
@@ -222,17 +226,22 @@ class PacketReader:
                     interfaces.append(_interface(block, little))
                 elif btype in (_ng.PCAPNG_BT_EPB, _ng.PCAPNG_BT_PB):
                     number += 1
-                    cls = ((_ng.EnhancedPacketBlockLE if little else _ng.EnhancedPacketBlock)
-                           if btype == _ng.PCAPNG_BT_EPB else (_ng.PacketBlockLE if little else _ng.PacketBlock))
-                    epb = cls(block)
-                    iface = epb.iface_id & 0xFFFF if btype == _ng.PCAPNG_BT_PB else epb.iface_id
+                    plain = _plain_epb(block, little) if btype == _ng.PCAPNG_BT_EPB else None
+                    if plain is not None:
+                        iface, high, low, data = plain
+                    else:
+                        cls = ((_ng.EnhancedPacketBlockLE if little else _ng.EnhancedPacketBlock)
+                               if btype == _ng.PCAPNG_BT_EPB else (_ng.PacketBlockLE if little else _ng.PacketBlock))
+                        epb = cls(block)
+                        iface = epb.iface_id & 0xFFFF if btype == _ng.PCAPNG_BT_PB else epb.iface_id
+                        high, low, data = epb.ts_high, epb.ts_low, epb.pkt_data
                     if iface >= len(interfaces):
                         raise PcapFileError(f"{self.name}: packet {number} (byte {where}) names interface "
                                                f"{iface}, but only {len(interfaces)} were described before it")
                     linktype, ticks, offset = interfaces[iface]
-                    ts = offset + ((epb.ts_high << 32) | epb.ts_low) / ticks
+                    ts = offset + ((high << 32) | low) / ticks
                     self.packets_read = number
-                    yield Packet(number, _checked_time(ts, self.name, number), linktype, epb.pkt_data)
+                    yield Packet(number, _checked_time(ts, self.name, number), linktype, data)
                 elif btype == _ng.PCAPNG_BT_SPB:  # simple packet: no time, the first interface
                     number += 1
                     if not interfaces:
@@ -244,6 +253,18 @@ class PacketReader:
             except (dpkt.NeedData, dpkt.UnpackError, struct.error) as exc:
                 raise PcapFileError(f"{self.name}: block at byte {where}: {exc or type(exc).__name__}") from None
             where += length
+
+
+def _plain_epb(block: bytes, little: bool) -> tuple[int, int, int, bytes] | None:
+    """Interface, time (high, low) and packet of an enhanced packet block without options (most of them),
+    where dpkt would check only that the two length fields agree; None leaves the block to dpkt."""
+    length = len(block)
+    if length < 32:
+        return None
+    iface, high, low, caplen = (_FOUR_LE if little else _FOUR_BE).unpack_from(block, 8)
+    if length != 32 + caplen + -caplen % 4 or block[-4:] != block[4:8]:
+        return None
+    return iface, high, low, block[28:28 + caplen]
 
 
 def _interface(block: bytes, little: bool) -> tuple[int, float, int]:
