@@ -13,7 +13,9 @@ Contenders, each in its own process so that its peak RSS is its own:
 * ``wsexplore read --summary``: the command line, every record built and
   counted;
 * ``tshark -r``: Wireshark's reader, dissecting every packet (the WebSocket
-  dissector finds the frames after the HTTP upgrade), output to /dev/null.
+  dissector finds the frames after the HTTP upgrade), output to /dev/null;
+* ``Capture`` again on the same packets written as pcapng (Wireshark's own
+  format: what dumpcap and Wireshark save), read block by block.
 
 Frames per second count the WebSocket frames in the file (known from making
 it); the ratio is against tshark. Memory: the peak RSS of each reader, and
@@ -96,6 +98,23 @@ def _make(path: Path, size: int) -> int:
     return frames
 
 
+def _as_pcapng(path: Path) -> Path:
+    """The same packets, times and link type as a pcapng file (made once, kept beside the pcap)."""
+    import dpkt
+
+    target = path.with_suffix(".pcapng")
+    if target.exists():
+        return target
+    tmp = target.with_suffix(".part")
+    with open(path, "rb") as src, open(tmp, "wb") as dst:
+        reader = dpkt.pcap.Reader(src)
+        writer = dpkt.pcapng.Writer(dst, snaplen=65535, linktype=reader.datalink())
+        for ts, buf in reader:
+            writer.writepkt(buf, ts=ts)
+    tmp.rename(target)
+    return target
+
+
 def _capture_file(label: str) -> tuple[Path, int]:
     _CACHE.mkdir(exist_ok=True)
     size = SIZES[label]
@@ -157,6 +176,9 @@ def run() -> list[Table]:
     if tshark:
         dt, rss, _ = _run([tshark, "-r", str(big)], output=False)
         results["tshark -r"] = (dt, rss)
+    dt, rss, out = _run([*ours, str(_as_pcapng(big))])
+    assert f"{CONNECTIONS} WebSocket connections" in out, out
+    results["Capture, the same as pcapng"] = (dt, rss)
     base = results.get("tshark -r")
     for name, (dt, rss) in results.items():
         ratio = f"{base[0] / dt:.2f}x" if base else "-"

@@ -8,6 +8,7 @@ answers, and the quick path must answer for the plain packets every capture is m
 
 from __future__ import annotations
 
+import io
 import struct
 
 import dpkt
@@ -155,7 +156,7 @@ def enhanced_packet_blocks(draw: st.DrawFn) -> tuple[bytes, bool]:
 @given(enhanced_packet_blocks())
 def test_an_enhanced_packet_block_reads_as_dpkt_reads_it(block_and_order: tuple[bytes, bool]) -> None:
     block, little = block_and_order
-    plain = packets._plain_epb(block, little)
+    plain = packets._plain_epb(block[:8], block[8:], little)
     if plain is None:
         return  # left to dpkt, which reads it (or says what is wrong) as before
     epb = (dpkt.pcapng.EnhancedPacketBlockLE if little else dpkt.pcapng.EnhancedPacketBlock)(block)
@@ -169,4 +170,38 @@ def test_plain_enhanced_packet_blocks_are_read_here() -> None:
         order = "<" if little else ">"
         body = struct.pack(order + "IIIII", 0, 1, 2, len(packet), len(packet)) + packet + bytes(-len(packet) % 4)
         block = struct.pack(order + "II", 6, 12 + len(body)) + body + struct.pack(order + "I", 12 + len(body))
-        assert packets._plain_epb(block, little) == (0, 1, 2, packet)
+        assert packets._plain_epb(block[:8], block[8:], little) == (0, 1, 2, packet)
+
+
+def pcapng_file(little: bool) -> bytes:
+    """A section header, an Ethernet interface with microsecond times, a plain block, one with a comment."""
+    o = "<" if little else ">"
+
+    def block(kind: int, body: bytes) -> bytes:
+        body += bytes(-len(body) % 4)
+        return struct.pack(o + "II", kind, 12 + len(body)) + body + struct.pack(o + "I", 12 + len(body))
+
+    def enhanced(microseconds: int, packet: bytes, options: bytes = b"") -> bytes:
+        head = struct.pack(o + "IIIII", 0, microseconds >> 32, microseconds & 0xFFFFFFFF, len(packet), len(packet))
+        return block(6, head + packet + bytes(-len(packet) % 4) + options)
+
+    packet = link(ETHERNET, ipv4(tcp(b"\x81\x02hi")))
+    comment = struct.pack(o + "HH", 1, 5) + b"hello" + bytes(3) + bytes(4)  # opt_comment, then opt_endofopt
+    return (block(0x0A0D0D0A, struct.pack(o + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+            + block(1, struct.pack(o + "HHI", ETHERNET, 0, 65535))
+            + enhanced(1_700_000_000_000_000, packet) + enhanced(1_700_000_000_500_000, packet, comment))
+
+
+@pytest.mark.parametrize("little", [True, False])
+def test_a_pcapng_file_in_either_byte_order(little: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = pcapng_file(little)
+
+    def read() -> list[Packet]:
+        return list(packets.PacketReader(io.BytesIO(data), "test.pcapng"))
+
+    found = read()
+    monkeypatch.setattr(packets, "_plain_epb", lambda head, body, little: None)
+    assert found == read()  # the same as dpkt reads every block
+    assert [(p.number, p.time, p.linktype) for p in found] == [(1, 1_700_000_000.0, ETHERNET),
+                                                               (2, 1_700_000_000.5, ETHERNET)]
+    assert found[0].data == found[1].data == link(ETHERNET, ipv4(tcp(b"\x81\x02hi")))

@@ -128,6 +128,10 @@ class Segment(NamedTuple):
 # of a pcapng enhanced packet block's body (interface, time high and low, captured length).
 _FOUR_LE = struct.Struct("<IIII")
 _FOUR_BE = struct.Struct(">IIII")
+_U32_LE = struct.Struct("<I")
+_U32_BE = struct.Struct(">I")
+_EPB_LE = _U32_LE.pack(_ng.PCAPNG_BT_EPB)
+_EPB_BE = _U32_BE.pack(_ng.PCAPNG_BT_EPB)
 _NANO = Decimal("1E9")  # as dpkt divides: a nanosecond file's times are exact decimals
 
 
@@ -189,82 +193,101 @@ class PacketReader:
             yield Packet(number, ts, linktype, read(caplen))
 
     def _pcapng(self) -> Iterator[Packet]:
-        fp = self.fp
+        read = self.fp.read
+        name = self.name
         little = True
         interfaces: list[tuple[int, float, int]] = []  # (link type, ticks per second, offset in seconds)
+        epb = _EPB_LE  # an enhanced packet block's type, in the section's byte order
+        low, high = WALL_RANGE
         number = 0
         where = 0
         while True:
-            head = fp.read(8)
+            head = read(8)
             if not head:
                 return
             if len(head) < 8:
                 self.truncated = f"the file ends inside a block header at byte {where}"
                 return
             if head[:4] == PCAPNG_MAGIC:  # a section header: its byte order holds until the next one
-                bom = fp.read(4)
+                bom = read(4)
                 little = bom == b"\x4d\x3c\x2b\x1a"
                 if not little and bom != b"\x1a\x2b\x3c\x4d":
-                    raise PcapFileError(f"{self.name}: byte {where}: section header with an unknown byte-order "
+                    raise PcapFileError(f"{name}: byte {where}: section header with an unknown byte-order "
                                            f"magic {bom.hex(' ')}")
-                length = struct.unpack("<I" if little else ">I", head[4:])[0]
-                body = bom + fp.read(max(length - 12, 0))
+                epb = _EPB_LE if little else _EPB_BE
+                length = (_U32_LE if little else _U32_BE).unpack_from(head, 4)[0]
+                body = bom + read(max(length - 12, 0))
                 interfaces = []
             else:
-                length = struct.unpack("<I" if little else ">I", head[4:])[0]
-                body = fp.read(max(length - 8, 0))
+                length = (_U32_LE if little else _U32_BE).unpack_from(head, 4)[0]
+                body = read(max(length - 8, 0))
+                if head[:4] == epb and len(body) == length - 8:
+                    # Most blocks: checked and read without the general path below, which finds the same.
+                    plain = _plain_epb(head, body, little)
+                    if plain is not None and plain[0] < len(interfaces):
+                        iface, ts_high, ts_low, data = plain
+                        number += 1
+                        linktype, ticks, offset = interfaces[iface]
+                        ts = offset + ((ts_high << 32) | ts_low) / ticks
+                        self.packets_read = number
+                        if not low <= ts <= high:
+                            _checked_time(ts, name, number)  # raises, naming the packet
+                        yield Packet(number, ts, linktype, data)
+                        where += length
+                        continue
             if length < 12 or length % 4:
-                raise PcapFileError(f"{self.name}: byte {where}: block length {length} is not a multiple of 4 "
+                raise PcapFileError(f"{name}: byte {where}: block length {length} is not a multiple of 4 "
                                        "of at least 12 (pcapng section 3.1)")
             if len(body) < length - 8:
                 self.truncated = f"the file ends inside a block at byte {where} (packet {number + 1} or later)"
                 return
             block = head + body
-            btype = struct.unpack("<I" if little else ">I", head[:4])[0]
+            btype = (_U32_LE if little else _U32_BE).unpack_from(head)[0]
             try:
                 if btype == _ng.PCAPNG_BT_IDB:
                     interfaces.append(_interface(block, little))
                 elif btype in (_ng.PCAPNG_BT_EPB, _ng.PCAPNG_BT_PB):
                     number += 1
-                    plain = _plain_epb(block, little) if btype == _ng.PCAPNG_BT_EPB else None
+                    plain = _plain_epb(head, body, little) if btype == _ng.PCAPNG_BT_EPB else None
                     if plain is not None:
-                        iface, high, low, data = plain
+                        iface, ts_high, ts_low, data = plain
                     else:
                         cls = ((_ng.EnhancedPacketBlockLE if little else _ng.EnhancedPacketBlock)
                                if btype == _ng.PCAPNG_BT_EPB else (_ng.PacketBlockLE if little else _ng.PacketBlock))
-                        epb = cls(block)
-                        iface = epb.iface_id & 0xFFFF if btype == _ng.PCAPNG_BT_PB else epb.iface_id
-                        high, low, data = epb.ts_high, epb.ts_low, epb.pkt_data
+                        parsed = cls(block)
+                        iface = parsed.iface_id & 0xFFFF if btype == _ng.PCAPNG_BT_PB else parsed.iface_id
+                        ts_high, ts_low, data = parsed.ts_high, parsed.ts_low, parsed.pkt_data
                     if iface >= len(interfaces):
-                        raise PcapFileError(f"{self.name}: packet {number} (byte {where}) names interface "
+                        raise PcapFileError(f"{name}: packet {number} (byte {where}) names interface "
                                                f"{iface}, but only {len(interfaces)} were described before it")
                     linktype, ticks, offset = interfaces[iface]
-                    ts = offset + ((high << 32) | low) / ticks
+                    ts = offset + ((ts_high << 32) | ts_low) / ticks
                     self.packets_read = number
-                    yield Packet(number, _checked_time(ts, self.name, number), linktype, data)
+                    yield Packet(number, _checked_time(ts, name, number), linktype, data)
                 elif btype == _ng.PCAPNG_BT_SPB:  # simple packet: no time, the first interface
                     number += 1
                     if not interfaces:
-                        raise PcapFileError(f"{self.name}: packet {number} (byte {where}) comes before any "
+                        raise PcapFileError(f"{name}: packet {number} (byte {where}) comes before any "
                                                "interface description")
-                    size = struct.unpack("<I" if little else ">I", block[8:12])[0]
+                    size = (_U32_LE if little else _U32_BE).unpack_from(block, 8)[0]
                     self.packets_read = number
                     yield Packet(number, 0.0, interfaces[0][0], block[12:12 + min(size, length - 16)])
             except (dpkt.NeedData, dpkt.UnpackError, struct.error) as exc:
-                raise PcapFileError(f"{self.name}: block at byte {where}: {exc or type(exc).__name__}") from None
+                raise PcapFileError(f"{name}: block at byte {where}: {exc or type(exc).__name__}") from None
             where += length
 
 
-def _plain_epb(block: bytes, little: bool) -> tuple[int, int, int, bytes] | None:
-    """Interface, time (high, low) and packet of an enhanced packet block without options (most of them),
-    where dpkt would check only that the two length fields agree; None leaves the block to dpkt."""
-    length = len(block)
+def _plain_epb(head: bytes, body: bytes, little: bool) -> tuple[int, int, int, bytes] | None:
+    """Interface, time (high, low) and packet of an enhanced packet block (its first 8 bytes, then the
+    rest) without options, most of them, where dpkt would check only that the two length fields agree;
+    None leaves the block to dpkt."""
+    length = 8 + len(body)
     if length < 32:
         return None
-    iface, high, low, caplen = (_FOUR_LE if little else _FOUR_BE).unpack_from(block, 8)
-    if length != 32 + caplen + -caplen % 4 or block[-4:] != block[4:8]:
+    iface, ts_high, ts_low, caplen = (_FOUR_LE if little else _FOUR_BE).unpack_from(body)
+    if length != 32 + caplen + -caplen % 4 or body[-4:] != head[4:]:
         return None
-    return iface, high, low, block[28:28 + caplen]
+    return iface, ts_high, ts_low, body[20:20 + caplen]
 
 
 def _interface(block: bytes, little: bool) -> tuple[int, float, int]:
