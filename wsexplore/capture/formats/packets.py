@@ -4,11 +4,11 @@ Two steps, both streamed (one packet in memory at a time):
 
 * ``PacketReader``: the file's packets with their capture time and link type.
   pcap (microsecond and nanosecond, either byte order): dpkt reads the file
-  header, and the records are read here as dpkt's reader reads them; pcapng is walked block by
-  block here so that every interface keeps its own link type and time
-  resolution (dpkt's reader takes the first interface's for all), with dpkt
-  parsing each block but the enhanced packet blocks without options (most of
-  them), which need no more than ``struct``.
+  header, and the records are read here as dpkt's reader reads them. pcapng
+  is walked block by block here so that every interface keeps its own link
+  type and time resolution (dpkt's reader takes the first interface's for
+  all), with dpkt parsing each block but the enhanced packet blocks without
+  options (most of them), which need no more than ``struct``.
 * ``tcp_segments``: Ethernet (with VLAN tags), Linux cooked (SLL and SLL2, as
   ``tcpdump -i any`` writes), BSD null and OpenBSD loop (``tcpdump -i lo0``)
   and raw IP link types; IPv4 and IPv6; the TCP header. Checksums are not
