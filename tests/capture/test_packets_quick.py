@@ -1,9 +1,10 @@
-"""The quick path of ``tcp_segments`` finds exactly what dpkt finds, on plain packets and on bent ones.
+"""The quick paths of the packet reader find exactly what dpkt finds, on plain input and on bent input.
 
-``_quick_segment`` reads a plain IPv4 or IPv6 TCP packet with ``struct``; anything it does not
-vouch for it leaves to the dpkt path (None). The reference is that dpkt path, run on the same
-packet with the quick path switched off: same segment, field for field, whenever the quick path
-answers, and the quick path must answer for the plain packets every capture is made of.
+``_quick_segment`` reads a plain IPv4 or IPv6 TCP packet with ``struct``, and ``_plain_epb`` a
+pcapng enhanced packet block without options; anything they do not vouch for they leave to dpkt
+(None). The reference is dpkt, on the same bytes: the same segment (or block), field for field,
+whenever a quick path answers, and the quick paths must answer for the plain input every capture
+is made of.
 """
 
 from __future__ import annotations
