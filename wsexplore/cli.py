@@ -285,6 +285,7 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
 
 #: Records a streaming ``read`` keeps in memory (the lines are printed as they come).
 _READ_WINDOW = 1000
+_READ_BATCH = 256  # records printed in one write by ``read``
 
 
 class _OutputClosed(BaseException):
@@ -304,8 +305,8 @@ def _read(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> 
     capture = Capture(max_records=_READ_WINDOW)
     table = SummaryTable()
     capture.subscribe(table)
-    if not args.summary:
-        printer = ConsolePrinter(out)
+    printer = None if args.summary else ConsolePrinter(out, batch=_READ_BATCH)
+    if printer is not None:
 
         def print_line(record):  # type: ignore[no-untyped-def]
             try:
@@ -315,7 +316,14 @@ def _read(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> 
 
         capture.subscribe(print_line)
     try:
-        found = read_into(args.file, capture)
+        try:
+            found = read_into(args.file, capture)
+        finally:
+            if printer is not None:  # the lines read so far, before anything else is said
+                try:
+                    printer.flush()
+                except BrokenPipeError:
+                    raise _OutputClosed from None
     except _OutputClosed:
         return 0
     except (OSError, ValueError) as exc:

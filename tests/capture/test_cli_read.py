@@ -89,3 +89,13 @@ def test_read_into_a_closed_pipe_stops_quietly(recording: Path) -> None:
     command = f"{sys.executable} -m wsexplore read {recording} | head -1"
     result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_lines_read_before_a_broken_block_are_printed_before_the_error(recording: Path, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "broken.pcapng"
+    broken.write_bytes(recording.read_bytes() + b"\x06\x00\x00\x00\x0d\x00\x00\x00" + bytes(8))  # length 13
+    code, out, err = run(["read", str(broken)], capsys)
+    assert code == 2
+    assert out.splitlines() == [format_record(r) for r in load(recording) if r.kind in DEFAULT_KINDS]
+    assert err.count("\n") == 1 and "block length 13 is not a multiple of 4" in err

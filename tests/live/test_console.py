@@ -192,3 +192,19 @@ async def test_records_the_capture_evicted_before_a_look_are_counted_and_said() 
     assert printer.lost == 30
     assert lines[0] == "… 30 records evicted from the capture (its bounds) before they were printed"
     assert lines[1:] == expected_lines(capture)
+
+
+def test_a_subscriber_in_batches_prints_every_batch_records_then_the_rest_on_flush() -> None:
+    out = io.StringIO()
+    capture = Capture()
+    printer = ConsolePrinter(out, batch=3)
+    capture.subscribe(printer)  # no event loop: records wait for a whole batch
+    conn = Connection("server")
+    feed(capture, conn, 2)  # a frame, then its message (not printed), twice: two lines queued
+    assert out.getvalue() == ""
+    feed(capture, conn, 2, start=2)
+    assert printed(out) == expected_lines(capture)[:3] and printer.lines == 3  # one write of three lines
+    printer.flush()
+    assert printed(out) == expected_lines(capture) and len(expected_lines(capture)) == 4
+    with pytest.raises(ValueError, match="batch must be 1 or more"):
+        ConsolePrinter(out, batch=0)

@@ -139,11 +139,20 @@ class ConsolePrinter:
     terminal) lets lines be folded rather than ever wait; without it every line
     is printed. Call ``flush()`` before writing anything else to ``out``, and
     ``close()`` at the end.
+
+    ``batch``: without an event loop, records are printed that many at a time,
+    in one write (``wsexplore read``: a file is read faster than lines can be
+    written one by one); ``flush()`` prints the rest. 1, the default, prints
+    each record as it arrives.
     """
 
     def __init__(self, out: TextIO, kinds: Iterable[str] = DEFAULT_KINDS, *, fold: bool | None = None,
-                 interval: float = INTERVAL, busy: int = BUSY, max_pending: int | None = None) -> None:
+                 interval: float = INTERVAL, busy: int = BUSY, max_pending: int | None = None,
+                 batch: int = 1) -> None:
+        if batch < 1:
+            raise ValueError(f"batch must be 1 or more, got {batch}")
         self.out = out
+        self.batch = batch
         self.kinds = frozenset(kinds)
         self._read = self.kinds | _TRACKED  # kinds queued whatever else they hold (see _queued)
         self.fold = _isatty(out) if fold is None else fold
@@ -231,7 +240,7 @@ class ConsolePrinter:
         if not self._queued(record):
             return
         self.take([record])
-        if self._timer is None:
+        if self._timer is None and (self._loop is not None or len(self._pending) >= self.batch):
             self._schedule()
 
     def _queued(self, entry: Record | PendingRecord) -> bool:
