@@ -32,6 +32,7 @@ import ipaddress
 import struct
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from functools import partial
 from typing import BinaryIO, NamedTuple
 
 import dpkt
@@ -247,16 +248,14 @@ class PacketReader:
                 if btype == _ng.PCAPNG_BT_IDB:
                     interfaces.append(_interface(block, little))
                 elif btype in (_ng.PCAPNG_BT_EPB, _ng.PCAPNG_BT_PB):
+                    # A block with options, an old packet block, or a plain block that names an interface
+                    # not described (dpkt reads it as ``_plain_epb`` would, and the error below says so).
                     number += 1
-                    plain = _plain_epb(head, body, little) if btype == _ng.PCAPNG_BT_EPB else None
-                    if plain is not None:
-                        iface, ts_high, ts_low, data = plain
-                    else:
-                        cls = ((_ng.EnhancedPacketBlockLE if little else _ng.EnhancedPacketBlock)
-                               if btype == _ng.PCAPNG_BT_EPB else (_ng.PacketBlockLE if little else _ng.PacketBlock))
-                        parsed = cls(block)
-                        iface = parsed.iface_id & 0xFFFF if btype == _ng.PCAPNG_BT_PB else parsed.iface_id
-                        ts_high, ts_low, data = parsed.ts_high, parsed.ts_low, parsed.pkt_data
+                    cls = ((_ng.EnhancedPacketBlockLE if little else _ng.EnhancedPacketBlock)
+                           if btype == _ng.PCAPNG_BT_EPB else (_ng.PacketBlockLE if little else _ng.PacketBlock))
+                    parsed = cls(block)
+                    iface = parsed.iface_id & 0xFFFF if btype == _ng.PCAPNG_BT_PB else parsed.iface_id
+                    ts_high, ts_low, data = parsed.ts_high, parsed.ts_low, parsed.pkt_data
                     if iface >= len(interfaces):
                         raise PcapFileError(f"{name}: packet {number} (byte {where}) names interface "
                                                f"{iface}, but only {len(interfaces)} were described before it")
@@ -400,6 +399,7 @@ _IPV4_HEAD = struct.Struct("!BxHxxHxB2x4s4s")  # version and header length, tota
 _IPV6_HEAD = struct.Struct("!IHBx16s16s")  # version, class and flow; payload length, next header, ...
 _TCP_HEAD = struct.Struct("!HHIIH")  # ports, sequence and acknowledgment numbers, data offset and flags
 _PROTO_TCP = 6
+_TYPE_IPV4, _TYPE_IPV6 = _ETH_IPV4.to_bytes(2, "big"), _ETH_IPV6.to_bytes(2, "big")  # as link headers hold them
 _QuickSegment = tuple[bytes, bytes, int, int, int, int, int, bytes, int]
 
 
@@ -440,27 +440,15 @@ def _quick_tcp(data: bytes, start: int, end: int, total: int, src: bytes, dst: b
     return src, dst, sport, dport, seq, ack, off_flags & 0x1FF, payload, max(total - offset - len(payload), 0)
 
 
-def _quick_ethernet(data: bytes) -> _QuickSegment | None:
-    kind = data[12:14]
-    if kind == b"\x08\x00":
-        return _quick_ipv4(data, 14)
-    if kind == b"\x86\xdd":
-        return _quick_ipv6(data, 14)
-    return None  # VLAN tags, MPLS, 802.3 lengths, other protocols: dpkt
-
-
-def _quick_sll(data: bytes) -> _QuickSegment | None:
-    if len(data) < 16:
-        return None
-    kind = data[14:16]
-    return _quick_ipv4(data, 16) if kind == b"\x08\x00" else _quick_ipv6(data, 16) if kind == b"\x86\xdd" else None
-
-
-def _quick_sll2(data: bytes) -> _QuickSegment | None:
-    if len(data) < 20:
-        return None
-    kind = data[:2]
-    return _quick_ipv4(data, 20) if kind == b"\x08\x00" else _quick_ipv6(data, 20) if kind == b"\x86\xdd" else None
+def _quick_typed(type_at: int, ip_at: int, data: bytes) -> _QuickSegment | None:
+    """A link header whose EtherType is at ``type_at`` (Ethernet, Linux cooked), its IP packet at ``ip_at``.
+    VLAN tags, MPLS, 802.3 lengths and other protocols go to dpkt."""
+    kind = data[type_at:type_at + 2]
+    if kind == _TYPE_IPV4:
+        return _quick_ipv4(data, ip_at)
+    if kind == _TYPE_IPV6:
+        return _quick_ipv6(data, ip_at)
+    return None
 
 
 def _quick_raw(data: bytes) -> _QuickSegment | None:
@@ -470,7 +458,8 @@ def _quick_raw(data: bytes) -> _QuickSegment | None:
 
 #: Link types read by ``_quick_segment``; the others (BSD loopback: its family's byte order varies) go to dpkt.
 _QUICK: dict[int, Callable[[bytes], _QuickSegment | None]] = {
-    ETHERNET: _quick_ethernet, LINUX_SLL: _quick_sll, LINUX_SLL2: _quick_sll2,
+    ETHERNET: partial(_quick_typed, 12, 14), LINUX_SLL: partial(_quick_typed, 14, 16),
+    LINUX_SLL2: partial(_quick_typed, 0, 20),
     RAW: _quick_raw, IPV4: _quick_raw, IPV6: _quick_raw, **{alias: _quick_raw for alias in _RAW_ALIASES},
 }
 
