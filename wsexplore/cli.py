@@ -283,7 +283,7 @@ async def _serve_async(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
     return await _run_until_stopped("serve", server, args, out, err, banner)
 
 
-#: Records a streaming ``read`` keeps in memory (the lines are printed as they come).
+#: Records a streaming ``read`` keeps in memory (their lines are printed ``_READ_BATCH`` records at a time).
 _READ_WINDOW = 1000
 _READ_BATCH = 256  # records printed in one write by ``read``
 
