@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import os
 import socket
 import struct
+import weakref
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from wsexplore import dissect, dissect_stream
-from wsexplore.capture import CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord
+from wsexplore.capture import Capture, CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord
 from wsexplore.live import handlers
 from wsexplore.live.server import Server, ServerConnection
 from wsexplore.protocol.frames import Frame
@@ -572,6 +574,33 @@ async def test_a_large_echo_is_recorded_byte_exact_and_its_payload_held_once(ser
     assert type(incoming[-1]._raw) is bytes  # a small frame keeps its bytes as they came
     # Counted as held: the MiB once (on the echo, the newest record holding it).
     assert len(binary) < server.capture.memory < len(binary) + 4 * len(text)
+
+
+@pytest.mark.parametrize("who_closes", ["client", "handler"])
+async def test_a_finished_connection_does_not_keep_a_replaced_capture_alive(make_server, who_closes: str) -> None:
+    """Once the TCP connection and its handler are over, nothing of the connection sits in a reference
+    cycle: a capture the user replaces (or drops) is freed at once, not at some later full garbage
+    collection, with every payload it holds."""
+
+    async def answer_once(ws: ServerConnection) -> None:
+        await ws.send(await ws.recv())
+
+    server = await make_server(handlers.echo if who_closes == "client" else answer_once)
+    gc.collect()
+    gc.disable()
+    try:
+        async with connect(server.url, max_size=None) as client:
+            await client.send(b"\x01" * (1 << 20))
+            assert await client.recv() == b"\x01" * (1 << 20)
+            if who_closes == "handler":
+                await client.wait_closed()
+        await eventually(lambda: not server.connections and not server._tasks and not server._protocols)
+        old = weakref.ref(server.capture)
+        assert len(old()) >= 4
+        server.capture = Capture()
+        assert old() is None, "the replaced capture is still referenced"
+    finally:
+        gc.enable()
 
 
 async def test_an_answer_held_back_for_the_next_goes_out_when_the_handler_waits_on_something_else(

@@ -586,6 +586,15 @@ class _Protocol(asyncio.Protocol):
         self._paused_writing = None
         if not self.lost.done():
             self.lost.set_result(None)
+        self._unlink()
+
+    def _unlink(self, _task: object = None) -> None:
+        """Once both the TCP connection and the handler are over, drop the link to the handler's
+        view: the two refer to each other, and the cycle would hold this connection's capture (every
+        payload it recorded) until a full garbage collection, long after the capture was replaced."""
+        task = self._handler_task
+        if self.lost.done() and (task is None or task.done()):
+            self.ws = None
 
     def pause_writing(self) -> None:
         if self._paused_writing is None:
@@ -767,6 +776,7 @@ class _Protocol(asyncio.Protocol):
         task = self._handler_task = loop.create_task(self._run_handler(ws))
         self.server._tasks.add(task)
         task.add_done_callback(self.server._tasks.discard)
+        task.add_done_callback(self._unlink)
         if self.server.idle_timeout:
             self._idle_timer = loop.call_later(self.server.idle_timeout / _IDLE_CHECKS, self._idle_check)
         if rest:
