@@ -369,34 +369,40 @@ def _versions() -> str:
 
 
 def _measure(workload: Workload) -> dict[str, list[float]]:
-    """Frames per second of each timed run, per contender, after checking what each decodes."""
-    rates: dict[str, list[float]] = {}
+    """Frames per second of each timed run, per contender, after checking what each decodes.
+
+    The runs take turns: round r runs every contender once, starting with a different one each
+    round, so that a stretch of noise on a shared machine lands on all of them, not on one.
+    """
     chunks = workload.chunks
-    for name, _, open_, feed, collect in CONTENDERS:
+    for name, _, open_, _, collect in CONTENDERS:
         got = collect(open_(), chunks)
         if got != workload.messages:
             want = workload.messages
             bad = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
             raise AssertionError(f"{workload.name}: {name} decoded {len(got)} messages, first mismatch at #{bad}")
-        counts: list[tuple[int, int]] = []
-        state: list = []
-        times: list[float] = []
-        for _ in range(REPEAT):
-            times.append(best_of(lambda: counts.append(feed(state[-1], chunks)), repeat=1,
-                                 setup=lambda: state.append(open_())))
-        if set(counts) != {(len(workload.messages), workload.pings)}:
-            raise AssertionError(f"{workload.name}: {name} counted {sorted(set(counts))} (messages, pings) per run,"
-                                 f" expected {(len(workload.messages), workload.pings)}")
-        rates[name] = [workload.frames / t for t in times]
-    return rates
+    counts: dict[str, list[tuple[int, int]]] = {name: [] for name, *_ in CONTENDERS}
+    times: dict[str, list[float]] = {name: [] for name, *_ in CONTENDERS}
+    for r in range(REPEAT):
+        turn = r % len(CONTENDERS)
+        for name, _, open_, feed, _ in CONTENDERS[turn:] + CONTENDERS[:turn]:
+            state: list = []
+            times[name].append(best_of(lambda: counts[name].append(feed(state[-1], chunks)), repeat=1,
+                                       setup=lambda: state.append(open_())))
+    for name, *_ in CONTENDERS:
+        if set(counts[name]) != {(len(workload.messages), workload.pings)}:
+            raise AssertionError(f"{workload.name}: {name} counted {sorted(set(counts[name]))} (messages, pings)"
+                                 f" per run, expected {(len(workload.messages), workload.pings)}")
+    return {name: [workload.frames / t for t in times[name]] for name, *_ in CONTENDERS}
 
 
 def receive_table() -> Table:
     names = [c[0] for c in CONTENDERS]
     others = names[1:]
     table = Table(
-        f"protocol: receive masked client frames in {CHUNK} B reads, frames/s (median of {REPEAT}; best in"
-        " brackets) and ours over each", ["workload", "MB", *names, *(f"ours / {n}" for n in others)],
+        f"protocol: receive masked client frames in {CHUNK} B reads, frames/s (median of {REPEAT} runs, the"
+        " contenders taking turns; best in brackets) and ours over each",
+        ["workload", "MB", *names, *(f"ours / {n}" for n in others)],
     )
     for workload in workloads():
         rates = _measure(workload)
