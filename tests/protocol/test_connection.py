@@ -469,6 +469,26 @@ def test_large_frame_sharing_a_read_with_the_next_frame():
     assert conn._buf == b""
 
 
+def test_the_read_that_completes_a_large_frame_goes_on_to_the_frames_after_it():
+    """The large frame is joined on its own (its raw bytes are that join); the rest of the read is then
+    read as usual: whole frames, the start of the next large one, a close and what follows it."""
+    first = masked(Frame(Opcode.BINARY, bytes(range(256)) * 20))  # 5 KiB
+    small = masked(Frame(Opcode.TEXT, b"between"))
+    second = masked(Frame(Opcode.TEXT, "é".encode() * 3000))
+    close = masked(Frame(Opcode.CLOSE, b"\x03\xe8"))
+    stream = first + small + second + close + b"after the close"
+    conn = Connection("server")
+    events = feed(conn, stream, [100, len(first) - 100 + len(small) + 50, len(second) - 50 + len(close) + 15])
+    whole = Connection("server").receive_data(stream)
+    assert [(type(e), getattr(e, "raw", None), getattr(e, "offset", None)) for e in events] == \
+        [(type(e), getattr(e, "raw", None), getattr(e, "offset", None)) for e in whole]
+    assert kinds(events)[:6] == ["FrameReceived", "MessageReceived"] * 3
+    assert events[0].raw == first and events[2].raw == small and events[4].raw == second
+    assert events[2].offset == len(first) and events[5].data == "é" * 3000
+    assert events[6].raw == close and conn.state is not State.OPEN
+    assert conn.bytes_received == len(stream) - len(b"after the close")
+
+
 def test_text_in_64_byte_fragments_read_in_4k_chunks():
     """Case 9.3.1 scaled down: a text message in many tiny fragments arrives intact and in order."""
     text = ("wsexplore é中😀 " * 20000)[:200000]

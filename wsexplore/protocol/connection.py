@@ -295,40 +295,52 @@ class Connection:
         if not data or self.state not in _RECEIVING:
             return []
         events: list[Event] = []
-        head = self._buf
-        if head and self._need >= _GATHER_FROM and len(head) >= MAX_HEADER_BYTES:
-            # A large frame, its header whole in ``head``: its reads are kept as they are until it is whole.
-            tail = self._tail
-            tail.append(data)
-            self._tail_size += len(data)
-            if len(head) + self._tail_size < self._need:
-                self._check_partial(head, events)
+        while True:
+            rest = None  # the bytes of this read after a large frame it completes, read next
+            head = self._buf
+            if head and self._need >= _GATHER_FROM and len(head) >= MAX_HEADER_BYTES:
+                # A large frame, its header whole in ``head``: its reads are kept as they are until it is whole.
+                tail = self._tail
+                tail.append(data)
+                self._tail_size += len(data)
+                over = len(head) + self._tail_size - self._need  # bytes of this read past the frame's end
+                if over < 0:
+                    self._check_partial(head, events)
+                    return events
+                if over:
+                    # Only the frame is joined, so that it is taken whole below, not copied out of the
+                    # join once more; what follows it in this read is read next.
+                    cut = len(data) - over
+                    tail[-1] = memoryview(data)[:cut]
+                    rest = data[cut:]
+                tail.insert(0, head)
+                buf = b"".join(tail)
+                tail.clear()  # the reads go now: the frame is held once, not twice, while it is unmasked
+                head = self._buf = b""
+                self._tail_size = 0
+            elif head:
+                if type(head) is not bytearray:
+                    head = bytearray(head)
+                head += data
+                buf = head
+            else:
+                buf = data
+            if len(buf) < self._need:
+                self._buf = buf
+                self._check_partial(buf, events)
                 return events
-            tail.insert(0, head)
-            buf = b"".join(tail)
-            tail.clear()  # the reads go now: the frame is held once, not twice, while it is unmasked
-            head = self._buf = b""
-            self._tail_size = 0
-        elif head:
-            if type(head) is not bytearray:
-                head = bytearray(head)
-            head += data
-            buf = head
-        else:
-            buf = data
-        if len(buf) < self._need:
-            self._buf = buf
-            self._check_partial(buf, events)
-            return events
-        if type(buf) is not bytes:
-            # One copy of the reassembly buffer, so that every frame below is a plain bytes slice
-            # (a large frame that filled the buffer is then taken whole, without a second copy).
-            buf = bytes(buf)
-            self._buf = b""  # let the bytearray go; _consume() keeps what is left
-        pos = self._read_frames(buf, events)
-        if pos < 0:
-            return events  # the connection ended in this read
-        self._consume(pos, buf)
+            if type(buf) is not bytes:
+                # One copy of the reassembly buffer, so that every frame below is a plain bytes slice
+                # (a large frame that filled the buffer is then taken whole, without a second copy).
+                buf = bytes(buf)
+                self._buf = b""  # let the bytearray go; _consume() keeps what is left
+            pos = self._read_frames(buf, events)
+            if pos < 0:
+                return events  # the connection ended in this read
+            self._consume(pos, buf)
+            if rest is None or self.state not in _RECEIVING:
+                break
+            data = rest
         if self._buf:
             self._check_partial(self._buf, events)
         return events
