@@ -18,8 +18,8 @@ size). Every output is checked against the big-integer result before anything
 is timed. Sizes include leftovers (not multiples of 8).
 
 The crossover tables time the strategies inside ``apply_mask`` by moving its
-``_NUMPY_FROM`` and ``_FILL_FROM`` thresholds in the worker process (the
-module is not edited).
+``_BITS_FROM``, ``_NUMPY_FROM`` and ``_FILL_FROM`` thresholds in the worker
+process (the module is not edited).
 """
 
 from __future__ import annotations
@@ -47,16 +47,18 @@ SWEEP_LEFTOVERS = [1 << 10, 64 << 10, 1 << 20, 64 << 20]  # also measured 3 byte
 LAYOUTS = ("received", "pool")
 POOL_VS_COPY = 0.9  # from memory, masking is bound by bandwidth: at least this share of a plain copy's rate
 REFERENCE = 64 * 1024  # the sweep compares every size with this one
-SMALL_CROSSOVER = [64, 256, 512, 576, 640, 704, 768, 896, 1024, 2048]
+SMALL_CROSSOVER = [64, 256, 384, 448, 512, 576, 640, 704, 768, 1024, 2048]
+MID_CROSSOVER = [2048, 4096, 8192, 10240, 12288, 14336, 16384, 24576, 32768, 65536]
 FILL_CROSSOVER = [16384, 32768, 65536, 81920, 98304, 114688, 131072, 262144, 1 << 20]
 GOAL_GBPS = 10.0  # at 1 MiB and 16 MiB
 # A size may be slower per byte than 64 KiB only as much as a plain copy is (memory bandwidth), plus this margin.
 SWEEP_MARGIN = 0.8
 POOL_CAP = 1 << 30  # bytes: the pool is 1.25x the last-level cache, at most this
 POOL_MAX_ITEMS = 1 << 20
-PIN_ALL_BIG_INT = {"_NUMPY_FROM": 1 << 62, "_FILL_FROM": 1 << 62}
-PIN_ALL_NUMPY = {"_NUMPY_FROM": 1, "_FILL_FROM": 1 << 62}
-PIN_ALL_FILLING = {"_NUMPY_FROM": 1, "_FILL_FROM": 1}
+PIN_ALL_BIG_INT = {"_BITS_FROM": 1 << 62, "_NUMPY_FROM": 1 << 62, "_FILL_FROM": 1 << 62}
+PIN_ALL_BITS = {"_BITS_FROM": 1, "_NUMPY_FROM": 1 << 62, "_FILL_FROM": 1 << 62}
+PIN_ALL_NUMPY = {"_BITS_FROM": 1, "_NUMPY_FROM": 1, "_FILL_FROM": 1 << 62}
+PIN_ALL_FILLING = {"_BITS_FROM": 1, "_NUMPY_FROM": 1, "_FILL_FROM": 1}
 
 
 # ============================================================================ the worker process
@@ -332,8 +334,10 @@ def _crossover(title: str, sizes: list[int], pins: list[tuple[str, dict[str, int
 
 def crossovers() -> list[Any]:
     return [
-        _crossover("mask crossover: big-integer XOR or NumPy (tobytes)", SMALL_CROSSOVER,
-                   [("big-int", PIN_ALL_BIG_INT), ("numpy", PIN_ALL_NUMPY)], "_NUMPY_FROM"),
+        _crossover("mask crossover: big-integer XOR or bitarray", SMALL_CROSSOVER,
+                   [("big-int", PIN_ALL_BIG_INT), ("bitarray", PIN_ALL_BITS)], "_BITS_FROM"),
+        _crossover("mask crossover: bitarray or NumPy (tobytes)", MID_CROSSOVER,
+                   [("bitarray", PIN_ALL_BITS), ("numpy", PIN_ALL_NUMPY)], "_NUMPY_FROM"),
         _crossover("mask crossover: NumPy into a temporary (tobytes) or into the new bytes object", FILL_CROSSOVER,
                    [("tobytes", PIN_ALL_NUMPY), ("filling", PIN_ALL_FILLING)], "_FILL_FROM"),
     ]

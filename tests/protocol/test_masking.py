@@ -7,7 +7,8 @@ import random
 import pytest
 
 from wsexplore.protocol import masking
-from wsexplore.protocol.masking import _FILL_FROM, _NUMPY_FROM, apply_mask, mask_frame, mask_small, unmask_frame
+from wsexplore.protocol.masking import (_BITS_FROM, _FILL_FROM, _NUMPY_FROM, apply_mask, mask_frame, mask_small,
+                                        unmask_frame)
 
 KEY = bytes.fromhex("37 fa 21 3d")  # the key of RFC 6455 section 5.7
 
@@ -21,8 +22,9 @@ def payload(n: int, seed: int = 5) -> bytes:
     return random.Random(seed * 100_003 + n).randbytes(n)
 
 
-# Every size around the switches between the three strategies, and small sizes.
-SIZES = sorted({*range(0, 41), *range(_NUMPY_FROM - 12, _NUMPY_FROM + 20), 4096, 65536 + 3,
+# Every size around the switches between the four strategies, and small sizes.
+SIZES = sorted({*range(0, 41), *range(_BITS_FROM - 12, _BITS_FROM + 20), 4096,
+                *range(_NUMPY_FROM - 9, _NUMPY_FROM + 9), 65536 + 3,
                 *range(_FILL_FROM - 9, _FILL_FROM + 9), 3 * 256 * 1024 + 5})
 
 
@@ -37,8 +39,8 @@ def test_apply_mask_is_the_byte_by_byte_xor(n: int) -> None:
 
 
 @pytest.mark.parametrize("tail", range(1, 8))
-@pytest.mark.parametrize("words", [0, 1, 2, _NUMPY_FROM // 8, _NUMPY_FROM // 8 + 1, 1000, _FILL_FROM // 8,
-                                   _FILL_FROM // 8 + 1])
+@pytest.mark.parametrize("words", [0, 1, 2, _BITS_FROM // 8, _BITS_FROM // 8 + 1, 1000, _NUMPY_FROM // 8,
+                                   _NUMPY_FROM // 8 + 1, _FILL_FROM // 8, _FILL_FROM // 8 + 1])
 def test_leftover_bytes_after_whole_words(words: int, tail: int) -> None:
     # NumPy XORs 8-byte words; 1 to 7 bytes are left over and take the key where the words stop.
     data = payload(8 * words + tail, tail)
@@ -46,8 +48,8 @@ def test_leftover_bytes_after_whole_words(words: int, tail: int) -> None:
 
 
 @pytest.mark.parametrize("start", [1, 2, 3, 5, 6, 7, 14])
-@pytest.mark.parametrize("n", [1, 7, 100, _NUMPY_FROM - 1, _NUMPY_FROM, _NUMPY_FROM + 7, 5000, _FILL_FROM,
-                               _FILL_FROM + 5, 600_003])
+@pytest.mark.parametrize("n", [1, 7, 100, _BITS_FROM - 1, _BITS_FROM, _BITS_FROM + 7, 5000, _NUMPY_FROM - 1,
+                               _NUMPY_FROM, _NUMPY_FROM + 7, _FILL_FROM, _FILL_FROM + 5, 600_003])
 def test_memoryview_slices_at_odd_offsets(start: int, n: int) -> None:
     backing = payload(start + n + 3, start)
     view = memoryview(backing)[start:start + n]
@@ -56,14 +58,15 @@ def test_memoryview_slices_at_odd_offsets(start: int, n: int) -> None:
 
 
 @pytest.mark.parametrize("key", [b"", b"\x01", b"\x01\x02\x03", b"\x01\x02\x03\x04\x05", bytes(8)])
-@pytest.mark.parametrize("n", [0, 10, _NUMPY_FROM + 1, _FILL_FROM + 1])
+@pytest.mark.parametrize("n", [0, 10, _BITS_FROM + 1, _NUMPY_FROM + 1, _FILL_FROM + 1])
 def test_a_key_that_is_not_four_bytes_is_refused(key: bytes, n: int) -> None:
     with pytest.raises(ValueError, match=f"^masking key must be 4 bytes, got {len(key)}$"):
         apply_mask(payload(n), key)
 
 
-def test_every_key_phase() -> None:
-    data = payload(64)
+@pytest.mark.parametrize("n", [64, _BITS_FROM + 5, _NUMPY_FROM + 5, _FILL_FROM + 5])
+def test_every_key_phase(n: int) -> None:
+    data = payload(n)
     for key in (bytes(4), b"\xff" * 4, bytes.fromhex("01 02 03 04"), KEY):
         assert apply_mask(data, key) == xor(data, key)
 
@@ -75,7 +78,8 @@ def test_mask_small_past_its_tables(n: int) -> None:
     assert mask_small(data, KEY, n) == xor(data, KEY)
 
 
-@pytest.mark.parametrize("n", [1, 3, 4, 5, 125, 126, 300, _NUMPY_FROM - 1, _NUMPY_FROM, 70000, _FILL_FROM + 3])
+@pytest.mark.parametrize("n", [1, 3, 4, 5, 125, 126, 300, _BITS_FROM - 1, _BITS_FROM, 5000, _NUMPY_FROM, 70000,
+                               _FILL_FROM + 3])
 def test_unmask_frame_reads_the_key_and_payload_of_a_whole_frame(n: int) -> None:
     data = payload(n)
     headers = [bytes((0x82, 0xFF)) + n.to_bytes(8, "big")]  # any length form: the key follows the header
@@ -90,11 +94,11 @@ def test_unmask_frame_reads_the_key_and_payload_of_a_whole_frame(n: int) -> None
 
 def test_the_tables_cover_every_size_the_big_integer_strategy_takes() -> None:
     # unmask_frame reads _REPEAT and _LOW for every payload below the crossover.
-    assert 0 < masking._NUMPY_FROM <= masking._TABLE
-    assert len(masking._LOW) > masking._NUMPY_FROM and 4 * (len(masking._REPEAT) - 1) >= masking._NUMPY_FROM
+    assert 0 < masking._BITS_FROM <= masking._TABLE
+    assert len(masking._LOW) > masking._BITS_FROM and 4 * (len(masking._REPEAT) - 1) >= masking._BITS_FROM
 
 
-@pytest.mark.parametrize("n", [0, 1, 125, 126, _NUMPY_FROM + 3, 70000, _FILL_FROM, _FILL_FROM + 7])
+@pytest.mark.parametrize("n", [0, 1, 125, 126, _BITS_FROM + 3, _NUMPY_FROM + 3, 70000, _FILL_FROM, _FILL_FROM + 7])
 def test_mask_frame_is_head_key_and_the_masked_payload(n: int) -> None:
     data = payload(n)
     head = bytes((0x82, 0xFF)) + n.to_bytes(8, "big")
