@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
+import weakref
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -101,6 +103,37 @@ def stream_of(records: list, direction: str) -> bytes:
         assert f.offset == len(out), f"gap or overlap before {f!r}"
         out += f.raw
     return out
+
+
+@pytest.mark.parametrize("who_closes", ["client", "server"])
+async def test_a_finished_tap_does_not_keep_a_replaced_capture_alive(echo_server, make_proxy,
+                                                                   who_closes: str) -> None:
+    """Once both TCP connections of a tapped pair are over, nothing of it sits in a reference cycle: a
+    capture the user replaces is freed at once, every payload with it, not at a later full collection."""
+
+    async def answer_once(conn) -> None:
+        await conn.send(await conn.recv())
+
+    port = await echo_server(handler=_echo if who_closes == "client" else answer_once)
+    proxy = await make_proxy(f"ws://127.0.0.1:{port}/", capture=Capture())
+    gc.collect()
+    gc.disable()
+    try:
+        async with connect(proxy.url, max_size=None) as client:
+            await client.send(b"\x02" * (1 << 20))
+            assert await client.recv() == b"\x02" * (1 << 20)
+            if who_closes == "server":
+                await client.wait_closed()
+        await settle(proxy.capture, lambda records: any(isinstance(r, CloseRecord) for r in records))
+        deadline = asyncio.get_running_loop().time() + 5
+        while proxy._taps or proxy.connections:
+            assert asyncio.get_running_loop().time() < deadline, "the tapped pair did not finish"
+            await asyncio.sleep(0.01)
+        old = weakref.ref(proxy.capture)
+        proxy.capture = Capture()
+        assert old() is None, "the replaced capture is still referenced"
+    finally:
+        gc.enable()
 
 
 # ---------------------------------------------------------------------------- the byte path, proved

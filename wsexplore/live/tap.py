@@ -573,6 +573,12 @@ class TappedConnection:
                 self._fail_injection(item, "the connection closed before a frame boundary came")
             self._queue[direction].clear()
         self.state = "closed"
+        # Both TCP connections are over: asyncio calls their legs no more. A leg and its tap refer to each
+        # other, and the cycle would hold this connection's capture (every payload it recorded) until a
+        # full garbage collection, long after the capture was replaced.
+        for leg in (self._client, self._upstream):
+            if leg is not None and leg.lost:
+                leg.tap = None  # type: ignore[assignment]
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
