@@ -133,12 +133,13 @@ def mask_small(data: Buffer, key: bytes, n: int) -> bytes:
 def _mask_bits(data: Buffer, key: bytes, n: int) -> bytes:
     """The bitarray strategy: the key repeated to ``n`` bytes in a new bitarray, ``data`` XORed into it, copied out.
 
-    Both sides import their bytes with the same bit order, which makes the XOR a plain
-    byte-wise one; ``data`` is read in place (a read-only buffer is fine).
+    Both bitarrays take the default bit order, so the XOR is a plain byte-wise one; ``data``
+    is read in place (a read-only buffer is fine).
     """
-    bits = _bitarray(buffer=key, endian="little") * ((n + 3) >> 2)
+    bits = _bitarray()
+    bits.frombytes(key * ((n + 3) >> 2))
     del bits[n << 3 :]
-    bits ^= _bitarray(buffer=data, endian="little")
+    bits ^= _bitarray(buffer=data)
     return bits.tobytes()
 
 
@@ -200,7 +201,10 @@ def unmask_frame(frame: bytes, header_length: int, length: int) -> bytes:
         shift = header_length << 3
         key = (whole >> (shift - _KEY_BITS)) & _KEY_INT
         return ((whole >> shift) ^ (key * _REPEAT[(length + 3) >> 2] & _LOW[length])).to_bytes(length, "little")
-    return apply_mask(memoryview(frame)[header_length:], frame[header_length - MASK_KEY_BYTES : header_length])
+    key = frame[header_length - MASK_KEY_BYTES : header_length]
+    if length < _NUMPY_FROM:
+        return _mask_bits(memoryview(frame)[header_length:], key, length)
+    return apply_mask(memoryview(frame)[header_length:], key)
 
 
 def mask_frame(head: bytes, key: bytes, payload: Buffer) -> bytes:
