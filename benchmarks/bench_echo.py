@@ -40,7 +40,9 @@ table gives each server's CPU time per unit of work (every thread of the
 process, from Linux ``/proc/PID/task/*/schedstat``), which scheduling noise
 disturbs less than wall-clock rates on a small machine; for ``wsexplore
 serve`` it is read once the console has printed the trial, so it includes
-the printing.
+the printing. A third gives each server's minor page faults per unit
+(``/proc/PID/stat``): memory the kernel had to map in fresh, which is what a
+capture that keeps every payload pays for until it reaches its bounds.
 
 ``benchmarks/run.py echo --profile`` runs our server under cProfile for one
 trial of each workload and prints where its time goes.
@@ -266,6 +268,9 @@ class ServerProcess:
     def cpu_seconds(self) -> float | None:
         return process_cpu(self.proc.pid)
 
+    def page_faults(self) -> int | None:
+        return process_faults(self.proc.pid)
+
     def after_trial(self, workload: str, expected: Expected) -> dict[str, Any] | None:
         """What the library server's capture held (checked), or None for websockets."""
         stats = self.stats()
@@ -327,6 +332,15 @@ def process_cpu(pid: int) -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return total / 1e9
+
+
+def process_faults(pid: int) -> int | None:
+    """Minor page faults of process ``pid`` so far (``/proc/PID/stat``): pages of fresh memory the kernel mapped in."""
+    try:
+        with open(f"/proc/{pid}/stat") as fp:
+            return int(fp.read().rsplit(")", 1)[1].split()[7])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 _LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} #\S+\s+(?:(in  →|out ←) (\S+)|(handshake)|(closed)|(error))")
@@ -428,6 +442,9 @@ class ServeCLI:
 
     def cpu_seconds(self) -> float | None:
         return process_cpu(self.proc.pid)
+
+    def page_faults(self) -> int | None:
+        return process_faults(self.proc.pid)
 
     def after_trial(self, workload: str, expected: Expected) -> None:
         """Wait until the console printed every line of the trial (its complete output), then start counting anew."""
@@ -667,6 +684,7 @@ class Results:
 
     rate: dict[str, dict[str, list[float]]]  # units per second of wall time
     cpu: dict[str, dict[str, list[float]]]  # server CPU seconds per unit (empty where not measurable)
+    faults: dict[str, dict[str, list[float]]]  # the server's minor page faults per unit
     captured: list[dict]  # our library server's capture report after each timed trial
     saved: dict[str, dict[str, Any]]  # what each ``wsexplore serve`` saved when stopped
     whole: dict[str, float]  # each server's CPU seconds over the whole run, up to the stop
@@ -696,24 +714,28 @@ async def _quiet(servers: dict[str, Any]) -> float:
 
 def _measure(servers: dict[str, Any], repeat: int) -> Results:
     """Run every workload ``repeat`` times on each server, rotating who goes first."""
-    res = Results({w.name: {} for w in WORKLOADS}, {w.name: {} for w in WORKLOADS}, [], {}, {}, [])
+    res = Results({w.name: {} for w in WORKLOADS}, {w.name: {} for w in WORKLOADS}, {w.name: {} for w in WORKLOADS},
+                  [], {}, {}, [])
     captured = res.captured
 
     async def trial(workload: Workload, kind: str, run: Callable[[str], Awaitable[tuple[float, int, Expected]]]
-                    ) -> tuple[float, int, Expected, float | None]:
+                    ) -> tuple[float, int, Expected, float | None, int | None]:
         server = servers[kind]
         res.quiet.append(await _quiet(servers))
-        cpu0 = server.cpu_seconds()
+        cpu0, faults0 = server.cpu_seconds(), server.page_faults()
         result = await run(server.url)
         if isinstance(server, ServeCLI):
             await asyncio.to_thread(server.after_trial, workload.name, result[2])
             cpu1 = server.cpu_seconds()  # once its console printed the trial: printing included
+            faults1 = server.page_faults()
         else:
             cpu1 = server.cpu_seconds()  # includes the untimed connect and close: every server alike
+            faults1 = server.page_faults()
             stats = await asyncio.to_thread(server.after_trial, workload.name, result[2])
             if stats is not None:
                 captured.append(dict(stats, workload=workload.name))
-        return (*result, None if cpu0 is None or cpu1 is None else cpu1 - cpu0)
+        return (*result, None if cpu0 is None or cpu1 is None else cpu1 - cpu0,
+                None if faults0 is None or faults1 is None else faults1 - faults0)
 
     async def main() -> None:
         kinds = list(servers)
@@ -726,10 +748,12 @@ def _measure(servers: dict[str, Any], repeat: int) -> Results:
             for i in range(repeat):
                 order = kinds[i % len(kinds):] + kinds[:i % len(kinds)]  # rotate who goes first
                 for kind in order:
-                    seconds, units, _, cpu = await trial(workload, kind, workload.run)
+                    seconds, units, _, cpu, faults = await trial(workload, kind, workload.run)
                     res.rate[workload.name].setdefault(kind, []).append(units / seconds)
                     if cpu is not None:
                         res.cpu[workload.name].setdefault(kind, []).append(cpu / units)
+                    if faults is not None:
+                        res.faults[workload.name].setdefault(kind, []).append(faults / units)
         await asyncio.sleep(WHOLE_RUN_SETTLE)  # work left over from the last trials (a periodic save) is done
         for kind, server in servers.items():
             cpu = server.cpu_seconds()
@@ -841,6 +865,21 @@ def run() -> list:
                 f" {WHOLE_RUN_SETTLE:.0f} s after the last trial, before the stop: " + ", ".join(
                     f"{k} {res.whole[k]:.1f} s ({res.whole[k] / res.whole['websockets']:.2f}x)" for k in CONTENDERS))
         tables.append(cpu)
+
+    if all(len(res.faults[w.name]) == len(CONTENDERS) for w in WORKLOADS):
+        faults = Table(f"echo: the server's minor page faults per unit (/proc/PID/stat), median of {REPEAT}",
+                       ["workload", "per", *CONTENDERS])
+        for w in WORKLOADS:
+            counts = {k: median(v) for k, v in res.faults[w.name].items()}
+            per = "MiB" if w.scale != 1 else w.unit.removesuffix("/s").rstrip("s")
+            scale = 1 / w.scale if w.scale != 1 else 1
+            faults.add(w.name, per, *(f"{counts[k] * scale:.2f}" for k in CONTENDERS))
+        faults.notes.append(
+            "a fault maps one 4 KiB page of fresh memory in (a few µs each on a virtual machine); a capture keeps"
+            " every payload, so until it reaches its bounds each MiB it keeps is fresh memory (256 faults); a server"
+            " that keeps nothing can reuse the memory it freed, when the C library has not handed it back to the"
+            " system. Each library trial starts a fresh Capture, and the last one's memory goes back to the system")
+        tables.append(faults)
     return tables
 
 
