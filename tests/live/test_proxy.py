@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import socket
-import weakref
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -20,6 +18,7 @@ from wsexplore.protocol import handshake
 from wsexplore.protocol.frames import Frame
 from wsexplore.protocol.opcodes import Opcode
 
+from .freed import collector_off, echo_a_mib, replace_capture_and_check_freed
 from .relay import RawUpstream, RecordingRelay, accept_101
 
 KEY = bytes.fromhex("11223344")
@@ -116,24 +115,14 @@ async def test_a_finished_tap_does_not_keep_a_replaced_capture_alive(echo_server
 
     port = await echo_server(handler=_echo if who_closes == "client" else answer_once)
     proxy = await make_proxy(f"ws://127.0.0.1:{port}/", capture=Capture())
-    gc.collect()
-    gc.disable()
-    try:
-        async with connect(proxy.url, max_size=None) as client:
-            await client.send(b"\x02" * (1 << 20))
-            assert await client.recv() == b"\x02" * (1 << 20)
-            if who_closes == "server":
-                await client.wait_closed()
+    with collector_off():
+        await echo_a_mib(proxy.url, peer_closes=who_closes == "server")
         await settle(proxy.capture, lambda records: any(isinstance(r, CloseRecord) for r in records))
         deadline = asyncio.get_running_loop().time() + 5
         while proxy._taps or proxy.connections:
             assert asyncio.get_running_loop().time() < deadline, "the tapped pair did not finish"
             await asyncio.sleep(0.01)
-        old = weakref.ref(proxy.capture)
-        proxy.capture = Capture()
-        assert old() is None, "the replaced capture is still referenced"
-    finally:
-        gc.enable()
+        replace_capture_and_check_freed(proxy)
 
 
 # ---------------------------------------------------------------------------- the byte path, proved

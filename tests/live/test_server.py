@@ -8,24 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import os
 import socket
 import struct
-import weakref
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from wsexplore import dissect, dissect_stream
-from wsexplore.capture import Capture, CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord
+from wsexplore.capture import CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord
 from wsexplore.live import handlers
 from wsexplore.live.server import Server, ServerConnection
 from wsexplore.protocol.frames import Frame
 from wsexplore.protocol.handshake import accept_key
 from wsexplore.protocol.opcodes import Opcode
 
+from .freed import collector_off, echo_a_mib, replace_capture_and_check_freed
 from .probes import eventually
 
 pytestmark = pytest.mark.timeout(60)
@@ -586,21 +585,10 @@ async def test_a_finished_connection_does_not_keep_a_replaced_capture_alive(make
         await ws.send(await ws.recv())
 
     server = await make_server(handlers.echo if who_closes == "client" else answer_once)
-    gc.collect()
-    gc.disable()
-    try:
-        async with connect(server.url, max_size=None) as client:
-            await client.send(b"\x01" * (1 << 20))
-            assert await client.recv() == b"\x01" * (1 << 20)
-            if who_closes == "handler":
-                await client.wait_closed()
+    with collector_off():
+        await echo_a_mib(server.url, peer_closes=who_closes == "handler")
         await eventually(lambda: not server.connections and not server._tasks and not server._protocols)
-        old = weakref.ref(server.capture)
-        assert len(old()) >= 4
-        server.capture = Capture()
-        assert old() is None, "the replaced capture is still referenced"
-    finally:
-        gc.enable()
+        replace_capture_and_check_freed(server)
 
 
 async def test_an_answer_held_back_for_the_next_goes_out_when_the_handler_waits_on_something_else(
