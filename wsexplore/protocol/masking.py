@@ -5,8 +5,8 @@ Four strategies, picked by size, each returning a new ``bytes`` object:
 * below ``_BITS_FROM`` bytes a single big-integer XOR (any library call's fixed
   cost dominates there);
 * up to ``_NUMPY_FROM`` bitarray's XOR (C, a machine word at a time) against the
-  key repeated by bitarray itself: a call costs a third of NumPy's at these
-  sizes, where a frame's fixed costs are most of its time;
+  key repeated to the payload's length: at these sizes a call's fixed costs are
+  most of its time, and bitarray's are about half of NumPy's;
 * up to ``_FILL_FROM`` NumPy's vectorised XOR on 64-bit words, copied out with
   ``tobytes()``: two small allocations that the allocator serves from memory it
   already holds;
