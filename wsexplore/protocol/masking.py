@@ -37,7 +37,7 @@ __all__ = ["apply_mask", "mask_frame", "mask_small", "unmask_frame"]
 Buffer = Union[bytes, bytearray, memoryview]
 
 _BITS_FROM = 576  # bytes; measured crossover of the big-integer and bitarray strategies (make bench)
-_NUMPY_FROM = 24 * 1024  # bytes; measured crossover of the bitarray and NumPy strategies (make bench)
+_NUMPY_FROM = 32 * 1024  # bytes; measured crossover of the bitarray and NumPy strategies (make bench)
 _FILL_FROM = 96 * 1024  # bytes; from here on NumPy writes into the new bytes object itself (make bench)
 _from_bytes = int.from_bytes
 # The key repeated q times is key * _REPEAT[q]; _LOW[n] keeps its low n bytes.
