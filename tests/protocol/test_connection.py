@@ -732,6 +732,23 @@ def test_utf8_failure_names_the_same_byte_whatever_the_reads(text: str, cut: int
 
 
 # ---------------------------------------------------------------------------- 16-bit lengths on the fast path
+def test_every_payload_length_and_key_phase_of_the_fast_path_unmasks_right() -> None:
+    """The receive loop unmasks whole small messages itself (7-bit and 16-bit lengths, every strategy's
+    sizes): each payload must come back as sent, whatever the key, in one read with the others."""
+    from wsexplore.protocol.masking import _BITS_FROM
+
+    rng = random.Random(6455)
+    sizes = [*range(0, 130), *range(_BITS_FROM - 10, _BITS_FROM + 10), 1000, 4099]
+    payloads = [rng.randbytes(n) for n in sizes]
+    keys = [rng.randbytes(4) for _ in sizes]
+    stream = b"".join(masked(Frame(Opcode.BINARY, p), k) for p, k in zip(payloads, keys))
+    events = Connection("server").receive_data(stream)
+    assert [e.data for e in events if isinstance(e, MessageReceived)] == payloads
+    texts = ["é" * (n // 2) + "a" * (n % 2) for n in sizes]
+    stream = b"".join(masked(Frame(Opcode.TEXT, t.encode()), k) for t, k in zip(texts, keys))
+    assert [e.data for e in Connection("server").receive_data(stream) if isinstance(e, MessageReceived)] == texts
+
+
 def _with_16bit_length(opcode: int, payload: bytes, key: bytes = KEY) -> bytes:
     """A masked frame whose length takes the 16-bit form, even when 7 bits would do (non-minimal)."""
     masked_payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))

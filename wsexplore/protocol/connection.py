@@ -51,7 +51,7 @@ from .header import (
     parse_header,
     payload_length,
 )
-from .masking import apply_mask, unmask_frame
+from .masking import _BITS_FROM, _LOW, _REPEAT, apply_mask, unmask_frame
 from .opcodes import CloseCode, Opcode, close_code_allowed
 from .rules import Role, close_payload_violation, header_violation, length_violation, utf8_error
 from .states import InvalidState, State, Trigger, allows, next_state
@@ -376,6 +376,7 @@ class Connection:
         # Only the frame at position 0 can have been partly validated as it arrived
         # (see _check_partial); it takes the general path.
         partly_fed = self._partial_fed
+        from_bytes, key_repeat, low_bytes, bits_from = int.from_bytes, _REPEAT, _LOW, _BITS_FROM
         while n - pos >= 2:
             b0 = buf[pos]
             b1 = buf[pos + 1]
@@ -395,7 +396,15 @@ class Connection:
                     self._need = h + length
                     return pos
                 raw = buf[pos:end]
-                payload = unmask_frame(raw, h, length) if expect_mask and length else raw[h:]
+                if not (expect_mask and length):
+                    payload = raw[h:]
+                elif length < bits_from:  # unmask_frame's integer path, inlined: most frames here are small
+                    whole = from_bytes(raw, "little")
+                    shift = h << 3
+                    payload = ((whole >> shift) ^ ((whole >> (shift - 32) & 0xFFFFFFFF) * key_repeat[(length + 3) >> 2]
+                                                   & low_bytes[length])).to_bytes(length, "little")
+                else:
+                    payload = unmask_frame(raw, h, length)
                 offset = base + pos
                 pos = end
                 if b0 == fin_text:
