@@ -764,6 +764,11 @@ def _measure(servers: dict[str, Any], repeat: int) -> Results:
     return res
 
 
+def _per_unit(w: Workload) -> tuple[str, float]:
+    """What the per-unit tables count a figure per (a MiB, or one of the workload's units) and the factor to it."""
+    return ("MiB", 1 / w.scale) if w.scale != 1 else (w.unit.removesuffix("/s").rstrip("s"), 1)
+
+
 def _versions() -> str:
     import websockets
 
@@ -850,8 +855,7 @@ def run() -> list:
         )
         for w in WORKLOADS:
             cpus = {k: median(v) for k, v in res.cpu[w.name].items()}
-            per = "MiB" if w.scale != 1 else w.unit.removesuffix("/s").rstrip("s")
-            scale = 1 / w.scale if w.scale != 1 else 1
+            per, scale = _per_unit(w)
             cpu.add(w.name, per, *(f"{cpus[k] * scale * 1e6:.1f} µs" for k in CONTENDERS),
                     *(f"{cpus[k] / cpus['websockets']:.2f}x" for k in ours))
         cpu.notes.append("less sensitive to scheduling noise than wall-clock rates; includes each trial's"
@@ -871,8 +875,7 @@ def run() -> list:
                        ["workload", "per", *CONTENDERS])
         for w in WORKLOADS:
             counts = {k: median(v) for k, v in res.faults[w.name].items()}
-            per = "MiB" if w.scale != 1 else w.unit.removesuffix("/s").rstrip("s")
-            scale = 1 / w.scale if w.scale != 1 else 1
+            per, scale = _per_unit(w)
             faults.add(w.name, per, *(f"{counts[k] * scale:.2f}" for k in CONTENDERS))
         faults.notes.append(
             "a fault maps one 4 KiB page of fresh memory in (a few µs each on a virtual machine); a capture keeps"
