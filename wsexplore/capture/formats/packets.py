@@ -198,7 +198,8 @@ class PacketReader:
         name = self.name
         little = True
         interfaces: list[tuple[int, float, int]] = []  # (link type, ticks per second, offset in seconds)
-        epb = _EPB_LE  # an enhanced packet block's type, in the section's byte order
+        # 32-bit numbers, and an enhanced packet block's type, in the byte order of the section
+        u32, epb = _U32_LE, _EPB_LE
         low, high = WALL_RANGE
         number = 0
         where = 0
@@ -215,12 +216,12 @@ class PacketReader:
                 if not little and bom != b"\x1a\x2b\x3c\x4d":
                     raise PcapFileError(f"{name}: byte {where}: section header with an unknown byte-order "
                                            f"magic {bom.hex(' ')}")
-                epb = _EPB_LE if little else _EPB_BE
-                length = (_U32_LE if little else _U32_BE).unpack_from(head, 4)[0]
+                u32, epb = (_U32_LE, _EPB_LE) if little else (_U32_BE, _EPB_BE)
+                length = u32.unpack_from(head, 4)[0]
                 body = bom + read(max(length - 12, 0))
                 interfaces = []
             else:
-                length = (_U32_LE if little else _U32_BE).unpack_from(head, 4)[0]
+                length = u32.unpack_from(head, 4)[0]
                 body = read(max(length - 8, 0))
                 if head[:4] == epb and len(body) == length - 8:
                     # Most blocks: checked and read without the general path below, which finds the same.
@@ -243,7 +244,7 @@ class PacketReader:
                 self.truncated = f"the file ends inside a block at byte {where} (packet {number + 1} or later)"
                 return
             block = head + body
-            btype = (_U32_LE if little else _U32_BE).unpack_from(head)[0]
+            btype = u32.unpack_from(head)[0]
             try:
                 if btype == _ng.PCAPNG_BT_IDB:
                     interfaces.append(_interface(block, little))
@@ -268,7 +269,7 @@ class PacketReader:
                     if not interfaces:
                         raise PcapFileError(f"{name}: packet {number} (byte {where}) comes before any "
                                                "interface description")
-                    size = (_U32_LE if little else _U32_BE).unpack_from(block, 8)[0]
+                    size = u32.unpack_from(block, 8)[0]
                     self.packets_read = number
                     yield Packet(number, 0.0, interfaces[0][0], block[12:12 + min(size, length - 16)])
             except (dpkt.NeedData, dpkt.UnpackError, struct.error) as exc:
