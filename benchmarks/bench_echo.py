@@ -360,6 +360,7 @@ class ServeCLI:
         self._counts: Counter[str] = Counter()
         self._seen = 0  # bytes of the file already counted
         self._partial = b""
+        self._unread: list[bytes] = []  # what the pipe gave, not counted yet
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
@@ -397,13 +398,26 @@ class ServeCLI:
             self._changed.notify_all()
 
     def _read_pipe(self) -> None:
+        """Drain the pipe and keep the bytes; they are counted by ``printed()``, outside the timed window.
+
+        This thread shares the client's process: counting lines here, as they arrive, would take the
+        interpreter from the client mid-trial and charge the bench's own work to the server's rate.
+        """
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         while True:
             data = os.read(fd, 1 << 16)
+            with self._changed:
+                self._unread.append(data)
+                self._changed.notify_all()
             if not data:
                 return
-            self._count(data)
+
+    def _count_unread(self) -> None:
+        with self._lock:
+            unread, self._unread = self._unread, []
+        if unread:
+            self._count(b"".join(unread))
 
     def _poll_file(self) -> None:
         with open(self._out_path, "rb") as fp:
@@ -419,6 +433,8 @@ class ServeCLI:
         while time.monotonic() < deadline:
             if self.output == "file":
                 self._poll_file()
+            else:
+                self._count_unread()
             with self._changed:
                 for line in self._banner:
                     m = pattern.search(line)
@@ -437,6 +453,8 @@ class ServeCLI:
     def printed(self) -> Counter[str]:
         if self.output == "file":
             self._poll_file()
+        else:
+            self._count_unread()
         with self._lock:
             return Counter(self._counts)
 
