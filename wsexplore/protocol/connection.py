@@ -51,7 +51,7 @@ from .header import (
     parse_header,
     payload_length,
 )
-from .masking import _BITS_FROM, _LOW, _REPEAT, apply_mask, unmask_frame
+from .masking import _BITS_FROM, _LOW, _REPEAT, apply_mask, copy_payload, unmask_frame
 from .opcodes import CloseCode, Opcode, close_code_allowed
 from .rules import Role, close_payload_violation, header_violation, length_violation, utf8_error
 from .states import InvalidState, State, Trigger, allows, next_state
@@ -461,7 +461,7 @@ class Connection:
             self._need = hl + length
             return pos
         raw = buf[pos:end]  # bytes: the whole buffer is taken as is, without a copy
-        payload = unmask_frame(raw, hl, length) if b1 & MASK_MASK and length else raw[hl:]
+        payload = unmask_frame(raw, hl, length) if b1 & MASK_MASK and length else copy_payload(raw, hl)
         offset = self._in_offset + pos
         control = opcode & CONTROL_MASK
         fin = bool(b0 & FIN_MASK)
