@@ -29,6 +29,7 @@ from wsexplore.protocol.events import (
     ProtocolViolation,
 )
 from wsexplore.protocol.frames import Frame
+from wsexplore.protocol.masking import apply_mask
 from wsexplore.protocol.opcodes import Opcode
 from wsexplore.protocol.rules import header_violation
 from wsexplore.protocol.states import TRANSITIONS, Trigger, next_state
@@ -559,7 +560,7 @@ def _frame_bytes(b0: int, b1: int, ext: int, role: str) -> tuple[bytes, int, boo
     if length > 400:
         return header, length, False  # header only: judged before the payload arrives
     payload = b"\x03\xe8" + b"a" * (length - 2) if length >= 2 else b"a" * length  # a valid close body too
-    return header + (Frame(1, payload, mask_key=KEY).encode()[6:] if key else payload), length, True
+    return header + (apply_mask(payload, KEY) if key else payload), length, True
 
 
 @settings(max_examples=3000, deadline=None)
