@@ -131,10 +131,3 @@ def test_the_large_strategy_without_a_c_api(monkeypatch: pytest.MonkeyPatch, n: 
     assert type(out) is bytes and out == xor(data, KEY)
     assert mask_frame(b"\x82\x7f" + n.to_bytes(8, "big"), KEY, data)[14:] == xor(data, KEY)
 
-
-@pytest.mark.parametrize("n", [0, 1, _FILL_FROM - 1, _FILL_FROM, 3 * 256 * 1024 + 5])
-@pytest.mark.parametrize("header_length", [2, 4, 10])
-def test_copy_payload_is_the_slice_after_the_header(n: int, header_length: int) -> None:
-    frame = payload(header_length + n, seed=header_length)
-    out = masking.copy_payload(frame, header_length)
-    assert type(out) is bytes and out == frame[header_length:]

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from wsexplore.protocol import masking, prefault
+from wsexplore.protocol import buffers, prefault
 
 PAGE = mmap.PAGESIZE
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise and mincore as Linux has them")
@@ -60,11 +60,11 @@ def test_a_range_without_a_whole_page_is_left_alone() -> None:
 
 
 @linux
-@pytest.mark.skipif(masking._new_bytes is None, reason="needs CPython's C API")
+@pytest.mark.skipif(buffers.new_bytes is None, reason="needs CPython's C API")
 def test_a_new_large_bytes_object_is_mapped_in_before_it_is_filled() -> None:
     # Above glibc's largest mmap threshold (32 MiB), so its memory is a new mapping nobody touched.
     n = 64 * 1024 * 1024
-    out, view = masking._new_bytes(n)
+    out, view = buffers.new_bytes(n)
     address = view.ctypes.data
     first = (address + PAGE - 1) & -PAGE
     assert all(prefault.resident(first + k * PAGE) for k in range(0, n // PAGE - 1, 997))

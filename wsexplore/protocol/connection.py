@@ -20,6 +20,7 @@ import codecs
 import functools
 import secrets
 
+from .buffers import copy_payload, join_bytes
 from .deflate import PerMessageDeflate
 from .errors import FramingError, MessageTooBig, ProtocolError, TruncatedFrame
 from .events import (
@@ -51,7 +52,7 @@ from .header import (
     parse_header,
     payload_length,
 )
-from .masking import _BITS_FROM, _LOW, _REPEAT, apply_mask, copy_payload, unmask_frame
+from .masking import _BITS_FROM, _LOW, _REPEAT, apply_mask, unmask_frame
 from .opcodes import CloseCode, Opcode, close_code_allowed
 from .rules import Role, close_payload_violation, header_violation, length_violation, utf8_error
 from .states import InvalidState, State, Trigger, allows, next_state
@@ -310,11 +311,9 @@ class Connection:
                 if over:
                     # Only the frame is joined, so that it is taken whole below, not copied out of the
                     # join once more; what follows it in this read is read next.
-                    cut = len(data) - over
-                    tail[-1] = memoryview(data)[:cut]
-                    rest = data[cut:]
+                    rest = data[len(data) - over :]
                 tail.insert(0, head)
-                buf = b"".join(tail)
+                buf = join_bytes(tail, self._need)
                 tail.clear()  # the reads go now: the frame is held once, not twice, while it is unmasked
                 head = self._buf = b""
                 self._tail_size = 0

@@ -6,6 +6,7 @@ import struct
 from dataclasses import dataclass
 
 from ..display import hex_preview, quote
+from .buffers import LARGE_FROM, join_bytes
 from .header import (
     CONTROL_MASK,
     FIN_MASK,
@@ -201,7 +202,7 @@ class Frame:
         else:
             header = _pack_long(b0, mask_bit | LENGTH_64, n)
         if self.mask_key is None:
-            return header + payload
+            return header + payload if n < LARGE_FROM else join_bytes([header, payload], len(header) + n)
         return mask_frame(header, self.mask_key, payload)
 
     def _repr_html_(self) -> str:

@@ -11,12 +11,10 @@ Four strategies, picked by size, each returning a new ``bytes`` object:
   ``tobytes()``: two small allocations that the allocator serves from memory it
   already holds;
 * from ``_FILL_FROM`` on, NumPy XORs straight into the new ``bytes`` object
-  (:func:`_new_bytes`): one allocation and one pass over the data, as a C
-  extension does. A second, transient copy of a large payload is what made the
+  (:func:`.buffers.new_bytes`): one allocation and one pass over the data, as
+  a C extension does. A second, transient copy of a large payload is what made the
   ``tobytes()`` path slow: the C library hands large blocks back to the system
-  when they are freed, so every call paid page faults for fresh memory. Fresh
-  memory that the new object does get is mapped in with one system call
-  (:mod:`.prefault`).
+  when they are freed, so every call paid page faults for fresh memory.
 
 The thresholds are measured by ``make bench`` (group "mask", with a new payload
 for every call). ``unmask_frame`` is the connection's way in: it takes a whole
@@ -26,16 +24,15 @@ one piece (the sending side).
 
 from __future__ import annotations
 
-import ctypes
-from typing import Callable, Union
+from typing import Union
 
 import numpy as np
 from bitarray import bitarray as _bitarray
 
+from .buffers import new_bytes as _new_bytes
 from .header import MASK_KEY_BYTES
-from .prefault import prefault
 
-__all__ = ["apply_mask", "copy_payload", "mask_frame", "mask_small", "unmask_frame"]
+__all__ = ["apply_mask", "mask_frame", "mask_small", "unmask_frame"]
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -54,42 +51,6 @@ _U8 = np.uint8
 _xor = np.bitwise_xor
 _frombuffer = np.frombuffer
 _BLOCK = 256 * 1024  # bytes copied, then XORed in place, at a time (well inside a core's cache)
-
-
-# ---------------------------------------------------------------------------- a new bytes object, filled in place
-class _Filling:
-    """The memory of a new ``bytes`` object as a NumPy array (``__array_interface__``), owning the object."""
-
-    __slots__ = ("__array_interface__", "owner")
-
-
-def _c_api_bytes() -> Callable[[int], tuple[bytes, np.ndarray]] | None:
-    """``_new_bytes`` through CPython's C API, or None where there is no such API (not CPython)."""
-    try:
-        api = ctypes.pythonapi
-        # Prototypes of our own (the ones on ctypes.pythonapi are shared by every user in the process).
-        # A py_object result is a new reference, which ctypes takes over.
-        new = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_ssize_t)(
-            ("PyBytes_FromStringAndSize", api))
-        address = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object)(("PyBytes_AsString", api))
-    except (AttributeError, OSError):
-        return None
-
-    def new_bytes(n: int) -> tuple[bytes, np.ndarray]:
-        # PyBytes_FromStringAndSize(NULL, n) returns an object whose n bytes the caller fills
-        # before anyone else sees it: the contract every C extension builds its results with.
-        out = new(None, n)
-        start = address(out)
-        prefault(start, n)  # fresh memory in one system call rather than a page fault per page
-        holder = _Filling()
-        holder.owner = out  # the array's base keeps the object alive
-        holder.__array_interface__ = {"data": (start, False), "shape": (n,), "typestr": "|u1", "version": 3}
-        return out, np.asarray(holder)
-
-    return new_bytes
-
-
-_new_bytes = _c_api_bytes()
 
 
 def _xor_words(src: np.ndarray, key: bytes, out: np.ndarray) -> None:
@@ -209,20 +170,6 @@ def unmask_frame(frame: bytes, header_length: int, length: int) -> bytes:
     if length < _NUMPY_FROM:
         return _mask_bits(memoryview(frame)[header_length:], key, length)
     return apply_mask(memoryview(frame)[header_length:], key)
-
-
-def copy_payload(frame: bytes, header_length: int) -> bytes:
-    """``frame[header_length:]``, the payload of a whole frame that is not masked.
-
-    A large one is copied into a new object as the unmasking strategies write theirs, so
-    that fresh memory is mapped in at once (:mod:`.prefault`) rather than a page at a time.
-    """
-    n = len(frame) - header_length
-    if n < _FILL_FROM or _new_bytes is None:
-        return frame[header_length:]
-    out, view = _new_bytes(n)
-    view[:] = _frombuffer(frame, _U8, n, header_length)
-    return out
 
 
 def mask_frame(head: bytes, key: bytes, payload: Buffer) -> bytes:
