@@ -4,13 +4,13 @@ A received payload that a capture keeps is memory the process has not touched
 before: the first write to each 4 KiB page takes a page fault. On Linux 5.14 and
 later, ``madvise(MADV_POPULATE_WRITE)`` maps the whole range in one call, before
 the buffer is written, without the per-page trips into the kernel. Measured with
-``_new_bytes`` and a 1 MiB unmask into memory never touched (Linux 6.18 on a
+``buffers.new_bytes`` and a 1 MiB unmask into memory never touched (Linux 6.18 on a
 virtual machine): 565 µs a call with a fault per page, 330-380 µs prefaulted.
 
-Memory the allocator hands out again is resident already, and walking its pages
-would cost more than it saves (36 µs per MiB): the last whole page of the range
-is looked at first (``mincore``) and the range is only populated when that page
-is not there. Elsewhere (not Linux, an older kernel) ``prefault`` does nothing.
+Memory the allocator hands out again is resident already, and populating it would
+walk its pages for nothing (32 µs per MiB): which pages are there is asked first
+(``mincore``, 2 µs for 1 MiB, 6 µs for 16 MiB) and only the run of missing ones is
+populated. Elsewhere (not Linux, an older kernel) ``prefault`` does nothing.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def _libc_calls() -> tuple[Callable[[int, int, int], int], Callable[[int, int, o
 
 _calls = _libc_calls()
 _vec = ctypes.create_string_buffer(1)
+_LOW_BIT = bytes(b & 1 for b in range(256))
 
 
 def resident(address: int) -> bool | None:
@@ -56,7 +57,7 @@ def resident(address: int) -> bool | None:
 
 
 def prefault(address: int, size: int) -> None:
-    """Map in the whole pages of ``size`` bytes at ``address`` for writing, unless they are there already.
+    """Map in the whole pages of ``size`` bytes at ``address`` for writing, those not there already.
 
     The bytes are not changed: the range must be memory the caller owns and is about to write.
     """
@@ -69,7 +70,18 @@ def prefault(address: int, size: int) -> None:
     if end <= start:
         return
     madvise, mincore = calls
-    if mincore(end - _PAGE, _PAGE, _vec) == 0 and _vec.raw[0] & 1:
+    pages = (end - start) // _PAGE
+    vec = ctypes.create_string_buffer(pages)
+    if mincore(start, end - start, vec) != 0:
+        return
+    # Only the low bit of each byte says something (resident or not); the others are reserved.
+    resident = vec.raw[:pages].translate(_LOW_BIT)
+    first = resident.find(0)
+    if first < 0:
         return  # reused memory: resident already
-    if madvise(start, end - start, MADV_POPULATE_WRITE) != 0 and ctypes.get_errno() == 22:
+    # The pages from the first missing one to the last: fresh memory is usually one run (a new
+    # mapping, or the part of the range past what the allocator had handed out before).
+    last = resident.rfind(0)
+    if madvise(start + first * _PAGE, (last + 1 - first) * _PAGE, MADV_POPULATE_WRITE) != 0 \
+            and ctypes.get_errno() == 22:
         _calls = None  # EINVAL: a kernel before 5.14; the pages fault in as they are written
