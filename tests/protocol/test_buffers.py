@@ -42,6 +42,11 @@ def test_join_bytes_takes_a_bytearray_or_a_view_among_its_parts() -> None:
     assert join_bytes(parts, len(whole) - 3) == whole[:-3]
 
 
+def test_copy_payload_of_a_frame_held_in_a_bytearray() -> None:
+    frame = data(LARGE_FROM + 14)
+    assert copy_payload(bytearray(frame), 14) == frame[14:]
+
+
 def test_join_bytes_refuses_parts_shorter_than_size() -> None:
     with pytest.raises(ValueError, match="hold"):
         join_bytes([data(LARGE_FROM)], LARGE_FROM + 1)

@@ -78,7 +78,7 @@ new_bytes: Callable[[int], tuple[bytes, np.ndarray]] | None = _new_bytes if _api
 
 
 def join_bytes(parts: list[bytes], size: int) -> bytes:
-    """The first ``size`` bytes of ``parts`` end to end: ``b"".join(parts)``, where the last part may run past ``size``."""
+    """The first ``size`` bytes of ``parts`` end to end: ``b"".join(parts)``, the last part cut at ``size``."""
     if size < LARGE_FROM or _api is None:
         over = sum(map(len, parts)) - size
         if over:
@@ -99,7 +99,7 @@ def join_bytes(parts: list[bytes], size: int) -> bytes:
 def copy_payload(frame: bytes, header_length: int) -> bytes:
     """``frame[header_length:]``, the payload of a whole frame that is not masked, as a new object."""
     n = len(frame) - header_length
-    if n < LARGE_FROM or _api is None:
+    if n < LARGE_FROM or _api is None or type(frame) is not bytes:
         return frame[header_length:]
     out, at = _allocate(n)
     _memmove(at, _api[1](frame) + header_length, n)

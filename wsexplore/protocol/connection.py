@@ -20,7 +20,7 @@ import codecs
 import functools
 import secrets
 
-from .buffers import copy_payload, join_bytes
+from .buffers import LARGE_FROM, copy_payload, join_bytes
 from .deflate import PerMessageDeflate
 from .errors import FramingError, MessageTooBig, ProtocolError, TruncatedFrame
 from .events import (
@@ -311,9 +311,14 @@ class Connection:
                 if over:
                     # Only the frame is joined, so that it is taken whole below, not copied out of the
                     # join once more; what follows it in this read is read next.
-                    rest = data[len(data) - over :]
+                    cut = len(data) - over
+                    rest = data[cut:]
+                    if self._need < LARGE_FROM:
+                        tail[-1] = memoryview(data)[:cut]
                 tail.insert(0, head)
-                buf = join_bytes(tail, self._need)
+                # A large frame is joined into memory mapped in at once (see buffers); join_bytes takes
+                # only the frame's bytes of the last read.
+                buf = b"".join(tail) if self._need < LARGE_FROM else join_bytes(tail, self._need)
                 tail.clear()  # the reads go now: the frame is held once, not twice, while it is unmasked
                 head = self._buf = b""
                 self._tail_size = 0
