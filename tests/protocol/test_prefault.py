@@ -5,6 +5,8 @@ from __future__ import annotations
 import ctypes
 import mmap
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -14,10 +16,16 @@ PAGE = mmap.PAGESIZE
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise and mincore as Linux has them")
 
 
-def fresh(pages: int) -> tuple[mmap.mmap, int]:
-    """Private anonymous memory that nothing has touched yet, and its address."""
+@contextmanager
+def fresh(pages: int) -> Iterator[tuple[mmap.mmap, int]]:
+    """Private anonymous memory that nothing has touched yet, and its address; unmapped afterwards."""
     m = mmap.mmap(-1, pages * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    return m, ctypes.addressof(ctypes.c_char.from_buffer(m))
+    view = ctypes.c_char.from_buffer(m)
+    try:
+        yield m, ctypes.addressof(view)
+    finally:
+        del view  # the buffer export ends before the map closes
+        m.close()
 
 
 def mapped(address: int, pages: int) -> list[bool | None]:
@@ -26,37 +34,28 @@ def mapped(address: int, pages: int) -> list[bool | None]:
 
 @linux
 def test_fresh_memory_is_mapped_in_whole_pages_only() -> None:
-    m, address = fresh(8)
-    try:
+    with fresh(8) as (m, address):
         assert mapped(address, 8) == [False] * 8  # nothing touched yet (taking the address maps nothing)
         # From the middle of page 1 to the middle of page 6: pages 2-5 are wholly inside.
         prefault.prefault(address + PAGE + 100, 5 * PAGE)
         assert mapped(address, 8) == [False, False, True, True, True, True, False, False]
         assert m[:] == bytes(8 * PAGE)  # mapped in, not written
-    finally:
-        m.close()
 
 
 @linux
 def test_memory_in_use_keeps_its_bytes() -> None:
-    m, address = fresh(4)
-    try:
-        m[PAGE : 2 * PAGE] = b"\xa5" * PAGE  # page 1 in use, its last whole page not
+    with fresh(4) as (m, address):
+        m[PAGE : 2 * PAGE] = b"\xa5" * PAGE  # page 1 in use, the others not
         prefault.prefault(address, 4 * PAGE)
         assert mapped(address, 4) == [True] * 4
         assert m[PAGE : 2 * PAGE] == b"\xa5" * PAGE and m[:PAGE] == bytes(PAGE) and m[2 * PAGE :] == bytes(2 * PAGE)
-    finally:
-        m.close()
 
 
 @linux
 def test_a_range_without_a_whole_page_is_left_alone() -> None:
-    m, address = fresh(2)
-    try:
+    with fresh(2) as (_, address):
         prefault.prefault(address + 10, PAGE)  # crosses into page 1 but covers neither page whole
         assert mapped(address, 2) == [False, False]
-    finally:
-        m.close()
 
 
 @linux
