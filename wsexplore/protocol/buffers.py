@@ -12,15 +12,13 @@ instead. Below ``LARGE_FROM`` bytes objects are made as Python makes them.
 from __future__ import annotations
 
 import ctypes
-from typing import Callable, Union
+from typing import Callable
 
 import numpy as np
 
 from .prefault import prefault
 
 __all__ = ["LARGE_FROM", "new_bytes", "join_bytes", "copy_payload"]
-
-Buffer = Union[bytes, bytearray, memoryview]
 
 #: From this size on, the objects made here are prefaulted. Checking costs a system call (2-3 µs on a
 #: virtual machine), a few percent of filling 256 KiB; a fresh 1 MiB saves 200 µs (see ``prefault``).
@@ -77,7 +75,7 @@ def _new_bytes(n: int) -> tuple[bytes, np.ndarray]:
 new_bytes: Callable[[int], tuple[bytes, np.ndarray]] | None = _new_bytes if _api is not None else None
 
 
-def join_bytes(parts: list[bytes], size: int) -> bytes:
+def join_bytes(parts: list[bytes | bytearray | memoryview], size: int) -> bytes:
     """The first ``size`` bytes of ``parts`` end to end: ``b"".join(parts)``, the last part cut at ``size``."""
     if size < LARGE_FROM or _api is None:
         over = sum(map(len, parts)) - size
