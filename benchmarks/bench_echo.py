@@ -245,7 +245,19 @@ def _serve(kind: str, profile: bool) -> None:
     print(out.getvalue(), flush=True)
 
 
-class ServerProcess:
+class _Measured:
+    """A server process (``self.proc``) whose CPU time and page faults a trial reads before and after."""
+
+    proc: subprocess.Popen
+
+    def cpu_seconds(self) -> float | None:
+        return process_cpu(self.proc.pid)
+
+    def page_faults(self) -> int | None:
+        return process_faults(self.proc.pid)
+
+
+class ServerProcess(_Measured):
     """One server in its own process, driven through its stdin and stdout."""
 
     def __init__(self, kind: str, *, profile: bool = False) -> None:
@@ -264,12 +276,6 @@ class ServerProcess:
             raise
         self.port = int(line.split()[1])
         self.url = f"ws://{HOST}:{self.port}/"
-
-    def cpu_seconds(self) -> float | None:
-        return process_cpu(self.proc.pid)
-
-    def page_faults(self) -> int | None:
-        return process_faults(self.proc.pid)
 
     def after_trial(self, workload: str, expected: Expected) -> dict[str, Any] | None:
         """What the library server's capture held (checked), or None for websockets."""
@@ -346,7 +352,7 @@ def process_faults(pid: int) -> int | None:
 _LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} #\S+\s+(?:(in  →|out ←) (\S+)|(handshake)|(closed)|(error))")
 
 
-class ServeCLI:
+class ServeCLI(_Measured):
     """The real ``wsexplore serve`` (``--save`` on), printing to a pipe read here or to a file; its lines counted."""
 
     def __init__(self, output: str) -> None:
@@ -413,7 +419,11 @@ class ServeCLI:
             if not data:
                 return
 
-    def _count_unread(self) -> None:
+    def _take_output(self) -> None:
+        """Count what the console printed since the last look: the file's new bytes, or the pipe's."""
+        if self.output == "file":
+            self._poll_file()
+            return
         with self._lock:
             unread, self._unread = self._unread, []
         if unread:
@@ -431,10 +441,7 @@ class ServeCLI:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         pattern = re.compile(r"listening on \S+:(\d+)")
         while time.monotonic() < deadline:
-            if self.output == "file":
-                self._poll_file()
-            else:
-                self._count_unread()
+            self._take_output()
             with self._changed:
                 for line in self._banner:
                     m = pattern.search(line)
@@ -451,18 +458,9 @@ class ServeCLI:
         return f"\n--- wsexplore serve stderr ---\n{tail}" if tail else ""
 
     def printed(self) -> Counter[str]:
-        if self.output == "file":
-            self._poll_file()
-        else:
-            self._count_unread()
+        self._take_output()
         with self._lock:
             return Counter(self._counts)
-
-    def cpu_seconds(self) -> float | None:
-        return process_cpu(self.proc.pid)
-
-    def page_faults(self) -> int | None:
-        return process_faults(self.proc.pid)
 
     def after_trial(self, workload: str, expected: Expected) -> None:
         """Wait until the console printed every line of the trial (its complete output), then start counting anew."""
