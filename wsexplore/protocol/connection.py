@@ -308,17 +308,17 @@ class Connection:
                 if over < 0:
                     self._check_partial(head, events)
                     return events
+                # Only the frame is joined, so that it is taken whole below, not copied out of the join
+                # once more; what follows it in this read is read next.
                 if over:
-                    # Only the frame is joined, so that it is taken whole below, not copied out of the
-                    # join once more; what follows it in this read is read next.
-                    cut = len(data) - over
-                    rest = data[cut:]
-                    if self._need < LARGE_FROM:
-                        tail[-1] = memoryview(data)[:cut]
+                    rest = data[len(data) - over :]
                 tail.insert(0, head)
-                # A large frame is joined into memory mapped in at once (see buffers); join_bytes takes
-                # only the frame's bytes of the last read.
-                buf = b"".join(tail) if self._need < LARGE_FROM else join_bytes(tail, self._need)
+                if self._need >= LARGE_FROM:
+                    buf = join_bytes(tail, self._need)  # into memory mapped in at once (see buffers)
+                else:
+                    if over:
+                        tail[-1] = memoryview(data)[: len(data) - over]
+                    buf = b"".join(tail)
                 tail.clear()  # the reads go now: the frame is held once, not twice, while it is unmasked
                 head = self._buf = b""
                 self._tail_size = 0

@@ -75,13 +75,13 @@ def prefault(address: int, size: int) -> None:
     if mincore(start, end - start, vec) != 0:
         return
     # Only the low bit of each byte says something (resident or not); the others are reserved.
-    resident = vec.raw[:pages].translate(_LOW_BIT)
-    first = resident.find(0)
+    present = vec.raw[:pages].translate(_LOW_BIT)
+    first = present.find(0)
     if first < 0:
         return  # reused memory: resident already
     # The pages from the first missing one to the last: fresh memory is usually one run (a new
     # mapping, or the part of the range past what the allocator had handed out before).
-    last = resident.rfind(0)
+    last = present.rfind(0)
     if madvise(start + first * _PAGE, (last + 1 - first) * _PAGE, MADV_POPULATE_WRITE) != 0 \
             and ctypes.get_errno() == 22:
         _calls = None  # EINVAL: a kernel before 5.14; the pages fault in as they are written
