@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -12,7 +13,9 @@ from wsexplore.capture import Capture
 from wsexplore.capture.formats import jsonl
 from wsexplore.capture.lines import format_record
 from wsexplore.capture.records import SPLIT_COST, SPLIT_FROM, FrameRecord, MessageRecord, memory_cost
+from wsexplore.protocol.buffers import LARGE_FROM
 from wsexplore.protocol.connection import Connection
+from wsexplore.protocol.events import FrameSent
 from wsexplore.protocol.frames import Frame, frame_payload
 from wsexplore.protocol.header import parse_header
 from wsexplore.protocol.opcodes import Opcode
@@ -86,3 +89,19 @@ def test_evicting_a_large_frame_gives_back_what_it_counted() -> None:
     assert capture.dropped == 7 and capture.nbytes == sum(r.nbytes for r in capture)
     head = len(client.send_binary(bytes(SPLIT_FROM))) - SPLIT_FROM  # a masked frame's header at this size
     assert capture.dropped_bytes == 4 * (SPLIT_FROM + head) + 3 * SPLIT_FROM  # 4 frames, 3 messages
+
+
+def test_a_frame_sent_as_header_and_payload_is_recorded_so_without_joining_them() -> None:
+    server = Connection("server")
+    payload = bytes(range(256)) * (LARGE_FROM // 256)
+    header, body = server.send_message(payload)
+    capture = Capture()
+    capture.record_events(1, server.last_sent)
+    (sent,) = server.last_sent
+    with pytest.raises(AttributeError):
+        FrameSent.raw.__get__(sent, FrameSent)  # the capture did not join them either
+    (record,) = capture.frames()
+    assert record._raw[0] == header and record._raw[1] is body is payload
+    assert record.raw == Frame(Opcode.BINARY, payload).encode() and record.nbytes == len(header) + len(payload)
+    assert record.direction == "out" and record.offset == 0
+    assert len(payload) < capture.memory < len(payload) + 4096

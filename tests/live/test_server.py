@@ -575,6 +575,29 @@ async def test_a_large_echo_is_recorded_byte_exact_and_its_payload_held_once(ser
     assert len(binary) < server.capture.memory < len(binary) + 4 * len(text)
 
 
+async def test_large_answers_among_small_ones_are_written_whole_and_in_order(server) -> None:
+    """A large payload goes out after its header without being joined to it (``Connection.send_message``),
+    also among answers held back to be written together: the stream the client reads is still every
+    answer, byte exact and in order, and it is what the capture recorded."""
+    payloads = [b"a", bytes(range(256)) * 1200, b"b", os.urandom(1 << 20), b"c", ("\u00e9" * 150_000).encode()]
+    opcodes = [Opcode.TEXT, Opcode.BINARY, Opcode.TEXT, Opcode.BINARY, Opcode.TEXT, Opcode.TEXT]
+    batch = b"".join(client_frame(op, p) for op, p in zip(opcodes, payloads))
+    reader, writer = await raw_websocket(server)
+    try:
+        writer.write(batch)  # one write: the answers to the messages of a read are held back together
+        received = await read_frames(reader, len(payloads))
+        writer.write(CLOSE_1000)
+        closing = await read_to_eof(reader)
+    finally:
+        close_writer(writer)
+    assert received == b"".join(Frame(op, p).encode() for op, p in zip(opcodes, payloads))
+    conn = only_conn(server)
+    await eventually(lambda: records(server, conn, CloseRecord))
+    outgoing = wire_frames(server, conn, "out")
+    assert assert_contiguous(outgoing) == received + closing
+    assert outgoing[3]._raw[1] is records(server, conn, MessageRecord)[3].data  # held once, never joined
+
+
 @pytest.mark.parametrize("who_closes", ["client", "handler"])
 async def test_a_finished_connection_does_not_keep_a_replaced_capture_alive(make_server, who_closes: str) -> None:
     """Once the TCP connection and its handler are over, nothing of the connection sits in a reference

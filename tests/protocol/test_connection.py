@@ -18,6 +18,7 @@ from wsexplore.protocol.connection import (
     InvalidState,
     State,
 )
+from wsexplore.protocol.buffers import LARGE_FROM
 from wsexplore.protocol.deflate import PerMessageDeflate
 from wsexplore.protocol.events import (
     CloseReceived,
@@ -252,6 +253,55 @@ def test_server_sends_unmasked_minimal_frames():
     assert conn.send_binary(b"x" * 126)[:4] == b"\x82\x7e\x00\x7e"
     assert conn.send_ping(b"hi") == b"\x89\x02hi"
     assert conn.bytes_sent == 6 + 130 + 4
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from([0, 1, 125, 126, LARGE_FROM - 1, LARGE_FROM, 3 * LARGE_FROM + 5]), st.booleans(),
+       st.sampled_from([None, 7, LARGE_FROM + 3]), st.sampled_from(["server", "client"]))
+def test_send_message_gives_the_chunks_that_send_text_and_send_binary_join(size, text, fragment_size, role):
+    """Joined, the chunks are the bytes the joined API sends; a server's large payload is a chunk of its
+    own, the very object given (a fragment's own slice); a client's frames are masked, one chunk each."""
+    message: str | bytes = "é" * (size // 2) + "a" * (size % 2) if text else random.Random(size).randbytes(size)
+    if fragment_size == 7 and size > 1000:
+        fragment_size = None  # thousands of 7-byte frames add nothing here
+    chunked, joined = Connection(role), Connection(role)
+    chunks = chunked.send_message(message, fragment_size=fragment_size)
+    data = (joined.send_text if text else joined.send_binary)(message, fragment_size=fragment_size)
+    if role == "client":  # a fresh masking key per frame: compared through what a server reads
+        assert len(chunks) == len(chunked.last_sent)
+        got = [e.data for e in Connection("server").receive_data(b"".join(chunks)) if kinds([e]) == ["MessageReceived"]]
+        assert got == [message]
+        return
+    assert b"".join(chunks) == data
+    assert chunked.bytes_sent == joined.bytes_sent == len(data)
+    assert chunked.last_sent == joined.last_sent
+    payload = message if isinstance(message, bytes) else None
+    for sent in chunked.last_sent:
+        unjoined = len(sent.frame.payload) >= LARGE_FROM
+        assert (sent._header is not None) == unjoined
+        if unjoined:
+            header = sent._header
+            i = next(i for i, c in enumerate(chunks) if c is header)
+            assert chunks[i + 1] is sent.frame.payload and sent.size == len(header) + len(sent.frame.payload)
+            if payload is not None and fragment_size is None:
+                assert chunks[i + 1] is payload  # not even copied out of the message given
+        else:
+            assert any(c is sent.raw for c in chunks)  # encoded whole, a chunk of its own
+
+
+def test_a_frame_sent_unjoined_joins_its_bytes_only_when_asked():
+    conn = Connection("server")
+    payload = bytes(LARGE_FROM)
+    header, body = conn.send_message(payload)
+    (sent,) = conn.last_sent
+    with pytest.raises(AttributeError):
+        FrameSent.raw.__get__(sent, FrameSent)  # the slot: nothing was joined to send it
+    assert body is payload and sent.size == len(header) + LARGE_FROM
+    assert sent.raw == header + payload == Frame(Opcode.BINARY, payload).encode()
+    assert FrameSent.raw.__get__(sent, FrameSent) is sent.raw  # joined once, then kept
+    assert sent == FrameSent(Frame(Opcode.BINARY, payload), header + payload, 0)
+    with pytest.raises(ValueError, match="raw bytes or its header"):
+        FrameSent(Frame(Opcode.BINARY), None, 0)
 
 
 def test_fragmented_send():

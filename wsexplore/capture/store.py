@@ -259,20 +259,28 @@ class Capture(Query):
         for event in events:
             kind = type(event)
             if kind is FrameReceived or kind is FrameSent:
-                raw = event.raw
-                n = len(raw)
-                cost = n + (n + SMALL_FRAME_COST if n <= FRAME_CACHE_LIMIT else FRAME_COST)
-                if n >= split_from:
-                    # Kept as header and unmasked payload: the payload is the object handed on as the
-                    # message (and echoed), so the masked and the encoded copies can go.
-                    payload = event._payload if kind is FrameReceived else event.frame.payload
-                    if payload is not None:
-                        raw = (raw[:n - len(payload)], payload)
-                        cost += SPLIT_COST
-                        if kind is FrameReceived:
-                            shared = raw
-                        else:
-                            self._take_charge(payload)
+                if kind is FrameSent and event._header is not None:
+                    # Sent as header and payload (``Connection.send_message``): kept so, never joined.
+                    payload = event.frame.payload
+                    raw = (event._header, payload)
+                    n = len(raw[0]) + len(payload)
+                    cost = n + FRAME_COST + SPLIT_COST
+                    self._take_charge(payload)
+                else:
+                    raw = event.raw
+                    n = len(raw)
+                    cost = n + (n + SMALL_FRAME_COST if n <= FRAME_CACHE_LIMIT else FRAME_COST)
+                    if n >= split_from:
+                        # Kept as header and unmasked payload: the payload is the object handed on as the
+                        # message (and echoed), so the masked and the encoded copies can go.
+                        payload = event._payload if kind is FrameReceived else event.frame.payload
+                        if payload is not None:
+                            raw = (raw[:n - len(payload)], payload)
+                            cost += SPLIT_COST
+                            if kind is FrameReceived:
+                                shared = raw
+                            else:
+                                self._take_charge(payload)
                 self._seq = seq = self._seq + 1
                 entry = (_FRAME, seq, conn, time, wall, received if kind is FrameReceived else sent, event.offset,
                          raw, None, None)
@@ -325,7 +333,7 @@ class Capture(Query):
         first = events[0]
         kind = type(first)
         if len(events) == 1:
-            if kind is not FrameSent:
+            if kind is not FrameSent or first._header is not None:  # type: ignore[union-attr]
                 return False
             direction, message_cost, message = sent, 0, None
         else:

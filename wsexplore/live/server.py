@@ -58,6 +58,7 @@ from ..display import format_size
 from ..jupyter import preamble, registry
 from ..jupyter.preamble import Relayed
 from ..protocol import handshake
+from ..protocol.buffers import LARGE_FROM
 from ..protocol.connection import DEFAULT_MAX_SIZE, Connection, InvalidState, State
 from ..protocol.deflate import SERVER_DEFAULT, DeflateConfig, PerMessageDeflate
 from ..protocol.errors import HandshakeError
@@ -129,6 +130,22 @@ def _http_response(status: int, reason: str, body: bytes, content_type: str = "t
             "Cache-Control: no-store", "Connection: close"]
     head += [f"{k}: {v}" for k, v in extra]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def _write_chunks(transport: asyncio.WriteTransport, chunks: list[bytes]) -> None:
+    """Write chunks in order: runs of small ones joined into one write, each large payload
+    (``LARGE_FROM`` bytes on) written as it is rather than copied into a joined buffer."""
+    small: list[bytes] = []
+    for chunk in chunks:
+        if len(chunk) < LARGE_FROM:
+            small.append(chunk)
+            continue
+        if small:
+            transport.write(b"".join(small))
+            small = []
+        transport.write(chunk)
+    if small:
+        transport.write(small[0] if len(small) == 1 else b"".join(small))
 
 
 def _handler_name(handler: object) -> str:
@@ -265,12 +282,9 @@ class ServerConnection:
     def _write_message(self, message: str | bytes | bytearray | memoryview, fragment_size: int | None) -> None:
         self._check_open()
         protocol = self.protocol
-        if isinstance(message, str):
-            data = protocol.send_text(message, fragment_size=fragment_size)
-        else:
-            data = protocol.send_binary(bytes(message), fragment_size=fragment_size)
+        chunks = protocol.send_message(message, fragment_size=fragment_size)
         # While received messages wait for the handler, its answers to them are written together.
-        self._proto.write_frames(protocol.last_sent, data, more=bool(self._messages))
+        self._proto.write_frames(protocol.last_sent, chunks, more=bool(self._messages))
         if protocol.deflate is not None:
             # The frames hold deflate bytes: the message record keeps what they inflate to.
             sent = protocol.last_sent
@@ -283,7 +297,7 @@ class ServerConnection:
         """Send ``frame`` exactly as built, even an invalid one, to see how a peer reacts."""
         self._check_open()
         data = self.protocol.send_frame(frame)
-        self._proto.write_frames(self.protocol.last_sent, data)
+        self._proto.write_frames(self.protocol.last_sent, [data])
         await self._proto.drain()
 
     async def ping(self, payload: bytes | None = None) -> asyncio.Future[float]:
@@ -298,7 +312,7 @@ class ServerConnection:
         data = self.protocol.send_ping(bytes(payload))
         waiter: asyncio.Future[float] = self._loop.create_future()
         self._pings.append((bytes(payload), waiter, self._loop.time()))
-        self._proto.write_frames(self.protocol.last_sent, data)
+        self._proto.write_frames(self.protocol.last_sent, [data])
         await self._proto.drain()
         return waiter
 
@@ -306,7 +320,7 @@ class ServerConnection:
         """Run the close handshake (section 7.1.2); drop TCP after ``close_timeout`` without an answer."""
         if self.protocol.state is State.OPEN:
             data = self.protocol.send_close(code, reason)
-            self._proto.write_frames(self.protocol.last_sent, data)
+            self._proto.write_frames(self.protocol.last_sent, [data])
         if self._closed.done():
             return
         timeout = self.server.close_timeout
@@ -810,11 +824,11 @@ class _Protocol(asyncio.Protocol):
         self._shutdown()
 
     # -- frames ------------------------------------------------------------
-    def write_frames(self, sent: list[FrameSent], data: bytes, *, more: bool = False) -> None:
-        """Record and write the frames of one send. ``more``: the handler has more received messages
-        to answer at once, so the bytes wait for its last answer of this turn and all go in one write
-        (one system call for a whole read of pipelined messages); a flush is scheduled all the same,
-        and at most ``_UNSENT_MAX`` bytes wait."""
+    def write_frames(self, sent: list[FrameSent], chunks: list[bytes], *, more: bool = False) -> None:
+        """Record and write the frames of one send, ``chunks`` as ``Connection.send_message`` gives them.
+        ``more``: the handler has more received messages to answer at once, so the bytes wait for its
+        last answer of this turn and all go in one write (one system call for a whole read of pipelined
+        messages); a flush is scheduled all the same, and at most ``_UNSENT_MAX`` bytes wait."""
         self.capture.record_events(self.conn_id, sent)  # one send: one pair of clock reads
         transport = self.transport
         if transport is None or self._closing or transport.is_closing():
@@ -824,15 +838,18 @@ class _Protocol(asyncio.Protocol):
             if unsent is None:
                 unsent = self._unsent = []
                 self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
-            unsent.append(data)
-            self._unsent_bytes += len(data)
+            unsent += chunks
+            self._unsent_bytes += sum(map(len, chunks))
             if self._unsent_bytes < _UNSENT_MAX:
                 return
             self._flush()
         elif unsent is None:
-            transport.write(data)
+            if len(chunks) == 1:
+                transport.write(chunks[0])
+            else:
+                _write_chunks(transport, chunks)
         else:
-            unsent.append(data)
+            unsent += chunks
             self._flush()
 
     def _flush(self) -> None:
@@ -847,7 +864,7 @@ class _Protocol(asyncio.Protocol):
             handle.cancel()
         transport = self.transport
         if transport is not None and not transport.is_closing():
-            transport.write(unsent[0] if len(unsent) == 1 else b"".join(unsent))
+            _write_chunks(transport, unsent)
 
     def _handle(self, ws: ServerConnection, events: list[Event]) -> None:
         """Record the events of one read (they arrived together), then act on them."""
@@ -1129,7 +1146,7 @@ class Server:
         for ws in list(self.connections.values()):
             if ws.protocol.state is State.OPEN:
                 data = ws.protocol.send_ping(b"wsexplore")
-                ws._proto.write_frames(ws.protocol.last_sent, data)
+                ws._proto.write_frames(ws.protocol.last_sent, [data])
                 count += 1
         return count
 

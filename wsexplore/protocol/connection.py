@@ -809,14 +809,30 @@ class Connection:
         self._out_offset += len(raw)
         return raw
 
-    def _send(self, frames: list[Frame]) -> bytes:
+    def _send(self, frames: list[Frame]) -> list[bytes]:
+        """The chunks to write for ``frames``, in order: an encoded frame, or a large unmasked payload
+        (the caller's object itself) after its header, so that it is never copied to join them."""
         if self.observer:
             raise InvalidState("an observer only reads: it sends nothing")
         next_state(self.state, Trigger.SEND)  # raises InvalidState once a close was sent or received
         sent: list[FrameSent] = []
-        data = b"".join([self._emit(frame, sent) for frame in frames])
+        chunks: list[bytes] = []
+        unjoined = self.role == "server"  # a client's frames are masked: a new object anyway
+        for frame in frames:
+            if unjoined and frame.mask_key is None and len(frame.payload) >= LARGE_FROM:
+                chunks += self._emit_unjoined(frame, sent)
+            else:
+                chunks.append(self._emit(frame, sent))
         self.last_sent = sent
-        return data
+        return chunks
+
+    def _emit_unjoined(self, frame: Frame, events: list[FrameSent]) -> list[bytes]:
+        """A large unmasked frame (a server's) as its header and its payload, unjoined."""
+        header = frame.encode_header()
+        payload = frame.payload
+        events.append(FrameSent(frame, None, self._out_offset, header))
+        self._out_offset += len(header) + len(payload)
+        return [header, payload]
 
     def _fragments(self, opcode: Opcode, payload: bytes, fragment_size: int | None,
                    compressed: bool = False) -> list[Frame]:
@@ -833,7 +849,7 @@ class Connection:
                 for i, c in enumerate(chunks)]
 
     def _send_compressed(self, opcode: Opcode, payload: bytes, fragment_size: int | None,
-                         compress: bool | None) -> bytes:
+                         compress: bool | None) -> list[bytes]:
         deflate = self.deflate
         compress_given = compress is not None
         if compress is None:
@@ -855,6 +871,22 @@ class Connection:
             return self._send(self._fragments(opcode, payload, fragment_size))
         return self._send(self._fragments(opcode, compressed, fragment_size, True))
 
+    def send_message(self, message: str | bytes | bytearray | memoryview, *, fragment_size: int | None = None,
+                     compress: bool | None = None) -> list[bytes]:
+        """A text (``str``) or binary message, as the chunks to write in order.
+
+        ``send_text`` and ``send_binary`` return these chunks joined. Unjoined, a
+        server's large payload (256 KiB on) is a chunk of its own, the very bytes
+        object given: written after its header, never copied behind it.
+        """
+        if isinstance(message, str):
+            payload, opcode = message.encode(), _TEXT
+        else:
+            payload, opcode = bytes(message), _BINARY
+        if compress is None and self.deflate is None:
+            return self._send(self._fragments(opcode, payload, fragment_size))
+        return self._send_compressed(opcode, payload, fragment_size, compress)
+
     def send_text(self, text: str, *, fragment_size: int | None = None, compress: bool | None = None) -> bytes:
         """A text message, optionally in frames of ``fragment_size`` payload bytes.
 
@@ -864,24 +896,24 @@ class Connection:
         never does. ``fragment_size`` then cuts the bytes sent.
         """
         if compress is None and self.deflate is None:
-            return self._send(self._fragments(_TEXT, text.encode(), fragment_size))
-        return self._send_compressed(_TEXT, text.encode(), fragment_size, compress)
+            return _joined(self._send(self._fragments(_TEXT, text.encode(), fragment_size)))
+        return _joined(self._send_compressed(_TEXT, text.encode(), fragment_size, compress))
 
     def send_binary(self, data: bytes, *, fragment_size: int | None = None, compress: bool | None = None) -> bytes:
         """A binary message; see ``send_text`` for ``fragment_size`` and ``compress``."""
         if compress is None and self.deflate is None:
-            return self._send(self._fragments(_BINARY, bytes(data), fragment_size))
-        return self._send_compressed(_BINARY, bytes(data), fragment_size, compress)
+            return _joined(self._send(self._fragments(_BINARY, bytes(data), fragment_size)))
+        return _joined(self._send_compressed(_BINARY, bytes(data), fragment_size, compress))
 
     def send_ping(self, payload: bytes = b"") -> bytes:
         if len(payload) > MAX_7BIT:
             raise ValueError("ping payload must be 125 bytes or less (section 5.5)")
-        return self._send([Frame(Opcode.PING, payload)])
+        return _joined(self._send([Frame(Opcode.PING, payload)]))
 
     def send_pong(self, payload: bytes = b"") -> bytes:
         if len(payload) > MAX_7BIT:
             raise ValueError("pong payload must be 125 bytes or less (section 5.5)")
-        return self._send([Frame(Opcode.PONG, payload)])
+        return _joined(self._send([Frame(Opcode.PONG, payload)]))
 
     def send_close(self, code: int | None = CloseCode.NORMAL_CLOSURE, reason: str = "") -> bytes:
         """Start the close handshake; the state becomes CLOSING until the peer answers."""
@@ -889,7 +921,7 @@ class Connection:
             raise ValueError(f"close code {code} may not be sent (section 7.4)")
         if len(reason.encode()) > _MAX_CLOSE_REASON:
             raise ValueError("close reason must be 123 bytes or less in UTF-8 (section 5.5)")
-        data = self._send([Frame(Opcode.CLOSE, encode_close_payload(code, reason))])
+        data = _joined(self._send([Frame(Opcode.CLOSE, encode_close_payload(code, reason))]))
         self.close_sent = (code, reason)
         self.state = next_state(self.state, Trigger.SEND_CLOSE)
         return data
@@ -900,8 +932,15 @@ class Connection:
         A client frame without a key is still masked with a fresh one; a close
         frame moves the state to CLOSING.
         """
-        data = self._send([frame])
+        data = _joined(self._send([frame]))
         if frame.opcode == Opcode.CLOSE:
             self.close_sent = (frame.close_code, frame.close_reason)
             self.state = next_state(self.state, Trigger.SEND_CLOSE)
         return data
+
+
+def _joined(chunks: list[bytes]) -> bytes:
+    """The chunks of one send as one bytes object (``send_message`` leaves them apart)."""
+    if len(chunks) == 1:
+        return chunks[0]
+    return join_bytes(chunks, sum(map(len, chunks)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Union
 
+from .buffers import join_bytes
 from .errors import ProtocolError
 from .frames import Frame
 from .opcodes import Opcode
@@ -55,13 +56,50 @@ class FrameReceived:
         return f"FrameReceived(frame={self.frame!r}, raw={self.raw!r}, offset={self.offset})"
 
 
-@dataclass(frozen=True, slots=True)
 class FrameSent:
-    """A frame this side produced (an explicit send or an automatic reply)."""
+    """A frame this side produced (an explicit send or an automatic reply); ``raw`` is exactly what went
+    on the wire at ``offset``.
 
-    frame: Frame
-    raw: bytes
-    offset: int
+    A large unmasked frame goes out as two chunks, ``_header`` and the payload object itself, so that
+    the payload is never copied behind its header (``Connection.send_message``); its ``raw`` is joined
+    on first access. Treat instances as read-only.
+    """
+
+    __slots__ = ("frame", "raw", "offset", "_header")
+
+    def __init__(self, frame: Frame, raw: bytes | None, offset: int, header: bytes | None = None) -> None:
+        self.frame = frame
+        self.offset = offset
+        self._header = header  # set only when the frame was sent as header and payload
+        if raw is not None:
+            self.raw = raw
+        elif header is None:
+            raise ValueError("a FrameSent needs its raw bytes or its header")
+
+    def __getattr__(self, name: str) -> bytes:
+        # Called only for a slot never set: the raw bytes of a frame sent as header and payload.
+        header = self._header
+        if name != "raw" or header is None:
+            raise AttributeError(name)
+        payload = self.frame.payload
+        raw = self.raw = join_bytes([header, payload], len(header) + len(payload))
+        return raw
+
+    @property
+    def size(self) -> int:
+        """Bytes on the wire, without joining a frame sent as header and payload."""
+        header = self._header
+        return len(self.raw) if header is None else len(header) + len(self.frame.payload)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is FrameSent and (self.frame, self.offset, self.raw) == (other.frame, other.offset,
+                                                                                    other.raw)
+
+    def __hash__(self) -> int:
+        return hash((self.frame, self.raw, self.offset))
+
+    def __repr__(self) -> str:
+        return f"FrameSent(frame={self.frame!r}, raw={self.raw!r}, offset={self.offset})"
 
 
 @dataclass(slots=True, repr=False)

@@ -185,6 +185,17 @@ class Frame:
     # -- wire form -------------------------------------------------------
     def encode(self) -> bytes:
         """The frame's bytes, with the minimal payload length form."""
+        header = self.encode_header()
+        payload = self.payload
+        n = len(payload)
+        if self.mask_key is None:
+            return header + payload if n < LARGE_FROM else join_bytes([header, payload], len(header) + n)
+        return mask_frame(header, self.mask_key, payload)
+
+    def encode_header(self) -> bytes:
+        """The frame's header bytes up to its masking key (which ``encode`` adds with the masked payload):
+        what precedes an unmasked payload on the wire, so that a large one can be written without
+        being copied behind it."""
         b0 = (
             (FIN_MASK if self.fin else 0)
             | (RSV1_MASK if self.rsv1 else 0)
@@ -192,18 +203,13 @@ class Frame:
             | (RSV3_MASK if self.rsv3 else 0)
             | self.opcode
         )
-        payload = self.payload
-        n = len(payload)
+        n = len(self.payload)
         mask_bit = MASK_MASK if self.mask_key is not None else 0
         if n <= MAX_7BIT:
-            header = bytes((b0, mask_bit | n))
-        elif n <= MAX_16BIT:
-            header = _pack_short(b0, mask_bit | LENGTH_16, n)
-        else:
-            header = _pack_long(b0, mask_bit | LENGTH_64, n)
-        if self.mask_key is None:
-            return header + payload if n < LARGE_FROM else join_bytes([header, payload], len(header) + n)
-        return mask_frame(header, self.mask_key, payload)
+            return bytes((b0, mask_bit | n))
+        if n <= MAX_16BIT:
+            return _pack_short(b0, mask_bit | LENGTH_16, n)
+        return _pack_long(b0, mask_bit | LENGTH_64, n)
 
     def _repr_html_(self) -> str:
         """Jupyter view: the dissection of this frame's wire bytes (read by the side it is sent to)."""
