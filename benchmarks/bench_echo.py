@@ -114,9 +114,9 @@ def _capture_stats(capture: Any) -> dict[str, Any]:
             op = r.opcode
             key = f"{r.direction} {getattr(op, 'name', op)}"
             frames[key] += 1
-            raw[key] += len(r.raw)
+            raw[key] += r.nbytes  # a large frame is kept as header and payload: not joined to be counted
             violations += r.error is not None
-            compressed_frames += bool(r.raw[0] & 0x40) and op in (1, 2)
+            compressed_frames += r.header.rsv1 and op in (1, 2)
         elif t is MessageRecord:
             key = f"{r.direction} {getattr(r.opcode, 'name', r.opcode)}"
             messages[key] += 1
