@@ -834,36 +834,37 @@ class _Protocol(asyncio.Protocol):
         if transport is None or self._closing or transport.is_closing():
             return
         unsent = self._unsent
-        if more:
+        if more or unsent is not None:
             if unsent is None:
                 unsent = self._unsent = []
                 self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
             unsent += chunks
-            self._unsent_bytes += sum(map(len, chunks))
-            if self._unsent_bytes < _UNSENT_MAX:
+            self._unsent_bytes += len(chunks[0]) if len(chunks) == 1 else sum(map(len, chunks))
+            if more and self._unsent_bytes < _UNSENT_MAX:
                 return
             self._flush()
-        elif unsent is None:
-            if len(chunks) == 1:
-                transport.write(chunks[0])
-            else:
-                _write_chunks(transport, chunks)
+        elif len(chunks) == 1:
+            transport.write(chunks[0])
         else:
-            unsent += chunks
-            self._flush()
+            _write_chunks(transport, chunks)
 
     def _flush(self) -> None:
         """Write the bytes held back by ``write_frames``; before anything else is written or closed."""
         unsent = self._unsent
         if unsent is None:
             return
+        size = self._unsent_bytes
         self._unsent = None
         self._unsent_bytes = 0
         handle, self._flush_handle = self._flush_handle, None
         if handle is not None:
             handle.cancel()
         transport = self.transport
-        if transport is not None and not transport.is_closing():
+        if transport is None or transport.is_closing():
+            return
+        if size < LARGE_FROM:  # no large payload among them: one write
+            transport.write(unsent[0] if len(unsent) == 1 else b"".join(unsent))
+        else:
             _write_chunks(transport, unsent)
 
     def _handle(self, ws: ServerConnection, events: list[Event]) -> None:

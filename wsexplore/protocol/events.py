@@ -78,8 +78,10 @@ class FrameSent:
 
     def __getattr__(self, name: str) -> bytes:
         # Called only for a slot never set: the raw bytes of a frame sent as header and payload.
+        if name != "raw":
+            raise AttributeError(name)  # before any look at a slot, which could be unset as well (a copy)
         header = self._header
-        if name != "raw" or header is None:
+        if header is None:
             raise AttributeError(name)
         payload = self.frame.payload
         raw = self.raw = join_bytes([header, payload], len(header) + len(payload))
