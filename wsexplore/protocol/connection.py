@@ -848,8 +848,9 @@ class Connection:
         return [Frame(opcode if i == 0 else _CONT, c, fin=i == last, rsv1=compressed and i == 0)
                 for i, c in enumerate(chunks)]
 
-    def _send_compressed(self, opcode: Opcode, payload: bytes, fragment_size: int | None,
-                         compress: bool | None) -> list[bytes]:
+    def _send_payload(self, opcode: Opcode, payload: bytes, fragment_size: int | None,
+                      compress: bool | None) -> list[bytes]:
+        """The chunks of a message whose bytes are ``payload``, compressed as ``send_text`` says."""
         deflate = self.deflate
         compress_given = compress is not None
         if compress is None:
@@ -883,9 +884,7 @@ class Connection:
             payload, opcode = message.encode(), _TEXT
         else:
             payload, opcode = bytes(message), _BINARY
-        if compress is None and self.deflate is None:
-            return self._send(self._fragments(opcode, payload, fragment_size))
-        return self._send_compressed(opcode, payload, fragment_size, compress)
+        return self._send_payload(opcode, payload, fragment_size, compress)
 
     def send_text(self, text: str, *, fragment_size: int | None = None, compress: bool | None = None) -> bytes:
         """A text message, optionally in frames of ``fragment_size`` payload bytes.
@@ -895,15 +894,11 @@ class Connection:
         ``compress=True`` compresses it whatever the outcome, ``compress=False``
         never does. ``fragment_size`` then cuts the bytes sent.
         """
-        if compress is None and self.deflate is None:
-            return _joined(self._send(self._fragments(_TEXT, text.encode(), fragment_size)))
-        return _joined(self._send_compressed(_TEXT, text.encode(), fragment_size, compress))
+        return _joined(self._send_payload(_TEXT, text.encode(), fragment_size, compress))
 
     def send_binary(self, data: bytes, *, fragment_size: int | None = None, compress: bool | None = None) -> bytes:
         """A binary message; see ``send_text`` for ``fragment_size`` and ``compress``."""
-        if compress is None and self.deflate is None:
-            return _joined(self._send(self._fragments(_BINARY, bytes(data), fragment_size)))
-        return _joined(self._send_compressed(_BINARY, bytes(data), fragment_size, compress))
+        return _joined(self._send_payload(_BINARY, bytes(data), fragment_size, compress))
 
     def send_ping(self, payload: bytes = b"") -> bytes:
         if len(payload) > MAX_7BIT:
