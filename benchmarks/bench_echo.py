@@ -10,7 +10,12 @@ or queue limit), on 127.0.0.1, in this process.
 Servers, as users run them:
 
 * ``wsexplore``: the library, ``Server()`` in a fresh process (this file run
-  with ``--serve``), nobody subscribed to its capture;
+  with ``--serve``), nobody subscribed to its capture; its default echo
+  answers each message in the turn that read it, with no task;
+* ``wsexplore+task``: the same with an echo handler written as users write
+  theirs (``async for message in conn: await conn.send(message)``), which
+  runs in a task of its own like every handler but the default, and like
+  every ``websockets`` handler (no goal: it shows what a handler task costs);
 * ``serve|pipe`` and ``serve>file``: the real ``wsexplore serve`` command, with
   ``--save`` on, printing its line per handshake, frame and close to a pipe
   (read by a thread here) or to a file;
@@ -83,9 +88,10 @@ BIG_COUNT = 50
 MAX_SIZE = 16 * 1024 * 1024  # what both servers accept; our default is the same
 GOAL_RATIO = 1.0
 GOAL_CLI_RATIO = 0.95  # wsexplore serve, printing every line
-SERVERS = ("wsexplore", "websockets")  # the kinds this file serves with --serve
+SERVERS = ("wsexplore", "wsexplore+task", "websockets")  # the kinds this file serves with --serve
+CAPTURED = ("wsexplore", "wsexplore+task")  # library servers whose whole capture is checked after each trial
 CLI_OUTPUTS = {"serve|pipe": "pipe", "serve>file": "file"}  # ``wsexplore serve`` printing to ...
-CONTENDERS = ("wsexplore", *CLI_OUTPUTS, "websockets")
+CONTENDERS = ("wsexplore", "wsexplore+task", *CLI_OUTPUTS, "websockets")
 QUIET_CPU = 0.005  # seconds of CPU a server may use during one QUIET_LOOK and still count as idle
 QUIET_LOOK = 0.1  # seconds between two looks at the servers' CPU before a trial
 QUIET_MAX = 30.0  # seconds a trial waits at most for the other servers to be idle
@@ -159,6 +165,12 @@ def _our_compression(kind: str) -> Any:
     return DEFLATE_KINDS.get(kind)
 
 
+async def _task_echo(conn: Any) -> None:
+    """An echo handler as users write one: ``Server`` runs it in a task (its default echo runs inline)."""
+    async for message in conn:
+        await conn.send(message)
+
+
 async def _serve_main(kind: str) -> None:
     loop = asyncio.get_running_loop()
     commands: asyncio.Queue[str] = asyncio.Queue()
@@ -175,7 +187,8 @@ async def _serve_main(kind: str) -> None:
         from wsexplore.live.server import Server
 
         # Default handler: echo.
-        server = Server(HOST, 0, max_message_size=MAX_SIZE, compression=_our_compression(kind))
+        server = Server(HOST, 0, _task_echo if kind == "wsexplore+task" else None, max_message_size=MAX_SIZE,
+                        compression=_our_compression(kind))
         await server.start()
         port = server.port
 
@@ -280,7 +293,7 @@ class ServerProcess(_Measured):
     def after_trial(self, workload: str, expected: Expected) -> dict[str, Any] | None:
         """What the library server's capture held (checked), or None for websockets."""
         stats = self.stats()
-        if self.kind == "wsexplore":
+        if self.kind in CAPTURED:
             _check_capture(workload, stats, expected)
             return stats
         return None
@@ -851,7 +864,8 @@ def run() -> list:
                            f"{k} {v['records']:,} records in {v['bytes'] / 1e6:,.0f} MB ({v['dropped']:,} evicted"
                            f" by the capture's bounds)" for k, v in saved.items()))
     table.notes.append("'frames captured': frames one trial left in the library server's Capture")
-    table.notes.append(f"{_versions()}; servers: Server(default echo handler, max_message_size=16 MiB), `wsexplore"
+    table.notes.append(f"{_versions()}; servers: Server(default echo handler, max_message_size=16 MiB), the same with"
+                       " an async echo handler in a task (wsexplore+task), `wsexplore"
                        " serve --save PATH --max-message-size 16777216` and websockets.asyncio.server.serve(echo,"
                        " compression=None, max_size=16 MiB); client: websockets.asyncio.client.connect("
                        "compression=None, max_size=None, max_queue=None)")

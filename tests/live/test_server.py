@@ -423,6 +423,24 @@ async def test_raw_handshake_and_several_frames_in_one_write(server) -> None:
                             + CLOSE_1000, replies + closing)
 
 
+async def test_the_built_in_echo_answers_a_read_in_its_turn_after_its_pongs(server) -> None:
+    """The default handler runs without a task: the server answers the messages of a read as it handles
+    the read, after the read's automatic pongs, and the capture holds what went out in the wire's order."""
+    sent = (client_frame(Opcode.TEXT, b"a") + client_frame(Opcode.PING, b"p") + client_frame(Opcode.BINARY, b"b")
+            + client_frame(Opcode.PING, b"q") + client_frame(Opcode.TEXT, b"c"))
+    reader, writer = await raw_websocket(server)
+    try:
+        writer.write(sent)
+        received = await read_frames(reader, 5)
+        assert not server._tasks  # no task per connection
+    finally:
+        close_writer(writer)
+    assert [(d.opcode, d.payload) for d in dissect_stream(received, role="client")] == [
+        (Opcode.PONG, b"p"), (Opcode.PONG, b"q"), (Opcode.TEXT, b"a"), (Opcode.BINARY, b"b"), (Opcode.TEXT, b"c")]
+    conn = only_conn(server)
+    assert assert_contiguous(wire_frames(server, conn, "out")) == received
+
+
 MALFORMED = {
     "unmasked client frame": (client_frame(Opcode.TEXT, b"hi", masked=False), 1002, {}),
     "reserved opcode 0x3": (client_frame(0x3, b"??"), 1002, {}),

@@ -279,12 +279,14 @@ class ServerConnection:
         if proto._paused_writing is not None:
             await proto.drain()
 
-    def _write_message(self, message: str | bytes | bytearray | memoryview, fragment_size: int | None) -> None:
+    def _write_message(self, message: str | bytes | bytearray | memoryview, fragment_size: int | None,
+                       more: bool | None = None) -> None:
+        """Send at once. ``more``: answers to come in this turn, written with this one (see ``write_frames``);
+        by default, while received messages wait for the handler, its answers to them are written together."""
         self._check_open()
         protocol = self.protocol
         chunks = protocol.send_message(message, fragment_size=fragment_size)
-        # While received messages wait for the handler, its answers to them are written together.
-        self._proto.write_frames(protocol.last_sent, chunks, more=bool(self._messages))
+        self._proto.write_frames(protocol.last_sent, chunks, more=bool(self._messages) if more is None else more)
         if protocol.deflate is not None:
             # The frames hold deflate bytes: the message record keeps what they inflate to.
             sent = protocol.last_sent
@@ -369,6 +371,7 @@ class _Protocol(asyncio.Protocol):
         self._idle_quiet = 0
         self._idle_timer: asyncio.TimerHandle | None = None
         self._handler_task: asyncio.Task | None = None
+        self._echoing = False  # the built-in echo handler, run inline (see _handle)
         self._answer_deadline: float | None = None  # while a violation waits for the handler's answers
         self._handshake_timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
@@ -787,10 +790,13 @@ class _Protocol(asyncio.Protocol):
         self.ws = ws
         self.server.connections[self.conn_id] = ws
         loop = asyncio.get_running_loop()
-        task = self._handler_task = loop.create_task(self._run_handler(ws))
-        self.server._tasks.add(task)
-        task.add_done_callback(self.server._tasks.discard)
-        task.add_done_callback(self._unlink)
+        if self.server.handler is echo:
+            self._echoing = True  # no task: _handle answers each message as it is read
+        else:
+            task = self._handler_task = loop.create_task(self._run_handler(ws))
+            self.server._tasks.add(task)
+            task.add_done_callback(self.server._tasks.discard)
+            task.add_done_callback(self._unlink)
         if self.server.idle_timeout:
             self._idle_timer = loop.call_later(self.server.idle_timeout / _IDLE_CHECKS, self._idle_check)
         if rest:
@@ -872,12 +878,18 @@ class _Protocol(asyncio.Protocol):
         if not events:
             return
         self.capture.record_events(self.conn_id, events)
+        echoes: list[str | bytes] | None = None
         for event in events:
             kind = type(event)
             if kind is FrameReceived:
                 continue  # recorded, nothing more to do: the most common event, so looked at first
             if kind is MessageReceived:
-                ws._deliver(event.data)
+                if not self._echoing:
+                    ws._deliver(event.data)
+                elif echoes is None:
+                    echoes = [event.data]
+                else:
+                    echoes.append(event.data)
             elif kind is FrameSent:  # an automatic reply: a pong, or the close frame answering one
                 transport = self.transport
                 if transport is not None and not self._closing and not transport.is_closing():
@@ -892,6 +904,12 @@ class _Protocol(asyncio.Protocol):
                 loop = asyncio.get_running_loop()
                 self._answer_deadline = loop.time() + _ANSWER_GRACE
                 loop.call_soon(self._finish_failure)
+        if echoes is not None and ws.protocol.state is State.OPEN:
+            # The built-in echo, in this turn: after the read's automatic replies (pongs), which the
+            # capture recorded with the read, so that the capture keeps the order of the wire.
+            last = len(echoes) - 1
+            for i, message in enumerate(echoes):
+                ws._write_message(message, None, more=i < last)
 
     def _finish_failure(self) -> None:
         """Send the close for a violation once the handler answered the messages that came before it.
@@ -950,7 +968,12 @@ class Server:
     running on the current loop (a notebook cell can start it and end);
     ``await server.stop()`` closes every connection with 1001 (going away).
     ``async with Server(...) as server:`` does both. ``handler`` is called with
-    each ``ServerConnection`` (``handlers.echo`` by default). ``ping_interval``
+    each ``ServerConnection`` (``handlers.echo`` by default), in a task of its
+    own. The default echo is the exception: the server sends each message
+    back as soon as it is read, in the same turn of the event loop, which
+    saves a task switch per message (messages of one read still go out in one
+    write). Its connections' ``recv()`` therefore never returns a message.
+    ``ping_interval``
     pings every connection that often. ``write_limit`` is the per-connection
     write buffer above which sends wait for the peer.
 
