@@ -18,9 +18,9 @@ async def echo(conn: ServerConnection) -> None:
 
     As a ``Server``'s handler this function itself does not run: the server
     answers each message in the turn of the event loop that read it, with no
-    task per connection, so an echo and an automatic pong go out in the order
-    their frames came in (``Server``'s docstring). Called directly, on a
-    connection of another handler, it echoes as written here.
+    task per connection; the echoes of a read go out after its automatic
+    pongs (``Server``'s docstring). Called directly, on a connection of
+    another handler, it echoes as written here.
     """
     async for message in conn:
         await conn.send(message)

@@ -969,10 +969,10 @@ class Server:
     ``await server.stop()`` closes every connection with 1001 (going away).
     ``async with Server(...) as server:`` does both. ``handler`` is called with
     each ``ServerConnection`` (``handlers.echo`` by default), in a task of its
-    own. The default echo is the exception: the server sends each message
-    back as soon as it is read, in the same turn of the event loop, which
-    saves a task switch per message (messages of one read still go out in one
-    write). Its connections' ``recv()`` therefore never returns a message.
+    own. The default echo is the exception: the server sends the messages of
+    a read back as it handles the read, in the same turn of the event loop,
+    after the read's automatic pongs (small ones in one write), which saves a
+    task switch per message. Its connections' ``recv()`` never returns a message.
     ``ping_interval``
     pings every connection that often. ``write_limit`` is the per-connection
     write buffer above which sends wait for the peer.
