@@ -144,10 +144,9 @@ def apply_mask(data: Buffer, key: bytes) -> bytes:
         raise ValueError(f"masking key must be 4 bytes, got {len(key)}")
     n = len(data)
     if n < _BITS_FROM:
-        if n and n <= _TABLE:  # mask_small's work, written out: one call less
-            return (_from_bytes(data, "little") ^ (_from_bytes(key, "little") * _REPEAT[(n + 3) >> 2] & _LOW[n])
-                    ).to_bytes(n, "little")
-        return mask_small(data, key, n) if n else b""
+        if not n:
+            return b""
+        return mask_small(data, key, n)
     if n < _NUMPY_FROM:
         return _mask_bits(data, key, n)
     if n < _FILL_FROM:
