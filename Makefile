@@ -11,7 +11,7 @@ $(PY):
 	$(PY) -m pip install -q --upgrade pip
 
 # Reinstall when the project metadata changes.
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml wsexplore/protocol/_speedups.c | $(PY)
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 

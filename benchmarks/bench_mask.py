@@ -8,8 +8,10 @@ over one reused buffer measures the cache and the allocator's luck, not what
 users run: that is how a 1 MiB payload once showed 25 GB/s here and 1.4 GB/s
 in a server.
 
-Contenders on the same data and key: our ``apply_mask``, our ``unmask_frame``
-on whole frames (a ``memoryview`` slice after the header, as the connection
+Contenders on the same data and key: our ``apply_mask`` (in C where the
+extension was built, as ``make venv`` builds it), the same without the extension
+(``wsexplore, no C``: NumPy, bitarray and big integers, what an install without a
+C compiler runs), our ``unmask_frame`` on whole frames (a ``memoryview`` slice after the header, as the connection
 passes it), websockets' C extension, a plain NumPy XOR against the tiled key
 (uint8), one big-integer XOR (the pure-Python baseline) and a plain copy into
 a new ``bytes`` object (``bytes(memoryview(data))``: the least any function that
@@ -17,9 +19,9 @@ returns new bytes must do, so it shows what memory bandwidth allows at each
 size). Every output is checked against the big-integer result before anything
 is timed. Sizes include leftovers (not multiples of 8).
 
-The crossover tables time the strategies inside ``apply_mask`` by moving its
-``_BITS_FROM``, ``_NUMPY_FROM`` and ``_FILL_FROM`` thresholds in the worker
-process (the module is not edited).
+The crossover tables time the strategies inside ``apply_mask`` without the C
+extension, by moving its ``_BITS_FROM``, ``_NUMPY_FROM`` and ``_FILL_FROM``
+thresholds in the worker process (the module is not edited).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ GOAL_GBPS = 10.0  # at 1 MiB and 16 MiB
 SWEEP_MARGIN = 0.8
 POOL_CAP = 1 << 30  # bytes: the pool is 1.25x the last-level cache, at most this
 POOL_MAX_ITEMS = 1 << 20
+NO_C = "wsexplore, no C"  # apply_mask in a process that leaves the C extension out
 PIN_ALL_BIG_INT = {"_BITS_FROM": 1 << 62, "_NUMPY_FROM": 1 << 62, "_FILL_FROM": 1 << 62}
 PIN_ALL_BITS = {"_BITS_FROM": 1, "_NUMPY_FROM": 1 << 62, "_FILL_FROM": 1 << 62}
 PIN_ALL_NUMPY = {"_BITS_FROM": 1, "_NUMPY_FROM": 1, "_FILL_FROM": 1 << 62}
@@ -105,7 +108,7 @@ def _contender(name: str) -> tuple[Callable[[bytes], object], bool]:
 
     from wsexplore.protocol import masking
 
-    if name == "wsexplore":
+    if name in ("wsexplore", NO_C):
         apply_mask = masking.apply_mask
         return (lambda data: apply_mask(data, KEY)), False
     if name == "unmask_frame":
@@ -204,8 +207,12 @@ def measure(size: int, contender: str, layout: str = "pool", pin: dict[str, int]
     "received" builds a new payload object before each call, in the cache as a
     socket read leaves it (only the call is timed).
     """
+    from wsexplore.protocol.masking import NO_SPEEDUPS
+
     job = {"size": size, "contender": contender, "layout": layout, "pin": pin or {}}
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    if pin or contender == NO_C:  # the strategies that serve without the C extension
+        env[NO_SPEEDUPS] = "1"
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     if proc.returncode != 0:
@@ -237,7 +244,7 @@ def _median(rates: list[float]) -> float:
 def throughput() -> Any:
     from common import Goal, Table
 
-    contenders = ["wsexplore", "unmask_frame"] + (["websockets C"] if _have_websockets_c() else []) + [
+    contenders = ["wsexplore", NO_C, "unmask_frame"] + (["websockets C"] if _have_websockets_c() else []) + [
         "numpy uint8", "big-int XOR", "copy"]
     table = Table(
         f"mask: GB/s masking a new payload per call (median of {REPEAT} runs, each contender in a fresh process)",
@@ -257,6 +264,11 @@ def throughput() -> Any:
                        f" {pool_bytes() >> 20} MiB (1.25x the {_cache_bytes() >> 20} MiB last-level cache, at most"
                        f" {POOL_MAX_ITEMS:,} buffers), so every payload comes from memory; each result is dropped"
                        " before the next call")
+    from wsexplore.protocol.masking import ACCELERATED
+
+    table.notes.append("wsexplore: apply_mask " + ("in C (wsexplore/protocol/_speedups.c)" if ACCELERATED else
+                       "WITHOUT its C extension (not built here)") + f"; {NO_C}: the same call with the"
+                       " extension left out (NumPy, bitarray and big integers, as an install without a C compiler)")
     table.notes.append("unmask_frame: whole masked frames, the payload read through a memoryview after the header"
                        " (as the connection does); copy: bytes(memoryview(data)), the one pass into a new object"
                        " that any function returning new bytes makes (what memory bandwidth allows)")
@@ -296,8 +308,8 @@ def sweep() -> Any:
                   f"{r['wsexplore'] / r['copy']:.2f}")
         if size >= REFERENCE and ours_rel < SWEEP_MARGIN * min(copy_rel, 1.0):
             bad.append(size_label(size))
-    table.notes.append("below 64 KiB a call's fixed cost (a few µs of Python and NumPy dispatch) bounds the rate,"
-                       " not memory; from 64 KiB on the rate may fall only as a plain copy's does")
+    table.notes.append("below 64 KiB a call's fixed cost bounds the rate, not memory; from 64 KiB on the rate may"
+                       " fall only as a plain copy's does")
     table.goals.append(Goal(
         f"from 64 KiB to 64 MiB no size slower than at 64 KiB beyond what memory bandwidth explains"
         f" (ours vs 64 KiB >= {SWEEP_MARGIN:g} x copy vs 64 KiB)"

@@ -1,14 +1,36 @@
-"""Masking (RFC 6455 section 5.3) checked against the rule itself: byte i XOR key byte i mod 4, one byte at a time."""
+"""Masking (RFC 6455 section 5.3) checked against the rule itself: byte i XOR key byte i mod 4, one byte at a time.
+
+Every test runs twice: with the C extension (built by the install; CI requires it) and with
+the NumPy, bitarray and big-integer strategies that serve where it could not be built.
+"""
 
 from __future__ import annotations
 
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wsexplore.protocol import masking
 from wsexplore.protocol.masking import (_BITS_FROM, _FILL_FROM, _NUMPY_FROM, apply_mask, mask_frame, mask_small,
                                         unmask_frame)
+
+from ..tools import missing
+
+C_NAMES = ("_c_apply_mask", "_c_mask_into", "c_unmask_frame")
+
+
+@pytest.fixture(autouse=True, params=["C", "NumPy, bitarray, big integers"])
+def masking_in(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which implementation the test runs on: the C extension, or the strategies without it."""
+    if request.param == "C":
+        if not masking.ACCELERATED:
+            missing("the C extension wsexplore/protocol/_speedups.c (built by `pip install`; needs a C compiler)")
+    else:
+        for name in C_NAMES:
+            monkeypatch.setattr(masking, name, None)
+    return request.param
 
 KEY = bytes.fromhex("37 fa 21 3d")  # the key of RFC 6455 section 5.7
 
@@ -130,4 +152,13 @@ def test_the_large_strategy_without_a_c_api(monkeypatch: pytest.MonkeyPatch, n: 
     out = apply_mask(memoryview(b"abcdef" + data)[6:], KEY)
     assert type(out) is bytes and out == xor(data, KEY)
     assert mask_frame(b"\x82\x7f" + n.to_bytes(8, "big"), KEY, data)[14:] == xor(data, KEY)
+
+
+
+@given(st.binary(max_size=300), st.binary(min_size=4, max_size=4), st.integers(0, 7), st.integers(0, 2000))
+def test_any_bytes_any_key_any_offset(data: bytes, key: bytes, start: int, pad: int) -> None:
+    # A payload at any offset of a larger buffer (as after a header), of any size up to past a page.
+    backing = bytes(start) + data + payload(pad) + bytes(3)
+    view = memoryview(backing)[start:start + len(data) + pad]
+    assert apply_mask(view, key) == xor(bytes(view), key)
 

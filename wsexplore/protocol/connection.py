@@ -19,6 +19,7 @@ from __future__ import annotations
 import codecs
 import functools
 import secrets
+from typing import Callable
 
 from .buffers import LARGE_FROM, copy_payload, join_bytes
 from .deflate import PerMessageDeflate
@@ -52,7 +53,7 @@ from .header import (
     parse_header,
     payload_length,
 )
-from .masking import _BITS_FROM, _LOW, _REPEAT, apply_mask, unmask_frame
+from .masking import _BITS_FROM, _LOW, _REPEAT, apply_mask, c_unmask_frame, unmask_frame
 from .opcodes import CloseCode, Opcode, close_code_allowed
 from .rules import Role, close_payload_violation, header_violation, length_violation, utf8_error
 from .states import InvalidState, State, Trigger, allows, next_state
@@ -109,6 +110,11 @@ _RECEIVING = tuple(state for state in State if allows(state, Trigger.RECEIVE))
 # it is whole (one copy), rather than grown in a bytearray and copied out (three). Above the largest
 # need of a header still arriving, so that a frame gathered has its whole header in ``_buf``.
 _GATHER_FROM = 1024
+
+# The fast path's unmasking (payloads of at most 64 KiB): the C function called straight, where it was
+# built; otherwise the big-integer XOR inlined below _BITS_FROM bytes and ``unmask_frame`` above.
+_FAST_UNMASK = c_unmask_frame if c_unmask_frame is not None else unmask_frame
+_FAST_INLINE_BELOW = 0 if c_unmask_frame is not None else _BITS_FROM
 
 # A close body is a 2-byte code and a reason, within a control frame's payload (section 5.5).
 _MAX_CLOSE_REASON = MAX_7BIT - 2
@@ -349,7 +355,12 @@ class Connection:
             self._check_partial(self._buf, events)
         return events
 
-    def _read_frames(self, buf: bytes, events: list[Event]) -> int:
+    def _read_frames(self, buf: bytes, events: list[Event], *, whole_message: int = _WHOLE_MESSAGE,
+                     rules_pass: int = _RULES_PASS, fin_text: int = _FIN_TEXT, fin_binary: int = _FIN_BINARY,
+                     length_bits: int = LENGTH_MASK, from_bytes: Callable[..., int] = int.from_bytes,
+                     key_repeat: list[int] = _REPEAT, low_bytes: list[int] = _LOW,
+                     bits_from: int = _FAST_INLINE_BELOW, unmask: Callable[[bytes, int, int], bytes] = _FAST_UNMASK,
+                     ) -> int:
         """Read the frames of ``buf``: where the first one still arriving starts, or -1 once the connection ended.
 
         The fast path takes a frame that is a whole text or binary message with a
@@ -357,30 +368,30 @@ class Connection:
         progress: its first two bytes show it breaks no header rule (a 16-bit length
         must also be minimal, 126 or more, section 5.2, and within the limits), so it
         is unmasked and reported right here. Any other frame goes through ``_read_frame``.
+
+        The keyword arguments are constants, never passed: defaults are bound once, where names
+        assigned here would cost a look-up at every call (most calls read one frame or two).
         """
         n = len(buf)
         pos = 0
         append = events.append
         base = self._in_offset
-        # Names read for every frame, bound to locals.
         kinds = self._header_kinds
-        whole_message = _WHOLE_MESSAGE
-        fin_text = _FIN_TEXT
-        length_bits = LENGTH_MASK
         expect_mask = self._expect_mask
         hl = 2 + MASK_KEY_BYTES if expect_mask else 2  # the fast path's header length
-        # 7-bit lengths below this are within every limit; larger ones take the general path.
-        fast_limit = min(MAX_7BIT + 1, self.max_frame_size + 1, self.max_message_size + 1)
-        # The same for 16-bit lengths (126-65535), and the header length that goes with them.
-        fast16_limit = min(0xFFFF, self.max_frame_size, self.max_message_size)
-        hl16 = hl + 2
-        rules_pass = _RULES_PASS
-        fin_binary = _FIN_BINARY
+        hl16 = hl + 2  # with a 16-bit length
+        frame_limit, message_limit = self.max_frame_size, self.max_message_size
+        if frame_limit >= 0xFFFF and message_limit >= 0xFFFF:
+            fast_limit, fast16_limit = MAX_7BIT + 1, 0xFFFF
+        else:
+            # 7-bit lengths below fast_limit are within every limit; larger ones take the general path.
+            fast_limit = min(MAX_7BIT + 1, frame_limit + 1, message_limit + 1)
+            # The same for 16-bit lengths (126-65535).
+            fast16_limit = min(0xFFFF, frame_limit, message_limit)
         in_message = self._msg_opcode is not None  # refreshed after every frame of the general path
         # Only the frame at position 0 can have been partly validated as it arrived
         # (see _check_partial); it takes the general path.
         partly_fed = self._partial_fed
-        from_bytes, key_repeat, low_bytes, bits_from = int.from_bytes, _REPEAT, _LOW, _BITS_FROM
         while n - pos >= 2:
             b0 = buf[pos]
             b1 = buf[pos + 1]
@@ -408,7 +419,7 @@ class Connection:
                     payload = ((whole >> shift) ^ ((whole >> (shift - 32) & 0xFFFFFFFF) * key_repeat[(length + 3) >> 2]
                                                    & low_bytes[length])).to_bytes(length, "little")
                 else:
-                    payload = unmask_frame(raw, h, length)
+                    payload = unmask(raw, h, length)
                 offset = base + pos
                 pos = end
                 if b0 == fin_text:

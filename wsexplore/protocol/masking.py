@@ -1,6 +1,11 @@
 """Client-to-server masking (RFC 6455 section 5.3): payload byte i XOR key byte i % 4.
 
-Four strategies, picked by size, each returning a new ``bytes`` object:
+Where the optional C extension was built (``_speedups.c``, compiled on install when
+a C compiler is there; ``ACCELERATED`` says), every size takes one pass in C into a
+new ``bytes`` object, 16 bytes at a time: a call costs what a C call costs, and
+large payloads run at memory speed. Its fresh memory is mapped in at once from
+``buffers.LARGE_FROM`` bytes on, as ``prefault`` does. Without it, four strategies, picked by
+size, each returning a new ``bytes`` object:
 
 * below ``_BITS_FROM`` bytes a single big-integer XOR (any library call's fixed
   cost dominates there);
@@ -24,6 +29,7 @@ one piece (the sending side).
 
 from __future__ import annotations
 
+import os
 from typing import Union
 
 import numpy as np
@@ -32,7 +38,22 @@ from bitarray import bitarray as _bitarray
 from .buffers import new_bytes as _new_bytes
 from .header import MASK_KEY_BYTES
 
-__all__ = ["apply_mask", "mask_frame", "mask_small", "unmask_frame"]
+#: Set to 1 to leave the C extension out (before the first import): the strategies below then serve.
+NO_SPEEDUPS = "WSEXPLORE_NO_SPEEDUPS"
+
+_c_apply_mask = _c_mask_into = c_unmask_frame = None
+if os.environ.get(NO_SPEEDUPS, "") in ("", "0"):
+    try:
+        from ._speedups import apply_mask as _c_apply_mask
+        from ._speedups import mask_into as _c_mask_into
+        from ._speedups import unmask_frame as c_unmask_frame
+    except ImportError:  # not built (no C compiler at install)
+        pass
+
+__all__ = ["ACCELERATED", "NO_SPEEDUPS", "apply_mask", "c_unmask_frame", "mask_frame", "mask_small", "unmask_frame"]
+
+#: Whether masking runs in C (the ``_speedups`` extension was built and imported).
+ACCELERATED = _c_apply_mask is not None
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -140,6 +161,8 @@ def _mask_filling(data: Buffer, key: bytes, n: int) -> bytes:
 
 def apply_mask(data: Buffer, key: bytes) -> bytes:
     """Mask or unmask ``data`` with the 4-byte ``key`` (the operation is its own inverse)."""
+    if _c_apply_mask is not None:
+        return _c_apply_mask(data, key)  # checks the key's length as below
     if len(key) != MASK_KEY_BYTES:
         raise ValueError(f"masking key must be 4 bytes, got {len(key)}")
     n = len(data)
@@ -161,6 +184,8 @@ def unmask_frame(frame: bytes, header_length: int, length: int) -> bytes:
     and the payload are shifted out of it rather than sliced, which is what makes the
     connection's receive loop fast. ``length`` is the payload length, more than 0.
     """
+    if c_unmask_frame is not None:
+        return c_unmask_frame(frame, header_length, length)
     if length < _BITS_FROM:
         whole = _from_bytes(frame, "little")
         shift = header_length << 3
@@ -185,5 +210,8 @@ def mask_frame(head: bytes, key: bytes, payload: Buffer) -> bytes:
     start = len(head) + MASK_KEY_BYTES
     out, view = _new_bytes(start + n)
     view[:start] = np.frombuffer(head + key, _U8)
-    _xor_words(np.frombuffer(payload, _U8, n), key, view[start:])
+    if _c_mask_into is not None:
+        _c_mask_into(payload, key, view[start:])
+    else:
+        _xor_words(np.frombuffer(payload, _U8, n), key, view[start:])
     return out
