@@ -133,6 +133,21 @@ def test_invalid_utf8_fails_fast_inside_a_frame_still_arriving():
     assert events[0].error.bit_offset == (6 + 50) * 8
 
 
+@pytest.mark.parametrize("n, header_length", [(100, 6), (300, 8), (70000, 14)])
+def test_bad_utf8_fails_at_the_read_that_brings_it_when_every_byte_is_a_read(n: int, header_length: int):
+    # The header arrives in pieces too (each length form): the check waits for the whole header,
+    # then judges each byte as it comes, so the failure is at the bad byte's read, not later.
+    bad = n // 2
+    frame = masked(Frame(Opcode.TEXT, b"a" * bad + b"\xff" + b"b" * (n - bad - 1)))
+    conn = Connection("server")
+    for i in range(header_length + bad):
+        assert conn.receive_data(frame[i:i + 1]) == [], i
+    events = conn.receive_data(frame[header_length + bad:header_length + bad + 1])
+    assert kinds(events) == ["ProtocolViolation", "FrameSent", "ConnectionClosed"]
+    assert events[0].error.close_code == 1007 and events[0].error.bit_offset == (header_length + bad) * 8
+    assert events[0].raw == frame[:header_length + bad + 1]
+
+
 def test_truncated_utf8_at_the_end_of_a_message_is_invalid():
     events = Connection("server").receive_data(masked(Frame(Opcode.TEXT, b"ok\xe4\xb8")))
     assert events[0].error.close_code == 1007

@@ -648,14 +648,18 @@ class Connection:
             return  # compressed bytes: the text is checked once the frame is inflated
         if self._msg_opaque or b0 & self.opaque_rsv:
             return  # extension data: not read as text
-        header = parse_header(buf)
-        if header is None or not header.complete:
+        # The header, read from its bytes here (this runs at every read of a frame arriving in pieces).
+        if len(buf) < 2:
             return
-        start = header.size + self._partial_fed  # the header is whole: size is its length
+        b1 = buf[1]
+        size = HEADER_LENGTHS[b1]  # masking key included
+        if len(buf) < size:
+            return  # the header is still arriving
+        start = size + self._partial_fed
         if len(buf) + self._tail_size <= start:
             return
         chunk = self._pending_from(start)
-        key = header.mask_key
+        key = buf[size - MASK_KEY_BYTES : size] if b1 & MASK_MASK else None
         if key is not None:
             phase = self._partial_fed % MASK_KEY_BYTES  # the key byte that the chunk's first byte takes
             chunk = apply_mask(chunk, key[phase:] + key[:phase])
@@ -671,7 +675,7 @@ class Connection:
             parts.append(decoder.decode(chunk))
         except UnicodeDecodeError as exc:
             pending = len(decoder.getstate()[0])
-            err = utf8_error(exc, header.size * 8, skip=pending, at=self._partial_fed)
+            err = utf8_error(exc, size * 8, skip=pending, at=self._partial_fed)
             self._fail(err, self._pending_from(0), self._in_offset, events)
             return
         self._partial_fed += len(chunk)
