@@ -23,13 +23,16 @@ import os
 import re
 import shutil
 import subprocess
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BINDER = ROOT / "binder"
-# What the checks themselves need besides Binder's packages; hatchling builds wsexplore in postBuild.
-CHECK_PACKAGES = ("pytest", "nbval", "hatchling>=1.24")
+# What postBuild's isolated build of wsexplore needs (hatchling, and setuptools to compile its C masking).
+BUILD_REQUIRES = tuple(tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"])
+# What the checks themselves need besides Binder's packages.
+CHECK_PACKAGES = ("pytest", "nbval", *BUILD_REQUIRES)
 REPO2DOCKER_DEFAULT_PYTHON = "3.10"
 
 

@@ -44,6 +44,11 @@ def test_postbuild_installs_wsexplore_with_its_jupyter_extension_enabled(binder_
     where = binder_env.run(binder_env.python, "-c", "import wsexplore, os; print(os.path.dirname(wsexplore.__file__))",
                            cwd=tmp_path).stdout.strip()
     assert Path(where).is_relative_to(binder_env.path), where
+    # The wheel postBuild built carries the masking compiled in C for Binder's Python (repo2docker's
+    # image has a C compiler, as this machine does).
+    accelerated = binder_env.run(binder_env.python, "-c", "from wsexplore.protocol import masking;"
+                                 " print(masking.ACCELERATED)", cwd=tmp_path).stdout.strip()
+    assert accelerated == "True", "postBuild installed wsexplore without its C masking"
     # pip put the extension's switch where the environment's Jupyter server reads its configuration ...
     config = binder_env.path / "etc" / "jupyter" / "jupyter_server_config.d" / "wsexplore.json"
     assert config.is_file(), f"{config} missing: the package's shared-data did not install"

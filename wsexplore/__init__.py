@@ -7,9 +7,10 @@ queries, files), ``live/`` (the asyncio server and the terminal printer),
 shown), ``cli.py`` (``wsexplore decode`` and ``serve``), ``teaching/`` (the
 tutorial's toy server ported to Python, bugs included, for the notebooks).
 
-The protocol core and the capture are imported eagerly (small, pure Python);
-the live server and the widgets load on first use, so ``import wsexplore``
-stays cheap and never pulls in asyncio servers or ipywidgets by itself.
+The protocol core and the capture are imported eagerly (small: Python, and
+masking in C where the install could compile it); the live server and the
+widgets load on first use, so ``import wsexplore`` stays cheap and never pulls
+in asyncio servers or ipywidgets by itself.
 """
 
 from __future__ import annotations

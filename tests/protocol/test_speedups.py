@@ -34,6 +34,12 @@ def test_the_c_functions_refuse_what_does_not_fit() -> None:
         _speedups.mask_into(b"Hello", KEY, bytearray(4))
     with pytest.raises(BufferError):
         _speedups.mask_into(b"Hello", KEY, bytes(5))  # not writable
+    with pytest.raises(TypeError, match=r"^apply_mask\(\) takes 2 arguments \(1 given\)$"):
+        _speedups.apply_mask(b"Hello")
+    with pytest.raises(TypeError, match=r"^mask_into\(\) takes 3 arguments \(2 given\)$"):
+        _speedups.mask_into(b"Hello", KEY)
+    with pytest.raises(TypeError):
+        _speedups.apply_mask("text", KEY)  # str has no buffer
 
 
 def test_a_connection_without_the_c_extension() -> None:

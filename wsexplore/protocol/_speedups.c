@@ -142,15 +142,27 @@ masked_bytes(const unsigned char *src, Py_ssize_t n, const unsigned char *key)
     return out;
 }
 
+/* args[0] as the data and args[1] as the 4-byte key, for a function that takes ``wanted`` arguments;
+ * -1 with an exception set (nothing held then). */
 static int
-get_key(PyObject *obj, Py_buffer *view)
+data_and_key(const char *name, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t wanted, Py_buffer *data,
+             Py_buffer *key)
 {
-    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) < 0) {
+    if (nargs != wanted) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name, wanted, nargs);
         return -1;
     }
-    if (view->len != KEY_BYTES) {
-        PyErr_Format(PyExc_ValueError, "masking key must be 4 bytes, got %zd", view->len);
-        PyBuffer_Release(view);
+    if (PyObject_GetBuffer(args[0], data, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    if (PyObject_GetBuffer(args[1], key, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(data);
+        return -1;
+    }
+    if (key->len != KEY_BYTES) {
+        PyErr_Format(PyExc_ValueError, "masking key must be 4 bytes, got %zd", key->len);
+        PyBuffer_Release(key);
+        PyBuffer_Release(data);
         return -1;
     }
     return 0;
@@ -165,15 +177,7 @@ apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer data, key;
     PyObject *out;
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "apply_mask() takes 2 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
-        return NULL;
-    }
-    if (get_key(args[1], &key) < 0) {
-        PyBuffer_Release(&data);
+    if (data_and_key("apply_mask", args, nargs, 2, &data, &key) < 0) {
         return NULL;
     }
     out = masked_bytes((const unsigned char *)data.buf, data.len, (const unsigned char *)key.buf);
@@ -191,15 +195,7 @@ mask_into(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer data, key, out;
     PyObject *result = NULL;
-    if (nargs != 3) {
-        PyErr_Format(PyExc_TypeError, "mask_into() takes 3 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
-        return NULL;
-    }
-    if (get_key(args[1], &key) < 0) {
-        PyBuffer_Release(&data);
+    if (data_and_key("mask_into", args, nargs, 3, &data, &key) < 0) {
         return NULL;
     }
     if (PyObject_GetBuffer(args[2], &out, PyBUF_WRITABLE) < 0) {
