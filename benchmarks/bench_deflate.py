@@ -16,6 +16,8 @@ Workloads: sequential round trips of 1 KiB JSON-like text messages, the same
 messages pipelined, 256 KiB compressible binary messages (log lines), and
 64 KiB of random bytes, which deflate makes larger: our server sends those
 uncompressed (RSV1=0, RFC 7692 section 6), websockets compresses them anyway.
+Ours finds that out from their first KiB (a message of 32 KiB or more is looked
+at before it is deflated, ``deflate._LOOK_FROM``), so it does not deflate them.
 Each echo is checked; after every trial our server's capture must hold every
 frame (RSV1 on every data frame the client sent, and on every one our server
 sent except the random ones) and every message both ways with its compressed
@@ -225,7 +227,8 @@ def echo_table() -> Table:
     table.notes.append("our servers record every compressed frame (raw) and every inflated message both ways in"
                        " their Capture; after each trial the capture was checked: RSV1 on every data frame the"
                        " client sent and on every echo except the random ones (sent uncompressed: deflate makes"
-                       " them larger), a compressed size on every compressed message")
+                       " them larger; ours sees that from their first KiB and does not deflate them), a"
+                       " compressed size on every compressed message")
     table.notes.append("'client -> server size': compressed payload bytes / message bytes, as our default server's"
                        " capture saw them (the client compresses with the 12-bit window the server asks for)")
     table.notes.append(f"{_versions()}; every echo checked; connect and close not timed; {os.cpu_count()} CPU(s)")

@@ -589,6 +589,35 @@ def test_after_an_uncompressed_message_the_stream_goes_on_with_a_fresh_window() 
     assert [m.data for m in got] == [text]
 
 
+def test_a_large_message_whose_start_does_not_compress_is_not_compressed_and_the_context_stays() -> None:
+    """From 32 KiB on the first KiB is looked at first: random bytes go uncompressed without the
+    compressor seeing them, so the next message still refers back to the one before."""
+    from wsexplore.protocol.deflate import _LOOK_FROM
+
+    server, client = pair()
+    text = "the quick brown fox jumps over the lazy dog " * 30
+    wire = server.send_text(text)
+    second = server.send_text(text)  # refers to the first: a few bytes
+    wire += second
+    noise = random.Random(4).randbytes(_LOOK_FROM)
+    wire += server.send_binary(noise)
+    assert not server.last_sent[0].frame.rsv1 and server.last_sent[0].frame.payload == noise
+    after = server.send_text(text)  # the context is intact: as small as the second time
+    assert len(after) == len(second)
+    # Random bytes first, then text that would compress: the look sees the start only.
+    mixed = random.Random(5).randbytes(1024) + b"x" * _LOOK_FROM
+    wire += after + server.send_binary(mixed)
+    assert not server.last_sent[0].frame.rsv1
+    wire += server.send_binary(mixed, compress=True)  # compress=True compresses all the same
+    assert server.last_sent[0].frame.rsv1 and len(server.last_sent[0].frame.payload) < 2 * 1024
+    # Below 32 KiB the whole message is deflated to find out (and the context is given up).
+    wire += server.send_binary(noise[:_LOOK_FROM - 1])
+    assert not server.last_sent[0].frame.rsv1
+    got = messages(client.receive_data(wire))
+    assert [m.data for m in got] == [text, text, noise, text, mixed, mixed, noise[:_LOOK_FROM - 1]]
+    assert [m.compressed for m in got] == [True, True, False, True, False, True, False]
+
+
 def test_compress_true_compresses_even_what_grows() -> None:
     server, client = pair()
     noise = random.Random(3).randbytes(1000)

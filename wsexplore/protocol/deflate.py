@@ -440,6 +440,22 @@ class DeflateConfig:
 # bits take 2-3 bytes), so they are sent uncompressed without touching the compressor.
 _NEVER_SMALLER = 4
 
+# From this size on a message is looked at before it is compressed: when its first _SAMPLE bytes do
+# not shrink at all under zlib's fastest level (data compressed or encrypted already: images,
+# archives, random bytes), it goes uncompressed and the compressor never sees it, so its context is
+# kept. Measured (Python 3.11, zlib 1.2): the look costs 7 µs on JSON and 19 µs on random bytes;
+# deflating 64 KiB of random bytes to find them incompressible costs 1.9 ms, 64 KiB of JSON 0.35 ms
+# (the look adds 2% there). A message whose start does not compress but whose rest would is then
+# sent uncompressed: RFC 7692 section 6 allows it, and compress=True still compresses anything.
+_LOOK_FROM = 32 * 1024
+_SAMPLE = 1024
+
+
+def _start_is_incompressible(data: bytes) -> bool:
+    """Whether the first ``_SAMPLE`` bytes of ``data`` fail to shrink at zlib's fastest level."""
+    look = zlib.compressobj(1, zlib.DEFLATED, -15)
+    return len(look.compress(memoryview(data)[:_SAMPLE])) + len(look.flush()) >= _SAMPLE
+
 #: What ``Server(compression="deflate")`` asks for: the settings a server with many browser
 #: connections wants. Memory per connection, measured (``make bench``, group "deflate"): the
 #: compressor takes 2^(bits+2) + 2^(mem_level+9) bytes and the decompressor 2^bits plus about
@@ -512,10 +528,11 @@ class PerMessageDeflate:
         starts a new block at a byte boundary (the sync flush left the stream there) and
         refers only to what follows, which is also the newest part of the peer's window, so
         the peer inflates it as the continuation of the same stream. The context so far is
-        given up, once. A message of a few bytes never shrinks: it is not compressed at all,
-        and the compressor does not see it.
+        given up, once. A message of a few bytes never shrinks, and one of ``_LOOK_FROM``
+        bytes or more whose first ``_SAMPLE`` bytes do not shrink is taken for data that is
+        compressed already: neither is compressed at all, and the compressor does not see them.
         """
-        if len(data) < _NEVER_SMALLER:
+        if len(data) < _NEVER_SMALLER or (len(data) >= _LOOK_FROM and _start_is_incompressible(data)):
             return None
         out = self.compress(data)
         if len(out) < len(data):
