@@ -4,8 +4,8 @@ Where the optional C extension was built (``_speedups.c``, compiled on install w
 a C compiler is there; ``ACCELERATED`` says), every size takes one pass in C into a
 new ``bytes`` object, 16 bytes at a time: a call costs what a C call costs, and
 large payloads run at memory speed. Its fresh memory is mapped in at once from
-``buffers.LARGE_FROM`` bytes on, as ``prefault`` does. Without it, four strategies, picked by
-size, each returning a new ``bytes`` object:
+``buffers.LARGE_FROM`` bytes on, as ``prefault`` does. Without it, four strategies,
+picked by size, each returning a new ``bytes`` object:
 
 * below ``_BITS_FROM`` bytes a single big-integer XOR (any library call's fixed
   cost dominates there);
