@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import sys
@@ -382,4 +383,18 @@ def test_version_names_the_installed_package(capsys: pytest.CaptureFixture[str])
     from importlib.metadata import version
 
     code, out, _ = run(["--version"], capsys)
-    assert code == 0 and out.strip() == f"wsexplore {version('wsexplore')}"
+    from wsexplore.protocol.masking import ACCELERATED
+
+    # Whether the C extension was built is checked in tests/protocol/test_masking.py; here, that it is said.
+    masking = "masking in C" if ACCELERATED else "masking in Python, without its C extension"
+    assert code == 0 and out.strip() == f"wsexplore {version('wsexplore')} ({masking})"
+
+
+def test_version_says_when_masking_runs_without_the_c_extension() -> None:
+    from wsexplore.protocol.masking import NO_SPEEDUPS
+
+    env = {**os.environ, NO_SPEEDUPS: "1"}
+    done = subprocess.run([sys.executable, "-m", "wsexplore", "--version"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert " ".join(done.stdout.split()).endswith("(masking in Python, without its C extension)")
