@@ -119,6 +119,23 @@ xor_key(unsigned char *dst, const unsigned char *src, Py_ssize_t n, const unsign
     }
 }
 
+/* xor_key, without the GIL from RELEASE_GIL_FROM bytes on; ``fresh``: dst is a new object's memory,
+ * mapped in first from PREFAULT_FROM bytes on. */
+static void
+xor_key_released(unsigned char *dst, const unsigned char *src, Py_ssize_t n, const unsigned char *key, int fresh)
+{
+    if (n < RELEASE_GIL_FROM) {
+        xor_key(dst, src, n, key);
+        return;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (fresh && n >= PREFAULT_FROM) {
+        prefault(dst, n);
+    }
+    xor_key(dst, src, n, key);
+    Py_END_ALLOW_THREADS
+}
+
 /* A new bytes object: src XOR the key, n bytes. */
 static PyObject *
 masked_bytes(const unsigned char *src, Py_ssize_t n, const unsigned char *key)
@@ -127,18 +144,7 @@ masked_bytes(const unsigned char *src, Py_ssize_t n, const unsigned char *key)
     if (out == NULL) {
         return NULL;
     }
-    unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(out);
-    if (n >= RELEASE_GIL_FROM) {
-        Py_BEGIN_ALLOW_THREADS
-        if (n >= PREFAULT_FROM) {
-            prefault(dst, n);
-        }
-        xor_key(dst, src, n, key);
-        Py_END_ALLOW_THREADS
-    }
-    else {
-        xor_key(dst, src, n, key);
-    }
+    xor_key_released((unsigned char *)PyBytes_AS_STRING(out), src, n, key, 1);
     return out;
 }
 
@@ -205,14 +211,8 @@ mask_into(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_ValueError, "mask_into: out holds %zd bytes, data %zd", out.len, data.len);
         goto done_out;
     }
-    if (data.len >= RELEASE_GIL_FROM) {
-        Py_BEGIN_ALLOW_THREADS
-        xor_key((unsigned char *)out.buf, (const unsigned char *)data.buf, data.len, (const unsigned char *)key.buf);
-        Py_END_ALLOW_THREADS
-    }
-    else {
-        xor_key((unsigned char *)out.buf, (const unsigned char *)data.buf, data.len, (const unsigned char *)key.buf);
-    }
+    xor_key_released((unsigned char *)out.buf, (const unsigned char *)data.buf, data.len,
+                     (const unsigned char *)key.buf, 0);
     result = Py_NewRef(Py_None);
 done_out:
     PyBuffer_Release(&out);

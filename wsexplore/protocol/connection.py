@@ -10,8 +10,8 @@ the connection and the dissector always judge a frame the same way. The one
 shortcut is the fast path of the receive loop: a whole, small text or binary
 message in one frame is recognised from its first two bytes, and only headers
 that ``rules.header_violation`` accepts can take it (a property test checks
-this on every header). Every other frame goes through ``parse_header`` and the
-rules. The states and every move between them are in ``states``.
+this on every header). Every other frame goes through the general path
+(``_read_frame``) and the rules. The states and every move between them are in ``states``.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ from .header import (
     RSV1_MASK,
     RSV_MASK,
     extended_length_bytes,
-    parse_header,
     payload_length,
 )
 from .masking import _BITS_FROM, _LOW, _REPEAT, apply_mask, c_unmask_frame, unmask_frame
