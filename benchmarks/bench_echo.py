@@ -584,16 +584,22 @@ class _Timer:
             gc.enable()
 
 
+async def _round_trips(ws: Any, messages: list[str] | list[bytes], what: str) -> int:
+    """Send each message and wait for its echo, which must be the same; how many round trips."""
+    send, recv = ws.send, ws.recv
+    for message in messages:
+        await send(message)
+        if await recv() != message:
+            raise AssertionError(f"{what}: an echo differs from what was sent")
+    return len(messages)
+
+
 async def _sequential(url: str, count: int = SEQUENTIAL) -> tuple[float, int, Expected]:
     texts = _texts(count)
     ws = await _connect(url)
     try:
-        send, recv = ws.send, ws.recv
         with _Timer() as t:
-            for text in texts:
-                await send(text)
-                if await recv() != text:
-                    raise AssertionError("sequential: an echo differs from what was sent")
+            await _round_trips(ws, texts, "sequential")
     finally:
         await ws.close()
     return t.seconds, count, _expected(1, [TEXT_SIZE] * count, "TEXT")
@@ -619,19 +625,10 @@ async def _pipelined(url: str, count: int = PIPELINED) -> tuple[float, int, Expe
 async def _concurrent(url: str, connections: int = CONNECTIONS,
                       per_connection: int = PER_CONNECTION) -> tuple[float, int, Expected]:
     conns = await asyncio.gather(*(_connect(url) for _ in range(connections)))
-
-    async def round_trips(ws: Any, texts: list[str]) -> int:
-        send, recv = ws.send, ws.recv
-        for text in texts:
-            await send(text)
-            if await recv() != text:
-                raise AssertionError("concurrent: an echo differs from what was sent")
-        return len(texts)
-
     try:
         work = [_texts(per_connection, tag) for tag in range(connections)]
         with _Timer() as t:
-            done = await asyncio.gather(*(round_trips(ws, texts) for ws, texts in zip(conns, work)))
+            done = await asyncio.gather(*(_round_trips(ws, texts, "concurrent") for ws, texts in zip(conns, work)))
     finally:
         await asyncio.gather(*(ws.close() for ws in conns), return_exceptions=True)
     total = connections * per_connection
@@ -643,16 +640,17 @@ async def _concurrent(url: str, connections: int = CONNECTIONS,
 _BIG_BASE = os.urandom(BIG_SIZE)
 
 
+def _big_payloads(count: int) -> list[bytes]:
+    """``count`` distinct payloads of BIG_SIZE bytes (each numbered in its first 8)."""
+    return [i.to_bytes(8, "big") + _BIG_BASE[8:] for i in range(count)]
+
+
 async def _big(url: str, count: int = BIG_COUNT) -> tuple[float, int, Expected]:
-    payloads = [i.to_bytes(8, "big") + _BIG_BASE[8:] for i in range(count)]
+    payloads = _big_payloads(count)
     ws = await _connect(url)
     try:
-        send, recv = ws.send, ws.recv
         with _Timer() as t:
-            for payload in payloads:
-                await send(payload)
-                if await recv() != payload:
-                    raise AssertionError("1 MiB: an echo differs from what was sent")
+            await _round_trips(ws, payloads, "1 MiB")
     finally:
         await ws.close()
     return t.seconds, count * BIG_SIZE, _expected(1, [BIG_SIZE] * count, "BINARY")
@@ -661,20 +659,13 @@ async def _big(url: str, count: int = BIG_COUNT) -> tuple[float, int, Expected]:
 async def _big_at_bound(server: Any, warm: int, count: int = BIG_COUNT) -> tuple[float, float | None, float | None]:
     """1 MiB echoes after ``warm`` untimed ones on the same connection (enough to bring a capture to its
     bound): MiB/s, and the server's CPU seconds and page faults per MiB over the timed echoes only."""
-    payloads = [i.to_bytes(8, "big") + _BIG_BASE[8:] for i in range(warm + count)]
+    payloads = _big_payloads(warm + count)
     ws = await _connect(server.url)
     try:
-        send, recv = ws.send, ws.recv
-        for payload in payloads[:warm]:
-            await send(payload)
-            if await recv() != payload:
-                raise AssertionError("1 MiB at the bound: an echo differs from what was sent")
+        await _round_trips(ws, payloads[:warm], "1 MiB at the bound")
         cpu0, faults0 = server.cpu_seconds(), server.page_faults()
         with _Timer() as t:
-            for payload in payloads[warm:]:
-                await send(payload)
-                if await recv() != payload:
-                    raise AssertionError("1 MiB at the bound: an echo differs from what was sent")
+            await _round_trips(ws, payloads[warm:], "1 MiB at the bound")
         cpu1, faults1 = server.cpu_seconds(), server.page_faults()
     finally:
         await ws.close()
