@@ -11,13 +11,11 @@ import pytest
 
 from wsexplore.protocol import masking
 
-from ..tools import missing
-from .test_masking import KEY, xor
+from .test_masking import KEY, need_c_masking, xor
 
 
 def test_the_c_functions_refuse_what_does_not_fit() -> None:
-    if not masking.ACCELERATED:
-        missing("the C extension wsexplore/protocol/_speedups.c (built by `pip install`; needs a C compiler)")
+    need_c_masking()
     from wsexplore.protocol import _speedups
 
     frame = bytes((0x82, 0x85)) + KEY + xor(b"Hello", KEY)
@@ -70,8 +68,7 @@ def test_a_connection_without_the_c_extension() -> None:
 
 def test_the_c_extension_maps_large_objects_in_from_the_same_size() -> None:
     # Its new objects' fresh memory is mapped in from buffers.LARGE_FROM bytes on, as prefault.py's are.
-    if not masking.ACCELERATED:
-        missing("the C extension wsexplore/protocol/_speedups.c (built by `pip install`; needs a C compiler)")
+    need_c_masking()
     from wsexplore.protocol import _speedups
     from wsexplore.protocol.buffers import LARGE_FROM
 
