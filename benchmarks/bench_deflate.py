@@ -21,7 +21,9 @@ at before it is deflated, ``deflate._LOOK_FROM``), so it does not deflate them.
 Each echo is checked; after every trial our server's capture must hold every
 frame (RSV1 on every data frame the client sent, and on every one our server
 sent except the random ones) and every message both ways with its compressed
-size. Trials rotate between the servers; the median of ``REPEAT`` counts.
+size. Trials rotate between the servers; the median of ``REPEAT`` counts. Each
+trial lasts half a second or more, longer than a small virtual machine's
+scheduling hiccups.
 
 A second table is what the defaults were chosen from: zlib's memory per
 connection (compressor and decompressor, measured with ``tracemalloc``) for
@@ -45,9 +47,9 @@ from bench_echo import ServerProcess, _Timer, _versions
 from common import Goal, Table, fmt_rate, register
 
 REPEAT = 5
-SEQUENTIAL = 2_000
-PIPELINED = 5_000
-BIG_COUNT = 20
+SEQUENTIAL = 4_000
+PIPELINED = 20_000
+BIG_COUNT = 80
 BIG_SIZE = 256 * 1024
 NOISE_COUNT = 100
 NOISE_SIZE = 64 * 1024
