@@ -577,10 +577,10 @@ async def _connect(url: str) -> Any:
 
 
 class _Timer:
-    """Wall time of a section, with the collector off as ``common.best_of`` does, and the CPU time the
-    client's thread used in it (``client_share``: of one core; near 1.0, the client sets the pace)."""
+    """Wall time of a section, with the collector off as ``common.best_of`` does, and the share of one
+    core that the client's thread used in it (near 1.0, the client sets the pace)."""
 
-    #: ``client_share`` of the last section timed.
+    #: The client's share of its core in the last section timed.
     last_share: float | None = None
 
     def __enter__(self) -> _Timer:
@@ -593,7 +593,7 @@ class _Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.t0
-        self.client_share = _Timer.last_share = (time.thread_time() - self.cpu0) / self.seconds
+        _Timer.last_share = (time.thread_time() - self.cpu0) / self.seconds
         if self._gc:
             gc.enable()
 
@@ -710,7 +710,7 @@ class Workload:
     run: Callable[[str], Awaitable[tuple[float, int, Expected]]]
     unit: str
     scale: float  # units per second -> displayed number
-    goal: bool = True  # False: shown, with no goal (the client sets its pace: see ``client_share``)
+    goal: bool = True  # False: shown, with no goal (the client sets its pace: see ``_Timer.last_share``)
 
 
 WORKLOADS = [
@@ -985,8 +985,8 @@ def run() -> list:
     if all(res.client.values()):
         table.notes.append(
             "the client's share of its core while timed (its thread's CPU time / wall time, median over every"
-            " server's trials): " + ", ".join(f"{w.name.split(' (')[0]}{', raw client' * ('raw' in w.name)}"
-                                              f" {median(res.client[w.name]):.2f}" for w in WORKLOADS)
+            " server's trials): " + "; ".join(f"{re.sub(r' [(][^)]*[)]', '', w.name)}: {median(res.client[w.name]):.2f}"
+                                              for w in WORKLOADS)
             + ". Near 1.0 the client is busy all the time. With 100 connections websockets' client needs about"
             " as much CPU per round trip as the servers, so every server's best trial reaches about the same"
             " rate and their ratio follows the client's noise: that row is shown without a goal. The raw client"
