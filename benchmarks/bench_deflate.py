@@ -21,7 +21,8 @@ at before it is deflated, ``deflate._LOOK_FROM``), so it does not deflate them.
 Each echo is checked; after every trial our server's capture must hold every
 frame (RSV1 on every data frame the client sent, and on every one our server
 sent except the random ones) and every message both ways with its compressed
-size. Trials rotate between the servers; the median of ``REPEAT`` counts. Each
+size. Trials rotate between the servers; the median of ``REPEAT`` counts, and
+each ratio is the median of the rounds' ratios (``common.paired_ratio``). Each
 trial lasts half a second or more, longer than a small virtual machine's
 scheduling hiccups.
 
@@ -43,10 +44,10 @@ import tracemalloc
 import zlib
 from typing import Any, Awaitable, Callable
 
-from bench_echo import ServerProcess, _Timer, _versions
-from common import Goal, Table, fmt_rate, register
+from bench_echo import PAIRED, ServerProcess, _Timer, _versions
+from common import Goal, Table, fmt_rate, paired_ratio, register
 
-REPEAT = 5
+REPEAT = 9
 SEQUENTIAL = 4_000
 PIPELINED = 20_000
 BIG_COUNT = 80
@@ -216,14 +217,15 @@ def echo_table() -> Table:
 
     median = statistics.median
     table = Table(f"deflate: compressed echo, each server in its own process, one websockets client"
-                  f" (compression=\"deflate\"); median of {REPEAT} (best in brackets)",
+                  f" (compression=\"deflate\"); median of {REPEAT} (best in brackets); ratios: {PAIRED}",
                   ["workload", "unit", *labels, "ours / websockets", "15-bit / websockets", "client -> server size"])
     for name, _, unit, scale, _ in WORKLOADS:
         r = {label: median(v) for label, v in rates[name].items()}
-        ratio = r["wsexplore"] / r["websockets"]
+        ratio = paired_ratio(rates[name]["wsexplore"], rates[name]["websockets"])
+        ratio15 = paired_ratio(rates[name]["wsexplore 15-bit"], rates[name]["websockets"])
         table.add(name, unit, *(f"{fmt_rate(r[label] * scale)} ({fmt_rate(max(rates[name][label]) * scale)})"
                                 for label in labels),
-                  f"{ratio:.2f}x", f"{r['wsexplore 15-bit'] / r['websockets']:.2f}x", f"{100 * ratios[name]:.0f}%")
+                  f"{ratio:.2f}x", f"{ratio15:.2f}x", f"{100 * ratios[name]:.0f}%")
         table.goals.append(Goal(f"{name}: >= {GOAL_RATIO:.1f}x websockets with the same settings (now {ratio:.2f}x)",
                                 ratio >= GOAL_RATIO))
     table.notes.append("our servers record every compressed frame (raw) and every inflated message both ways in"

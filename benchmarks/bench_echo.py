@@ -48,7 +48,9 @@ capture at the end (checked by loading the file). Trials rotate between the
 servers, and each starts once no server process is busy (``_quiet``: a
 ``serve`` writing its capture between its trials would otherwise share the
 machine with the next server's trial); the table gives the median of
-``REPEAT`` (and the best). A second
+``REPEAT`` (and the best). Its ratios pair the trials of each round, which ran
+back to back, and take the median of those ratios (``common.paired_ratio``): the
+host's load drifts over seconds, and a pair sees about the same. A second
 table gives each server's CPU time per unit of work (every thread of the
 process, from Linux ``/proc/PID/task/*/schedstat``), which scheduling noise
 disturbs less than wall-clock rates on a small machine; for ``wsexplore
@@ -87,7 +89,9 @@ from typing import Any, Awaitable, Callable
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-REPEAT = 5
+REPEAT = 9
+#: How the ratio columns are computed (``common.paired_ratio``), as the tables say it.
+PAIRED = "the median over the rounds of each round's ratio (a round runs every server's trial back to back)"
 HOST = "127.0.0.1"
 TEXT_SIZE = 32
 SEQUENTIAL = 5_000
@@ -876,26 +880,27 @@ def _measure_at_bound(servers: dict[str, Any], repeat: int) -> dict[str, list[tu
 
 
 def _at_bound_table(at_bound: dict[str, list[tuple[float, Any, Any]]]) -> Any:
-    from common import Goal, Table, fmt_rate
+    from common import Goal, Table, fmt_rate, paired_ratio
 
     median = statistics.median
     table = Table(f"echo: {BIG_SIZE >> 20} MiB binary ({BIG_COUNT}) with the library server's capture at its bound,"
-                  f" after {AT_BOUND_WARM} untimed echoes; median of {REPEAT}",
+                  f" after {AT_BOUND_WARM} untimed echoes; median of {REPEAT} (ratio: {PAIRED})",
                   ["server", "MiB/s", "CPU per MiB", "page faults per MiB", "MiB/s / websockets"])
-    theirs = median(rate for rate, _, _ in at_bound["websockets"])
+    theirs = [rate for rate, _, _ in at_bound["websockets"]]
     for kind in AT_BOUND_KINDS:
         rate = median(r for r, _, _ in at_bound[kind])
+        ratio = paired_ratio([r for r, _, _ in at_bound[kind]], theirs)
         cpus = [c for _, c, _ in at_bound[kind] if c is not None]
         faults = [f for _, _, f in at_bound[kind] if f is not None]
         table.add(kind, f"{fmt_rate(rate)} ({fmt_rate(max(r for r, _, _ in at_bound[kind]))})",
                   f"{median(cpus) * 1e6:.0f} µs" if cpus else "-", f"{median(faults):.0f}" if faults else "-",
-                  f"{rate / theirs:.2f}x")
+                  f"{ratio:.2f}x")
     table.notes.append("the table above times a capture filling up: each MiB it keeps is memory the process never"
                        " used, which costs what the machine charges for fresh pages; a long-running server's capture"
                        " is full, and reuses what its evictions free. Here each trial's connection echoes"
                        f" {AT_BOUND_WARM} MiB first (untimed, past the Capture's 256 MiB bound); CPU and faults are"
                        " the timed echoes' only")
-    ratio = median(r for r, _, _ in at_bound["wsexplore"]) / theirs
+    ratio = paired_ratio([r for r, _, _ in at_bound["wsexplore"]], theirs)
     table.goals.append(Goal(f"capture at its bound: library >= {GOAL_RATIO:.1f}x websockets, recording every"
                             f" frame and evicting the oldest (now {ratio:.2f}x)", ratio >= GOAL_RATIO))
     return table
@@ -923,7 +928,7 @@ def _start(kind: str) -> Any:
 
 
 def run() -> list:
-    from common import Goal, Table, fmt_rate
+    from common import Goal, Table, fmt_rate, paired_ratio
 
     servers: dict[str, Any] = {}
     saved: dict[str, dict[str, Any]] = {}
@@ -945,14 +950,13 @@ def run() -> list:
     ours = [k for k in CONTENDERS if k != "websockets"]
     table = Table(
         f"echo: live servers on {HOST}, each in its own process, one client; median of {REPEAT}"
-        " trials (best in brackets)",
+        f" trials (best in brackets); ratios: {PAIRED}",
         ["workload", "unit", *CONTENDERS, *(f"{k} / websockets" for k in ours), "frames captured"],
     )
     per_trial = {rec["workload"]: _frames(rec) for rec in res.captured}  # the same for every trial
     for w in WORKLOADS:
         rates = res.rate[w.name]
-        theirs = median(rates["websockets"])
-        ratios = {k: median(rates[k]) / theirs for k in ours}
+        ratios = {k: paired_ratio(rates[k], rates["websockets"]) for k in ours}
         table.add(w.name, w.unit, *(f"{fmt_rate(median(rates[k]) * w.scale)} ({fmt_rate(max(rates[k]) * w.scale)})"
                                     for k in CONTENDERS),
                   *(f"{ratios[k]:.2f}x" for k in ours), f"{per_trial[w.name]:,}")

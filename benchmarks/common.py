@@ -9,11 +9,12 @@ machine, ratios much less.
 from __future__ import annotations
 
 import gc
+import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
-__all__ = ["Group", "Table", "GROUPS", "register", "best_of", "autorange", "fmt_rate", "Goal"]
+__all__ = ["Group", "Table", "GROUPS", "register", "best_of", "autorange", "fmt_rate", "Goal", "paired_ratio"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,18 @@ def autorange(fn: Callable[[], object], *, min_time: float = 0.02) -> int:
             if time.perf_counter() - t0 >= min_time:
                 return n
         number *= 10
+
+
+def paired_ratio(ours: Sequence[float], theirs: Sequence[float]) -> float:
+    """The median of ``ours[i] / theirs[i]``: rates of trials run in the same round, back to back.
+
+    A shared machine's load drifts over seconds. Two trials run one after the other see about the
+    same load, so their ratio cancels most of it; the ratio of two medians taken over a whole run
+    does not, and with a few trials each it moves by a tenth from one run to the next.
+    """
+    if not ours or len(ours) != len(theirs):
+        raise ValueError(f"paired_ratio needs as many trials on each side, got {len(ours)} and {len(theirs)}")
+    return statistics.median(o / t for o, t in zip(ours, theirs))
 
 
 def fmt_rate(value: float, unit: str = "") -> str:
