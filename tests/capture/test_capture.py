@@ -626,6 +626,24 @@ def test_inflated_message_comes_from_a_compressed_message_record_only():
     assert cap.compressed_message(plain) == (None, True)
 
 
+@pytest.mark.parametrize("data", ["Hello", "发送数据", b"\x00\xff" * 40, bytearray(b"abc")])
+def test_record_message_stores_what_message_would(data):
+    """The live path's pending message record reads back as ``message()``'s record, and costs the same."""
+    made, pending, seen = Capture(), Capture(), []
+    full = made.message(3, "out", Opcode.TEXT, data, 2, compressed_size=9)
+    pending.record_message(3, "out", Opcode.TEXT, data, 2, 9)
+    watched = Capture()
+    watched.subscribe(seen.append)
+    watched.record_message(3, "out", Opcode.TEXT, data, 2, 9)
+    (got,) = list(pending)
+    same = ("seq", "conn", "direction", "opcode", "data", "frames", "compressed_size", "nbytes")
+    assert [getattr(got, a) for a in same] == [getattr(full, a) for a in same] == [getattr(seen[0], a) for a in same]
+    assert type(got.data) is type(full.data) and type(got.opcode) is type(full.opcode)
+    assert (pending.memory, pending.nbytes) == (made.memory, made.nbytes) == (watched.memory, watched.nbytes)
+    with pytest.raises(ValueError, match="direction"):
+        pending.record_message(3, "up", Opcode.TEXT, data)  # type: ignore[arg-type]
+
+
 def test_record_events_makes_the_same_records_whether_or_not_someone_subscribes():
     """The one way in: pending records (nobody subscribed) and records handed to a subscriber are equal."""
     conn = Connection("server")

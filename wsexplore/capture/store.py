@@ -290,19 +290,11 @@ class Capture(Query):
             elif kind is MessageReceived:
                 data = event.data
                 self._seq = seq = self._seq + 1
-                if type(data) is bytes:
-                    size = len(data)
-                    cost = size + _BYTES_COST
-                    if shared is not None and shared[1] is data:
-                        # The frame just gathered holds the same object; it is evicted first, so the
-                        # message is charged for the bytes and the frame no longer is.
-                        costs[-1] -= size
-                elif data.isascii():  # a compact ASCII str: one byte a character after its header
-                    size = len(data)
-                    cost = size + _ASCII_COST
-                else:
-                    size = data_size(data)
-                    cost = getsizeof(data) + MESSAGE_COST
+                size, cost = _message_charge(data)
+                if shared is not None and shared[1] is data:
+                    # The frame just gathered holds the same object; it is evicted first, so the
+                    # message is charged for the bytes and the frame no longer is.
+                    costs[-1] -= size
                 entry = (_MESSAGE, seq, conn, time, wall, received, int(event.opcode), data, event.frames,
                          event.compressed_size)
             elif kind is ProtocolViolation or kind is ConnectionClosed:
@@ -366,6 +358,22 @@ class Capture(Query):
             costs.append(message_cost)
         self._stored(conn, 1 if message is None else 2, size, cost + message_cost)
         return True
+
+    def record_message(self, conn: int, direction: Direction, opcode: Opcode | int, data: str | bytes,
+                       frames: int = 1, compressed_size: int | None = None) -> None:
+        """``message()`` as the live path records one: the record is built when first read.
+
+        A server sending on a deflate connection records what its frames inflate to this way,
+        as ``record_events`` records a received message: no record object, no dissection.
+        """
+        _check_direction(direction)
+        if not isinstance(data, str) and type(data) is not bytes:
+            data = bytes(data)
+        size, cost = _message_charge(data)
+        self._seq = seq = self._seq + 1
+        entry = (_MESSAGE, seq, conn, monotonic(), wall_clock(), direction, int(opcode), data, frames,
+                 None if compressed_size is None else int(compressed_size))
+        self._append(entry, conn, size, cost)  # type: ignore[arg-type]
 
     def _take_charge(self, payload: bytes) -> None:
         """A sent frame about to be stored holds ``payload``, the data of a message stored a moment
@@ -568,6 +576,17 @@ getsizeof = sys.getsizeof
 _LOOK_BACK = 8  # entries a sent frame's payload is looked for among (``_take_charge``)
 _BYTES_COST = MESSAGE_COST + sys.getsizeof(b"")
 _ASCII_COST = MESSAGE_COST + sys.getsizeof("")
+
+
+def _message_charge(data: str | bytes) -> tuple[int, int]:
+    """A message's data bytes and what holding it costs (``records.memory_cost`` of its record)."""
+    if type(data) is bytes:
+        size = len(data)
+        return size, size + _BYTES_COST
+    if data.isascii():  # a compact ASCII str: one byte a character after its header
+        size = len(data)
+        return size, size + _ASCII_COST
+    return data_size(data), getsizeof(data) + MESSAGE_COST
 
 
 def _data_size(entry: Record | PendingRecord) -> int:

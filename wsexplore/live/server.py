@@ -290,10 +290,9 @@ class ServerConnection:
         if protocol.deflate is not None:
             # The frames hold deflate bytes: the message record keeps what they inflate to.
             sent = protocol.last_sent
-            self._proto.capture.message(self.id, "out", sent[0].frame.opcode, message if isinstance(message, str)
-                                        else bytes(message), len(sent),
-                                        compressed_size=sum(len(s.frame.payload) for s in sent)
-                                        if sent[0].frame.rsv1 else None)  # sent as it is: not smaller compressed
+            self._proto.capture.record_message(self.id, "out", sent[0].frame.opcode, message, len(sent),
+                                               sum(len(s.frame.payload) for s in sent)
+                                               if sent[0].frame.rsv1 else None)  # sent as it is: not smaller compressed
 
     async def send_frame(self, frame: Frame) -> None:
         """Send ``frame`` exactly as built, even an invalid one, to see how a peer reacts."""
