@@ -713,4 +713,5 @@ def test_with_or_without_a_subscriber_a_capture_stores_the_same(steps, bounds) -
     assert (quiet.nbytes, quiet.memory, quiet.dropped, quiet.dropped_bytes, quiet.last_seq, quiet.connections) == \
         (watched.nbytes, watched.memory, watched.dropped, watched.dropped_bytes, watched.last_seq,
          watched.connections)
+    assert quiet.nbytes == sum(r.nbytes for r in quiet)  # what eviction took off is what each record held
     assert seen[-len(watched):] == list(watched)

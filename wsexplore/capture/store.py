@@ -97,6 +97,7 @@ class Capture(Query):
         self.max_bytes = max_bytes
         self._records: deque[Record | PendingRecord] = deque()
         self._costs: deque[int] = deque()  # memory_cost of each record, in order
+        self._sizes: deque[int] = deque()  # the data bytes of each record (its nbytes), in order
         self._nbytes = 0
         self._memory = 0
         self._seq = 0
@@ -200,6 +201,7 @@ class Capture(Query):
             records.append(entry)
             self._pending += 1  # one more entry that reading may have to build (records pass through)
         self._costs.append(cost)
+        self._sizes.append(size)
         self._nbytes += size
         self._memory += cost
         conns = self._conns
@@ -211,9 +213,10 @@ class Capture(Query):
             self._notify(entry)  # type: ignore[arg-type]
 
     def _evict(self) -> None:
-        records, costs = self._records, self._costs
+        records, costs, sizes = self._records, self._costs, self._sizes
         while len(records) > 1 and (len(records) > self.max_records or self._memory > self.max_bytes):
-            size = _data_size(records.popleft())
+            records.popleft()
+            size = sizes.popleft()
             self._memory -= costs.popleft()
             self._nbytes -= size
             self.dropped += 1
@@ -346,16 +349,18 @@ class Capture(Query):
             return False
         size = n if message is None else n + len(data)
         cost = n + (n + SMALL_FRAME_COST if n <= FRAME_CACHE_LIMIT else FRAME_COST)
-        records, costs = self._records, self._costs
+        records, costs, sizes = self._records, self._costs, self._sizes
         self._seq = seq = self._seq + 1
         entry = (_FRAME, seq, conn, time, wall, direction, first.offset, raw, None, None)
         records.append(entry + (True,) if injected else entry)
         costs.append(cost)
+        sizes.append(n)
         if message is not None:
             self._seq = seq = seq + 1
             records.append((_MESSAGE, seq, conn, time, wall, received, int(message.opcode), data,  # type: ignore
                             message.frames, message.compressed_size))  # type: ignore[union-attr]
             costs.append(message_cost)
+            sizes.append(len(data))
         self._stored(conn, 1 if message is None else 2, size, cost + message_cost)
         return True
 
@@ -403,6 +408,7 @@ class Capture(Query):
             return
         self._records.extend(entries)
         self._costs.extend(costs)
+        self._sizes.extend(sizes)
         self._stored(conn, len(entries), sum(sizes), sum(costs))
 
     def _stored(self, conn: int, count: int, size: int, cost: int) -> None:
@@ -587,17 +593,6 @@ def _message_charge(data: str | bytes) -> tuple[int, int]:
         size = len(data)
         return size, size + _ASCII_COST
     return data_size(data), getsizeof(data) + MESSAGE_COST
-
-
-def _data_size(entry: Record | PendingRecord) -> int:
-    """The data bytes of a stored entry (what ``nbytes`` counted for it)."""
-    if type(entry) is tuple:
-        data = entry[7]  # a frame's raw bytes (or its header and payload), or a message's data
-        kind = type(data)
-        if kind is tuple:
-            return len(data[0]) + len(data[1])
-        return len(data) if kind is bytes or data.isascii() else data_size(data)
-    return entry.nbytes  # type: ignore[union-attr]
 
 
 def _check_direction(direction: str) -> None:
