@@ -886,21 +886,20 @@ def _at_bound_table(at_bound: dict[str, list[tuple[float, Any, Any]]]) -> Any:
     table = Table(f"echo: {BIG_SIZE >> 20} MiB binary ({BIG_COUNT}) with the library server's capture at its bound,"
                   f" after {AT_BOUND_WARM} untimed echoes; median of {REPEAT} (ratio: {PAIRED})",
                   ["server", "MiB/s", "CPU per MiB", "page faults per MiB", "MiB/s / websockets"])
-    theirs = [rate for rate, _, _ in at_bound["websockets"]]
+    rates = {kind: [rate for rate, _, _ in trials] for kind, trials in at_bound.items()}
+    ratios = {kind: paired_ratio(rates[kind], rates["websockets"]) for kind in AT_BOUND_KINDS}
     for kind in AT_BOUND_KINDS:
-        rate = median(r for r, _, _ in at_bound[kind])
-        ratio = paired_ratio([r for r, _, _ in at_bound[kind]], theirs)
         cpus = [c for _, c, _ in at_bound[kind] if c is not None]
         faults = [f for _, _, f in at_bound[kind] if f is not None]
-        table.add(kind, f"{fmt_rate(rate)} ({fmt_rate(max(r for r, _, _ in at_bound[kind]))})",
+        table.add(kind, f"{fmt_rate(median(rates[kind]))} ({fmt_rate(max(rates[kind]))})",
                   f"{median(cpus) * 1e6:.0f} µs" if cpus else "-", f"{median(faults):.0f}" if faults else "-",
-                  f"{ratio:.2f}x")
+                  f"{ratios[kind]:.2f}x")
     table.notes.append("the table above times a capture filling up: each MiB it keeps is memory the process never"
                        " used, which costs what the machine charges for fresh pages; a long-running server's capture"
                        " is full, and reuses what its evictions free. Here each trial's connection echoes"
                        f" {AT_BOUND_WARM} MiB first (untimed, past the Capture's 256 MiB bound); CPU and faults are"
                        " the timed echoes' only")
-    ratio = paired_ratio([r for r, _, _ in at_bound["wsexplore"]], theirs)
+    ratio = ratios["wsexplore"]
     table.goals.append(Goal(f"capture at its bound: library >= {GOAL_RATIO:.1f}x websockets, recording every"
                             f" frame and evicting the oldest (now {ratio:.2f}x)", ratio >= GOAL_RATIO))
     return table
