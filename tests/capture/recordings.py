@@ -236,8 +236,10 @@ Frame = tuple[str, int, int, int, int, bytes]
 def tshark_frames(path: Path, server_port: int) -> dict[int, list[Frame]]:
     """Wireshark's reading of ``path``: the WebSocket frames of each TCP connection, by client port."""
     # --no-duplicate-keys: several WebSocket frames in one packet become a list, not repeated keys.
-    out = subprocess.run(["tshark", "-r", str(path), "-Y", "websocket", "-T", "json", "-x", "--no-duplicate-keys"],
-                         check=True, capture_output=True, text=True).stdout
+    # -d: the server's port is HTTP, whatever Wireshark registers there (an ephemeral port can be
+    # one of its well-known ports, and then no upgrade and no WebSocket frame would be seen).
+    out = subprocess.run(["tshark", "-r", str(path), "-d", f"tcp.port=={server_port},http", "-Y", "websocket",
+                          "-T", "json", "-x", "--no-duplicate-keys"], check=True, capture_output=True, text=True).stdout
     frames: dict[int, list[Frame]] = {}
     for packet in json.loads(out or "[]"):
         layers = packet["_source"]["layers"]

@@ -60,12 +60,17 @@ def test_a_record_kept_as_header_and_payload_shows_what_the_wire_bytes_show(raw:
     assert memory_cost(parts) == memory_cost(plain) + SPLIT_COST
 
 
-def test_the_live_path_keeps_a_large_frame_once_counts_it_once_and_saves_it_byte_exact(tmp_path) -> None:
+@pytest.mark.parametrize("read", [None, 65536], ids=["read whole", "in reads"])
+@pytest.mark.parametrize("size", [SPLIT_FROM, LARGE_FROM])
+def test_the_live_path_keeps_a_large_frame_once_counts_it_once_and_saves_it_byte_exact(tmp_path, size, read) -> None:
+    # In reads from LARGE_FROM bytes on, the payload is unmasked as they arrive (``unmasking``): the frame
+    # comes as header and payload; otherwise the capture splits the frame's bytes.
     server, client = Connection("server"), Connection("client")
     capture = Capture()
-    payload = bytes(range(256)) * (SPLIT_FROM // 256)
+    payload = bytes(range(256)) * (size // 256)
     wire = client.send_binary(payload) + client.send_text("small")
-    capture.record_events(1, server.receive_data(wire))
+    for start in range(0, len(wire), read or len(wire)):
+        capture.record_events(1, server.receive_data(wire[start:start + (read or len(wire))]))
     echo = server.send_binary(capture.messages()[0].data)
     capture.record_events(1, server.last_sent)  # as the live server records what it sends
     frame_in, small, frame_out = capture.frames()

@@ -521,6 +521,72 @@ def test_large_frames_in_any_reads_give_the_events_of_the_whole_stream(frames, c
         assert conn.buffered == 0 and conn.bytes_needed == 0
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([Opcode.TEXT, Opcode.BINARY]),
+                          st.sampled_from([LARGE_FROM - 14, LARGE_FROM - 13, LARGE_FROM + 1, 300_001])),
+                min_size=1, max_size=3),
+       st.lists(st.integers(500, 120_000), min_size=1, max_size=10), st.sampled_from(["good", "middle", "end"]),
+       st.binary(min_size=4, max_size=4))
+def test_frames_unmasked_as_they_arrive_give_the_events_of_the_whole_stream(frames, cuts, bad, key):
+    """From ``LARGE_FROM`` bytes on, a masked frame's payload is unmasked read by read (``unmasking``):
+    the events are still those of the stream read at once, bad UTF-8 and violations included."""
+    encoded = []
+    for i, (opcode, n) in enumerate(frames):
+        payload = bytes(random.Random(n).choices(b"abcdefgh", k=n - 14))  # with a 64-bit length: n on the wire
+        if opcode == Opcode.TEXT and i == len(frames) - 1:
+            half = len(payload) // 2
+            if bad == "middle":  # bad UTF-8 halfway: the frame fails fast, before its end arrives
+                payload = payload[:half] + b"\xff" + payload[half + 1 :]
+            elif bad == "end":  # a character cut short at the end: it fails once whole
+                payload = payload[:-1] + b"\xc3"
+        encoded.append(masked(Frame(opcode, payload), key))
+    stream = b"".join(encoded)
+    whole = Connection("server").receive_data(stream)
+    conn = Connection("server")
+    pieces, pos, i = [], 0, 0
+    while pos < len(stream) and conn.state is State.OPEN:
+        pieces += conn.receive_data(stream[pos:pos + cuts[i % len(cuts)]])
+        pos += cuts[i % len(cuts)]
+        i += 1
+
+    def seen(event):
+        if isinstance(event, ProtocolViolation):
+            return type(event), event.offset, event.error.close_code, event.error.bit_offset
+        if isinstance(event, FrameSent):
+            return type(event), event.offset, event.frame.close_code
+        return type(event), getattr(event, "raw", None), getattr(event, "offset", None)
+
+    assert [seen(e) for e in pieces] == [seen(w) for w in whole]
+    for got, want in zip(pieces, whole):
+        if isinstance(got, ProtocolViolation):  # what had arrived of the frame, exactly
+            assert want.raw.startswith(got.raw) and stream[got.offset:].startswith(got.raw)
+        elif isinstance(got, FrameReceived):
+            assert (got.frame, got.size) == (want.frame, len(want.raw))
+        elif isinstance(got, MessageReceived):
+            assert got == want
+    if bad == "end" and frames[-1][0] == Opcode.TEXT:
+        assert any(isinstance(e, ProtocolViolation) and e.error.close_code == 1007 for e in pieces)
+
+
+def test_a_frame_unmasked_as_it_arrived_makes_its_raw_bytes_only_when_asked():
+    payload = bytes(range(256)) * (LARGE_FROM // 256)
+    frame = masked(Frame(Opcode.BINARY, payload), b"\x9a\x0b\xfe\x11")
+    conn = Connection("server")
+    events = feed(conn, frame, [1000, 65536, 65536, 100000])
+    assert kinds(events) == ["FrameReceived", "MessageReceived"]
+    received = events[0]
+    with pytest.raises(AttributeError):
+        FrameReceived.raw.__get__(received, FrameReceived)  # kept as header and payload, not joined
+    assert received._payload is events[1].data and events[1].data == payload
+    assert received.size == len(frame) and received.frame == Frame.decode(frame)
+    assert received.raw == frame and received == FrameReceived(frame, 0)
+    assert conn.buffered == 0 and conn.bytes_needed == 0 and conn.bytes_received == len(frame)
+    # An observer keeps the bytes as they came: a tap or a file reader shows them as they are.
+    watcher = Connection("server", observer=True)
+    (seen, _) = feed(watcher, frame, [1000, 65536, 65536, 100000])
+    assert FrameReceived.raw.__get__(seen, FrameReceived) == frame
+
+
 def test_large_frame_sharing_a_read_with_the_next_frame():
     payload = bytes(range(256)) * 1024  # 256 KiB
     big = masked(Frame(Opcode.BINARY, payload))

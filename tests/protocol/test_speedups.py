@@ -40,6 +40,33 @@ def test_the_c_functions_refuse_what_does_not_fit() -> None:
         _speedups.apply_mask("text", KEY)  # str has no buffer
 
 
+def test_unmask_into_fills_a_payload_read_by_read_from_any_key_phase() -> None:
+    need_c_masking()
+    from wsexplore.protocol import _speedups
+
+    payload = bytes(range(256)) * 3 + b"tail"
+    wire = xor(payload, KEY)
+    for cuts in ([1, 2, 3, 5, 8], [len(wire)], [7, 700], [16, 17, 64, 1]):
+        out, at, pos = bytes(len(payload)), 0, 0
+        for size in cuts + [len(wire)]:
+            # Each read, as it comes: one byte of header-like junk in front of it, skipped.
+            written = _speedups.unmask_into(out, at, b"\x00" + wire[pos:pos + size], 1, KEY)
+            assert written == min(size, len(wire) - pos)
+            at, pos = at + written, pos + written
+        assert out == payload and at == len(payload)
+    # A read going past the payload's end writes up to its end and says so.
+    out = bytes(4)
+    assert _speedups.unmask_into(out, 2, xor(b"xyZZZZ", KEY), 2, KEY) == 2 and out == b"\x00\x00ZZ"
+    for at, skip, key, error in [(5, 0, KEY, ValueError), (-1, 0, KEY, ValueError), (0, 7, KEY, ValueError),
+                                 (0, 0, b"123", ValueError)]:
+        with pytest.raises(error, match="unmask_into"):
+            _speedups.unmask_into(bytes(4), at, b"abcdef", skip, key)
+    with pytest.raises(TypeError, match="payload must be a bytes object"):
+        _speedups.unmask_into(bytearray(4), 0, b"abcd", 0, KEY)
+    with pytest.raises(TypeError, match=r"^unmask_into\(\) takes 5 arguments \(4 given\)$"):
+        _speedups.unmask_into(bytes(4), 0, b"abcd", 0)
+
+
 def test_a_connection_without_the_c_extension() -> None:
     # WSEXPLORE_NO_SPEEDUPS leaves the extension out at import: the receive loop then unmasks small
     # frames with its inlined big-integer XOR and larger ones with the other strategies.

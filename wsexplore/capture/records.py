@@ -20,11 +20,8 @@ from typing import Any, ClassVar, Literal, Union
 from ..display import data_size, utf8_size
 from ..protocol.dissector import Dissection, dissect
 from ..protocol.errors import ProtocolError
-from ..protocol.frames import Frame, frame_payload
-from ..protocol.header import (
-    FIN_MASK, MASK_KEY_BYTES, MASK_MASK, OPCODE_MASK, RSV1_MASK, RSV2_MASK, RSV3_MASK, Header, parse_header,
-)
-from ..protocol.masking import mask_frame
+from ..protocol.frames import Frame, frame_payload, join_frame, split_frame
+from ..protocol.header import OPCODE_MASK, Header, parse_header
 from ..protocol.opcodes import Opcode, as_opcode
 from .lines import describe
 from .redact import redact_head
@@ -99,21 +96,6 @@ def parse_frame(raw: bytes) -> Frame | None:
     if header is None or header.frame_length != len(raw):
         return None
     return Frame.decode(raw, payload=frame_payload(raw, header))
-
-
-def join_frame(head: bytes, payload: bytes) -> bytes:
-    """A frame's bytes from its whole header (``head``, masking key included) and its unmasked payload."""
-    if head[1] & MASK_MASK:
-        return mask_frame(head[:-MASK_KEY_BYTES], head[-MASK_KEY_BYTES:], payload)
-    return head + payload
-
-
-def _split_frame(head: bytes, payload: bytes) -> Frame:
-    """The frame a header and its unmasked payload make up, with nothing copied."""
-    header = parse_header(head)
-    b0 = head[0]
-    return Frame._trusted(b0 & OPCODE_MASK, payload, bool(b0 & FIN_MASK), bool(b0 & RSV1_MASK),
-                          bool(b0 & RSV2_MASK), bool(b0 & RSV3_MASK), header.mask_key)  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------------------- records
@@ -300,7 +282,7 @@ class FrameRecord(Record):
         if frame is None and self.error is None:
             raw = self._raw
             if type(raw) is not bytes:
-                return _split_frame(*raw)  # type: ignore[misc]
+                return split_frame(*raw)  # type: ignore[misc]
             frame = parse_frame(raw)  # type: ignore[arg-type]
             if frame is not None and len(raw) <= FRAME_CACHE_LIMIT:
                 _set(self, "_frame", frame)

@@ -262,13 +262,20 @@ class Capture(Query):
         for event in events:
             kind = type(event)
             if kind is FrameReceived or kind is FrameSent:
-                if kind is FrameSent and event._header is not None:
-                    # Sent as header and payload (``Connection.send_message``): kept so, never joined.
-                    payload = event.frame.payload
-                    raw = (event._header, payload)
-                    n = len(raw[0]) + len(payload)
+                header = event._header
+                if header is not None:
+                    # Sent as header and payload (``Connection.send_message``), or received so (unmasked as
+                    # it arrived, see ``unmasking``): kept so, never joined.
+                    if kind is FrameSent:
+                        payload = event.frame.payload
+                        self._take_charge(payload)
+                    else:
+                        payload = event._payload
+                    raw = (header, payload)
+                    n = len(header) + len(payload)
                     cost = n + FRAME_COST + SPLIT_COST
-                    self._take_charge(payload)
+                    if kind is FrameReceived:
+                        shared = raw
                 else:
                     raw = event.raw
                     n = len(raw)
@@ -333,7 +340,7 @@ class Capture(Query):
             direction, message_cost, message = sent, 0, None
         else:
             message = events[1]
-            if kind is not FrameReceived or type(message) is not MessageReceived:
+            if kind is not FrameReceived or type(message) is not MessageReceived or first._header is not None:
                 return False
             data = message.data  # type: ignore[union-attr]
             if type(data) is bytes:

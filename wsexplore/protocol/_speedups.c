@@ -261,10 +261,69 @@ unmask_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+PyDoc_STRVAR(unmask_into_doc,
+"unmask_into(payload, at, data, skip, key, /)\n--\n\n"
+"Unmask ``data[skip:]`` into ``payload[at:]``, as far as ``payload`` goes, with the 4-byte ``key``\n"
+"as it stands at payload byte ``at``; return how many bytes were written. ``payload`` is a new\n"
+"bytes object that nobody else holds yet: a large frame's payload, filled read by read.");
+
+static PyObject *
+unmask_into(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *payload;
+    Py_ssize_t at, skip, n, j;
+    Py_buffer data, key;
+    unsigned char turned[KEY_BYTES];
+    if (nargs != 5) {
+        PyErr_Format(PyExc_TypeError, "unmask_into() takes 5 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    payload = args[0];
+    if (!PyBytes_CheckExact(payload)) {
+        PyErr_SetString(PyExc_TypeError, "unmask_into: payload must be a bytes object");
+        return NULL;
+    }
+    at = PyLong_AsSsize_t(args[1]);
+    if (at == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    skip = PyLong_AsSsize_t(args[3]);
+    if (skip == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[2], &data, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[4], &key, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    if (key.len != KEY_BYTES || at < 0 || at > PyBytes_GET_SIZE(payload) || skip < 0 || skip > data.len) {
+        PyErr_Format(PyExc_ValueError, "unmask_into: a %zd-byte key, %zd bytes in of %zd, %zd bytes skipped of %zd",
+                     key.len, at, PyBytes_GET_SIZE(payload), skip, data.len);
+        PyBuffer_Release(&key);
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    n = data.len - skip;
+    if (n > PyBytes_GET_SIZE(payload) - at) {
+        n = PyBytes_GET_SIZE(payload) - at;
+    }
+    for (j = 0; j < KEY_BYTES; j++) { /* the key as it stands at payload byte ``at`` */
+        turned[j] = ((const unsigned char *)key.buf)[(at + j) % KEY_BYTES];
+    }
+    xor_key_released((unsigned char *)PyBytes_AS_STRING(payload) + at, (const unsigned char *)data.buf + skip, n,
+                     turned, 0);
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&data);
+    return PyLong_FromSsize_t(n);
+}
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL, apply_mask_doc},
     {"mask_into", (PyCFunction)(void (*)(void))mask_into, METH_FASTCALL, mask_into_doc},
     {"unmask_frame", (PyCFunction)(void (*)(void))unmask_frame, METH_FASTCALL, unmask_frame_doc},
+    {"unmask_into", (PyCFunction)(void (*)(void))unmask_into, METH_FASTCALL, unmask_into_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -56,6 +56,8 @@ from .masking import _BITS_FROM, _LOW, _REPEAT, apply_mask, c_unmask_frame, unma
 from .opcodes import CloseCode, Opcode, close_code_allowed
 from .rules import Role, close_payload_violation, header_violation, length_violation, utf8_error
 from .states import InvalidState, State, Trigger, allows, next_state
+from .unmasking import AVAILABLE as _UNMASK_AS_READ
+from .unmasking import Unmasking
 
 __all__ = ["Connection", "State", "InvalidState", "DEFAULT_MAX_SIZE"]
 
@@ -107,7 +109,9 @@ _RECEIVING = tuple(state for state in State if allows(state, Trigger.RECEIVE))
 
 # A frame still arriving whose size is at least this is gathered as a list of reads and joined once
 # it is whole (one copy), rather than grown in a bytearray and copied out (three). Above the largest
-# need of a header still arriving, so that a frame gathered has its whole header in ``_buf``.
+# need of a header still arriving, so that a frame gathered has its whole header in ``_buf``. From
+# ``LARGE_FROM`` bytes on, a masked frame's payload is also unmasked read by read as they arrive
+# (``unmasking``), and the reads are then let go instead of joined.
 _GATHER_FROM = 1024
 
 # The fast path's unmasking (payloads of at most 64 KiB): the C function called straight, where it was
@@ -168,6 +172,8 @@ class Connection:
     answer_before_failing = False
     #: The violation whose close frame waits for ``finish_failure``; an instance attribute only then.
     _failure: ProtocolError | None = None
+    #: The payload of the large masked frame arriving, unmasked read by read (see ``unmasking``).
+    _unmasking: Unmasking | None = None
 
     def __init__(
         self,
@@ -310,6 +316,12 @@ class Connection:
                 tail.append(data)
                 self._tail_size += len(data)
                 over = len(head) + self._tail_size - self._need  # bytes of this read past the frame's end
+                unmasking = self._unmasking
+                if unmasking is None and self._need >= LARGE_FROM and head[1] & MASK_MASK and _UNMASK_AS_READ \
+                        and not self.observer:  # an observer keeps the bytes as they came (a tap, a file)
+                    unmasking = self._unmasking = Unmasking(head, self._need)
+                if unmasking is not None:
+                    unmasking.add(data)
                 if over < 0:
                     self._check_partial(head, events)
                     return events
@@ -317,6 +329,22 @@ class Connection:
                 # once more; what follows it in this read is read next.
                 if over:
                     rest = data[len(data) - over :]
+                if unmasking is not None:  # unmasked already: the reads go, the frame is header and payload
+                    self._unmasking = None
+                    tail.clear()
+                    self._buf = b""
+                    self._tail_size = 0
+                    header = unmasking.header
+                    b0, b1 = header[0], header[1]
+                    pos = self._read_frame(header, 0, b0, b1, self._header_kinds[(b0 << 8) | b1], events,
+                                           unmasking.payload)
+                    if pos < 0:
+                        return events  # the connection ended with this frame
+                    self._consume(pos, header)
+                    if rest is None or self.state not in _RECEIVING:
+                        break
+                    data = rest
+                    continue
                 tail.insert(0, head)
                 if self._need >= LARGE_FROM:
                     buf = join_bytes(tail, self._need)  # into memory mapped in at once (see buffers)
@@ -442,13 +470,15 @@ class Connection:
         self._need = 2
         return pos
 
-    def _read_frame(self, buf: bytes, pos: int, b0: int, b1: int, kind: int, events: list[Event]) -> int:
+    def _read_frame(self, buf: bytes, pos: int, b0: int, b1: int, kind: int, events: list[Event],
+                    unmasked: bytes | None = None) -> int:
         """The frame at ``buf[pos]``, which starts with ``b0 b1`` of the ``kind`` they give, judged by the rules.
 
         Returns where the next frame starts; ``pos`` when this one is still
         arriving (``_need`` then says how many bytes it takes); -1 once the
         connection ended. Header, fragmentation and size rules are judged as soon
         as the length is known, before the payload arrives (fail fast).
+        ``unmasked``: the payload, unmasked as it arrived; ``buf`` then holds the header alone.
         """
         len7 = b1 & LENGTH_MASK
         length: int | None = len7
@@ -471,11 +501,15 @@ class Connection:
             self._fail_at(err, buf, pos, hl + length, events)
             return -1
         end = pos + hl + length
-        if end > len(buf):
+        if unmasked is not None:
+            raw = None
+            payload = unmasked
+        elif end > len(buf):
             self._need = hl + length
             return pos
-        raw = buf[pos:end]  # bytes: the whole buffer is taken as is, without a copy
-        payload = unmask_frame(raw, hl, length) if b1 & MASK_MASK and length else copy_payload(raw, hl)
+        else:
+            raw = buf[pos:end]  # bytes: the whole buffer is taken as is, without a copy
+            payload = unmask_frame(raw, hl, length) if b1 & MASK_MASK and length else copy_payload(raw, hl)
         offset = self._in_offset + pos
         control = opcode & CONTROL_MASK
         fin = bool(b0 & FIN_MASK)
@@ -483,11 +517,14 @@ class Connection:
             err = self._data_frame(opcode, payload, fin, hl, b0 & RSV_MASK)
         elif opcode == _CLOSE:
             err = close_payload_violation(payload, hl * 8)
+        if raw is None:
+            received = FrameReceived.split(buf, offset, payload)
+        else:
+            received = FrameReceived(raw, offset, payload)
         if err is not None:
             self._consume(end, buf)
-            self._fail(err, raw, offset, events)
+            self._fail(err, received.raw, offset, events)
             return -1
-        received = FrameReceived(raw, offset, payload)
         events.append(received)
         if not control:
             if fin:
@@ -507,7 +544,7 @@ class Connection:
 
     def _consume(self, pos: int, buf: bytes | bytearray) -> None:
         self._in_offset += pos
-        if pos == len(buf):
+        if pos >= len(buf):  # beyond: ``buf`` was the header of a frame unmasked as it arrived
             self._buf = b""
             self._need = 0
         elif pos:
@@ -657,11 +694,15 @@ class Connection:
         start = size + self._partial_fed
         if len(buf) + self._tail_size <= start:
             return
-        chunk = self._pending_from(start)
-        key = buf[size - MASK_KEY_BYTES : size] if b1 & MASK_MASK else None
-        if key is not None:
-            phase = self._partial_fed % MASK_KEY_BYTES  # the key byte that the chunk's first byte takes
-            chunk = apply_mask(chunk, key[phase:] + key[:phase])
+        unmasking = self._unmasking
+        if unmasking is not None:  # unmasked already, as the reads came
+            chunk = unmasking.payload[self._partial_fed : unmasking.filled]
+        else:
+            chunk = self._pending_from(start)
+            key = buf[size - MASK_KEY_BYTES : size] if b1 & MASK_MASK else None
+            if key is not None:
+                phase = self._partial_fed % MASK_KEY_BYTES  # the key byte that the chunk's first byte takes
+                chunk = apply_mask(chunk, key[phase:] + key[:phase])
         if opcode == _TEXT:
             # The first frame of a text message, arriving in pieces.
             if self._partial_decoder is None:
@@ -766,6 +807,8 @@ class Connection:
         """Forget the frame and message in progress: nothing more is read (section 7.1.7)."""
         self._buf, self._tail, self._tail_size = b"", [], 0
         self._need = 0
+        if self._unmasking is not None:
+            self._unmasking = None
         self._drop_message()
         self._partial_fed = 0
         self._partial_decoder, self._partial_parts = None, []

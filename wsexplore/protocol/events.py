@@ -7,7 +7,7 @@ from typing import Literal, Union
 
 from .buffers import join_bytes
 from .errors import ProtocolError
-from .frames import Frame
+from .frames import Frame, join_frame, split_frame
 from .opcodes import Opcode
 
 __all__ = [
@@ -22,29 +22,63 @@ __all__ = [
     "ConnectionClosed",
 ]
 
+_new = object.__new__
+
 
 class FrameReceived:
     """A complete, valid frame; ``raw`` is exactly what came off the wire at ``offset``.
 
     The ``Frame`` is built from ``raw`` on first access: a busy connection
     reports thousands of frames a second and most are never looked at one by
-    one. Treat instances as read-only.
+    one. A large masked frame whose payload was unmasked as its reads arrived
+    (``Connection``, see ``unmasking``) is kept as ``_header`` and payload, and
+    its ``raw`` is made again on first access. Treat instances as read-only.
     """
 
-    __slots__ = ("raw", "offset", "_payload", "_frame")
+    __slots__ = ("raw", "offset", "_payload", "_frame", "_header")
 
     def __init__(self, raw: bytes, offset: int, payload: bytes | None = None) -> None:
         self.raw = raw
         self.offset = offset
         self._payload = payload  # the unmasked payload, when the parser has it already
+        self._header = None
+
+    @classmethod
+    def split(cls, header: bytes, offset: int, payload: bytes) -> FrameReceived:
+        """The frame of a whole ``header`` (masking key included) and its unmasked ``payload``."""
+        event = _new(cls)
+        event.offset = offset
+        event._payload = payload
+        event._header = header
+        return event
+
+    def __getattr__(self, name: str) -> bytes:
+        # Called only for a slot never set: the raw bytes of a frame kept as header and payload.
+        if name != "raw":
+            raise AttributeError(name)
+        header = self._header
+        if header is None:
+            raise AttributeError(name)
+        raw = self.raw = join_frame(header, self._payload)  # type: ignore[arg-type]
+        return raw
 
     @property
     def frame(self) -> Frame:
         try:
             return self._frame
         except AttributeError:  # first access: the slot is still empty
-            frame = self._frame = Frame.decode(self.raw, payload=self._payload)
+            header = self._header
+            if header is None:
+                frame = self._frame = Frame.decode(self.raw, payload=self._payload)
+            else:
+                frame = self._frame = split_frame(header, self._payload)  # type: ignore[arg-type]
             return frame
+
+    @property
+    def size(self) -> int:
+        """Bytes on the wire, without making a frame kept as header and payload whole again."""
+        header = self._header
+        return len(self.raw) if header is None else len(header) + len(self._payload)  # type: ignore[arg-type]
 
     def __eq__(self, other: object) -> bool:
         return type(other) is FrameReceived and (self.raw, self.offset) == (other.raw, other.offset)

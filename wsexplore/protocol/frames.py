@@ -26,7 +26,7 @@ from .header import (
 from .masking import apply_mask, mask_frame
 from .opcodes import CloseCode, Opcode, as_opcode, close_code_meaning, opcode_name
 
-__all__ = ["Frame", "encode_close_payload", "frame_payload", "length_form"]
+__all__ = ["Frame", "encode_close_payload", "frame_payload", "join_frame", "length_form", "split_frame"]
 
 _new = object.__new__
 _pack_short = struct.Struct("!BBH").pack
@@ -256,3 +256,18 @@ _SET_RSV1 = Frame.rsv1.__set__  # type: ignore[attr-defined]
 _SET_RSV2 = Frame.rsv2.__set__  # type: ignore[attr-defined]
 _SET_RSV3 = Frame.rsv3.__set__  # type: ignore[attr-defined]
 _SET_MASK_KEY = Frame.mask_key.__set__  # type: ignore[attr-defined]
+
+
+def join_frame(head: bytes, payload: bytes) -> bytes:
+    """A frame's bytes from its whole header (``head``, masking key included) and its unmasked payload."""
+    if head[1] & MASK_MASK:
+        return mask_frame(head[:-MASK_KEY_BYTES], head[-MASK_KEY_BYTES:], payload)
+    return head + payload
+
+
+def split_frame(head: bytes, payload: bytes) -> Frame:
+    """The frame a whole header and its unmasked payload make up, with nothing copied."""
+    header = parse_header(head)
+    b0 = head[0]
+    return Frame._trusted(b0 & OPCODE_MASK, payload, bool(b0 & FIN_MASK), bool(b0 & RSV1_MASK),
+                          bool(b0 & RSV2_MASK), bool(b0 & RSV3_MASK), header.mask_key)  # type: ignore[union-attr]

@@ -41,16 +41,18 @@ from .header import MASK_KEY_BYTES
 #: Set to 1 to leave the C extension out (before the first import): the strategies below then serve.
 NO_SPEEDUPS = "WSEXPLORE_NO_SPEEDUPS"
 
-_c_apply_mask = _c_mask_into = c_unmask_frame = None
+_c_apply_mask = _c_mask_into = c_unmask_frame = c_unmask_into = None
 if os.environ.get(NO_SPEEDUPS, "") in ("", "0"):
     try:
         from ._speedups import apply_mask as _c_apply_mask
         from ._speedups import mask_into as _c_mask_into
         from ._speedups import unmask_frame as c_unmask_frame
+        from ._speedups import unmask_into as c_unmask_into
     except ImportError:  # not built (no C compiler at install)
         pass
 
-__all__ = ["ACCELERATED", "NO_SPEEDUPS", "apply_mask", "c_unmask_frame", "mask_frame", "mask_small", "unmask_frame"]
+__all__ = ["ACCELERATED", "NO_SPEEDUPS", "apply_mask", "c_unmask_frame", "c_unmask_into", "mask_frame", "mask_small",
+           "unmask_frame"]
 
 #: Whether masking runs in C (the ``_speedups`` extension was built and imported).
 ACCELERATED = _c_apply_mask is not None
