@@ -28,6 +28,7 @@ from websockets.uri import parse_uri
 
 from wsexplore.display.html import render_html
 from wsexplore.protocol import handshake
+from wsexplore.protocol.buffers import LARGE_FROM
 from wsexplore.protocol.connection import Connection, InvalidState, State
 from wsexplore.protocol.deflate import (
     NAME,
@@ -313,6 +314,27 @@ def test_bomb_is_stopped_by_inflate_message() -> None:
     err = info.value
     assert err.message == "the compressed message inflates to more than 1048576 bytes"
     assert (err.close_code, err.field, err.rfc) == (1009, "Payload", "RFC 7692 section 8")
+
+
+@pytest.mark.parametrize("fragment_size", [None, 300_000])
+def test_a_large_compressed_frame_in_reads_is_unmasked_as_it_arrives_then_inflated(fragment_size) -> None:
+    # Compressed frames of 256 KiB or more take the path that unmasks each read as it arrives.
+    rng = random.Random(5)
+    data = rng.randbytes(600_000) + b"log line\n" * 50_000  # a compressed frame larger than LARGE_FROM
+    server, client = pair()
+    wire = client.send_binary(data, fragment_size=fragment_size, compress=True)
+    assert len(wire) > 2 * 256 * 1024
+    events = []
+    for start in range(0, len(wire), 65536):
+        events += server.receive_data(wire[start:start + 65536])
+    frames = [e for e in events if isinstance(e, FrameReceived)]
+    large = [e for e in frames if e.size >= LARGE_FROM]
+    assert large and all(e._header is not None for e in large)  # each kept as header and payload
+    (message,) = messages(events)
+    assert message.data == data and message.compressed_size == len(wire) - sum(
+        len(e.raw) - len(e.frame.payload) for e in frames)
+    assert b"".join(e.raw for e in frames) == wire
+    assert server.receive_data(client.send_binary(data[:1000], compress=True))[-1].data == data[:1000]
 
 
 def test_deflate_bomb_is_stopped_while_inflating() -> None:
