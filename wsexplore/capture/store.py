@@ -269,13 +269,12 @@ class Capture(Query):
                     if kind is FrameSent:
                         payload = event.frame.payload
                         self._take_charge(payload)
+                        raw = (header, payload)
                     else:
                         payload = event._payload
-                    raw = (header, payload)
+                        raw = shared = (header, payload)
                     n = len(header) + len(payload)
                     cost = n + FRAME_COST + SPLIT_COST
-                    if kind is FrameReceived:
-                        shared = raw
                 else:
                     raw = event.raw
                     n = len(raw)

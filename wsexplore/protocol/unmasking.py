@@ -26,7 +26,7 @@ AVAILABLE = c_unmask_into is not None and new_bytes is not None
 class Unmasking:
     """The payload of the masked frame starting at ``head[0]`` (its whole header in ``head``), ``size``
     bytes long with its header: ``add`` each read that follows; ``payload`` is whole once ``filled``
-    reaches its length."""
+    reaches its length (the connection knows when: it counts the frame's bytes)."""
 
     __slots__ = ("header", "payload", "filled", "_key")
 
@@ -41,7 +41,3 @@ class Unmasking:
     def add(self, data: bytes | bytearray | memoryview, skip: int = 0) -> None:
         """Unmask ``data[skip:]``, the frame's next bytes, as far as the payload goes."""
         self.filled += c_unmask_into(self.payload, self.filled, data, skip, self._key)  # type: ignore[misc]
-
-    @property
-    def whole(self) -> bool:
-        return self.filled == len(self.payload)
