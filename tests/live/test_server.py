@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from wsexplore import dissect, dissect_stream
 from wsexplore.capture import CloseRecord, ErrorRecord, FrameRecord, MessageRecord, OpenRecord
 from wsexplore.live import handlers
+from wsexplore.live import server as server_module
 from wsexplore.live.server import Server, ServerConnection
 from wsexplore.protocol.frames import Frame
 from wsexplore.protocol.handshake import accept_key
@@ -591,6 +592,36 @@ async def test_a_large_echo_is_recorded_byte_exact_and_its_payload_held_once(ser
     assert type(incoming[-1]._raw) is bytes  # a small frame keeps its bytes as they came
     # Counted as held: the MiB once (on the echo, the newest record holding it).
     assert len(binary) < server.capture.memory < len(binary) + 4 * len(text)
+
+
+async def test_the_next_large_payload_is_made_while_the_client_reads_the_echo(server, monkeypatch) -> None:
+    """After a large masked message, the server makes the next payload at its size once the echo is
+    written (``Connection.prepare``): the next message of that size arrives into it, one of another
+    size gets its own, and what was made ahead goes after a while with no read, or with the connection."""
+    monkeypatch.setattr(server_module, "_PREPARED_FOR", 0.05)
+    mib = 1 << 20
+    messages = [bytes([1]) * mib, bytes([2]) * mib, bytes([3]) * 300_000]
+    async with ws_connect(server, max_size=None) as ws:
+        (protocol,) = server._protocols
+        aheads = []
+        for message in messages:
+            await ws.send(message)
+            assert await asyncio.wait_for(ws.recv(), T) == message
+            unmasking = protocol.ws.protocol._unmasking
+            await eventually(lambda: unmasking._ahead is not None, what="the next payload made ahead")
+            assert len(unmasking._ahead) == len(message) and unmasking.spent is None
+            aheads.append(unmasking._ahead)
+        await eventually(lambda: unmasking._ahead is None, what="the payload made ahead let go")
+        monkeypatch.setattr(server_module, "_PREPARED_FOR", 60.0)  # from now on only the end lets it go
+        await ws.send(messages[0])  # after a pause: a payload of its own, prepared again once echoed
+        assert await asyncio.wait_for(ws.recv(), T) == messages[0]
+        await eventually(lambda: unmasking._ahead is not None, what="the next payload made ahead")
+    await eventually(lambda: unmasking._ahead is None, what="the payload let go with the connection")
+    conn = only_conn(server)
+    data = [m.data for m in records(server, conn, MessageRecord)]
+    assert data == messages + messages[:1]
+    assert data[1] is aheads[0]  # the second MiB arrived into the payload made after the first
+    assert data[2] is not aheads[1] and data[3] is not aheads[2]
 
 
 async def test_large_answers_among_small_ones_are_written_whole_and_in_order(server) -> None:

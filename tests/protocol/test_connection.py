@@ -526,10 +526,12 @@ def test_large_frames_in_any_reads_give_the_events_of_the_whole_stream(frames, c
                           st.sampled_from([LARGE_FROM - 14, LARGE_FROM - 13, LARGE_FROM + 1, 300_001])),
                 min_size=1, max_size=3),
        st.lists(st.integers(500, 120_000), min_size=1, max_size=10), st.sampled_from(["good", "middle", "end"]),
-       st.binary(min_size=4, max_size=4))
-def test_frames_unmasked_as_they_arrive_give_the_events_of_the_whole_stream(frames, cuts, bad, key):
+       st.binary(min_size=4, max_size=4),
+       st.lists(st.sampled_from(["read on", "prepare", "release_prepared"]), min_size=1, max_size=6))
+def test_frames_unmasked_as_they_arrive_give_the_events_of_the_whole_stream(frames, cuts, bad, key, idle):
     """From ``LARGE_FROM`` bytes on, a masked frame's payload is unmasked read by read (``unmasking``):
-    the events are still those of the stream read at once, bad UTF-8 and violations included."""
+    the events are still those of the stream read at once, bad UTF-8 and violations included, whatever
+    idle-time work (``prepare``, ``release_prepared``) comes between reads."""
     encoded = []
     for i, (opcode, n) in enumerate(frames):
         payload = bytes(random.Random(n).choices(b"abcdefgh", k=n - 14))  # with a 64-bit length: n on the wire
@@ -547,6 +549,8 @@ def test_frames_unmasked_as_they_arrive_give_the_events_of_the_whole_stream(fram
     while pos < len(stream) and conn.state is State.OPEN:
         pieces += conn.receive_data(stream[pos:pos + cuts[i % len(cuts)]])
         pos += cuts[i % len(cuts)]
+        if idle[i % len(idle)] != "read on":
+            getattr(conn, idle[i % len(idle)])()
         i += 1
 
     def seen(event):
@@ -585,6 +589,38 @@ def test_a_frame_unmasked_as_it_arrived_makes_its_raw_bytes_only_when_asked():
     watcher = Connection("server", observer=True)
     (seen, _) = feed(watcher, frame, [1000, 65536, 65536, 100000])
     assert FrameReceived.raw.__get__(seen, FrameReceived) == frame
+
+
+def test_prepare_makes_the_next_large_payload_while_idle_and_lets_the_last_reads_go():
+    """After a large masked frame, ``prepare`` makes the next payload at its size: a frame of that size
+    is unmasked into it; a frame of another size gets one of its own. Until then the reads are kept
+    (their memory goes to the next frame's reads once the payload took fresh memory)."""
+    key = b"\x9a\x0b\xfe\x11"
+    sizes = [LARGE_FROM, LARGE_FROM, LARGE_FROM + 4096, LARGE_FROM + 4096]
+    frames = [masked(Frame(Opcode.BINARY, bytes([i]) * n), key) for i, n in enumerate(sizes)]
+    conn = Connection("server")
+    conn.prepare()  # nothing to do before any frame
+    unmasking = None
+    for i, frame in enumerate(frames):
+        events = feed(conn, frame, [1000, 65536, 100000, 100000])
+        assert kinds(events) == ["FrameReceived", "MessageReceived"] and events[1].data == bytes([i]) * sizes[i]
+        assert events[0].raw == frame
+        unmasking = conn._unmasking
+        assert unmasking.payload is None and len(unmasking.spent) == 4  # the frame's reads, kept
+        if i > 0:
+            # The frame took the payload made ahead when it had that size, and made its own otherwise.
+            assert (events[1].data is ahead) == (sizes[i] == sizes[i - 1])
+        conn.prepare()
+        ahead = unmasking._ahead
+        assert unmasking.spent is None and len(ahead) == sizes[i]
+    conn.release_prepared()
+    assert unmasking.spent is None and unmasking._ahead is None
+    # A frame under LARGE_FROM is joined as before and leaves what was made ahead alone.
+    conn.prepare()
+    small = masked(Frame(Opcode.BINARY, b"s" * 70000), key)
+    events = feed(conn, small, [1000, 69010])
+    assert kinds(events) == ["FrameReceived", "MessageReceived"] and events[0].raw == small
+    assert conn.buffered == 0 and conn.bytes_needed == 0
 
 
 def test_large_frame_sharing_a_read_with_the_next_frame():

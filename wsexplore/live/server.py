@@ -103,6 +103,8 @@ _SLICE_MIN = 256
 _SLICE_MAX = 16 * 1024
 # A stalled peer is noticed by counting reads, checked this many times per idle_timeout.
 _IDLE_CHECKS = 4
+# The payload made ahead for a connection's next large frame goes after this long with no read.
+_PREPARED_FOR = 1.0
 # A violation right after whole messages in one read: the handler has this long to answer them
 # before the close frame goes out (Connection's answer_before_failing), looked at every _ANSWER_POLL.
 _ANSWER_GRACE = 1.0
@@ -369,6 +371,10 @@ class _Protocol(asyncio.Protocol):
         self._idle_reads = -1
         self._idle_quiet = 0
         self._idle_timer: asyncio.TimerHandle | None = None
+        # Idle-time work after a large masked frame (Connection.prepare), and the timer that undoes it.
+        self._prepare_handle: asyncio.Handle | None = None
+        self._prepared_timer: asyncio.TimerHandle | None = None
+        self._prepared_reads = 0
         self._handler_task: asyncio.Task | None = None
         self._echoing = False  # the built-in echo handler, run inline (see _handle)
         self._answer_deadline: float | None = None  # while a violation waits for the handler's answers
@@ -469,8 +475,36 @@ class _Protocol(asyncio.Protocol):
         if count > _EVENTS_PER_TURN or len(data) >= self._slice:
             self._resize_slice(len(data), count)
         self._handle(ws, events)
+        unmasking = ws.protocol._unmasking
+        if unmasking is not None and unmasking.spent is not None and self._prepare_handle is None:
+            # A large masked frame was read, and its reply written: the next payload is made when the
+            # loop has a moment, while the peer reads the reply (see protocol.unmasking).
+            self._prepare_handle = asyncio.get_running_loop().call_soon(self._prepare)
         if self._account(ws):
             self._over_budget(ws)
+
+    def _prepare(self) -> None:
+        """Idle time after a large masked frame: the next one's payload is made now, not while the peer waits."""
+        self._prepare_handle = None
+        ws = self.ws
+        if ws is None or ws.closed:
+            return
+        ws.protocol.prepare()
+        if self._prepared_timer is None:
+            self._prepared_reads = self._reads
+            self._prepared_timer = asyncio.get_running_loop().call_later(_PREPARED_FOR, self._prepared_check)
+
+    def _prepared_check(self) -> None:
+        """Let the payload made ahead go once a while passed with no read: no large frame is coming."""
+        self._prepared_timer = None
+        ws = self.ws
+        if ws is None:
+            return
+        if self._reads == self._prepared_reads or ws.closed:
+            ws.protocol.release_prepared()
+            return
+        self._prepared_reads = self._reads
+        self._prepared_timer = asyncio.get_running_loop().call_later(_PREPARED_FOR, self._prepared_check)
 
     def _resize_slice(self, size: int, count: int) -> None:
         """The next slice: about ``_EVENTS_PER_TURN`` events at the bytes per event of ``size`` bytes that
@@ -564,11 +598,13 @@ class _Protocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         self.server._protocols.discard(self)
-        for timer in (self._handshake_timer, self._close_timer, self._idle_timer):
+        for timer in (self._handshake_timer, self._close_timer, self._idle_timer, self._prepared_timer):
             if timer is not None:
                 timer.cancel()
-        self._handshake_timer = self._close_timer = self._idle_timer = None
+        self._handshake_timer = self._close_timer = self._idle_timer = self._prepared_timer = None
         ws = self.ws
+        if ws is not None:
+            ws.protocol.release_prepared()
         if ws is None:
             if not self._answered and self._request:
                 self.capture.error(self.conn_id, f"connection closed by the peer after {len(self._request)} bytes"

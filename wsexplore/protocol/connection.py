@@ -301,6 +301,25 @@ class Connection:
             return self.bytes_needed
         return HEADER_LENGTHS[start[1]] + length - len(buf)
 
+    # ------------------------------------------------------------------ idle time
+    def prepare(self) -> None:
+        """Work for a moment when nothing is left to read or send (an I/O layer's call, not needed).
+
+        After a large masked frame (``LARGE_FROM`` bytes on), the next one's payload is made now, the
+        size of the last, so that its fresh memory is mapped in while the peer reads the reply rather
+        than while it waits for ours (see ``unmasking``). Until this is called, or the next frame
+        comes, the last frame's reads are kept; ``release_prepared`` lets both go.
+        """
+        unmasking = self._unmasking
+        if unmasking is not None:
+            unmasking.prepare()
+
+    def release_prepared(self) -> None:
+        """Let go of the payload ``prepare`` made and the reads it kept: no large frame came for a while."""
+        unmasking = self._unmasking
+        if unmasking is not None:
+            unmasking.release()
+
     # ------------------------------------------------------------------ receiving
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the peer; return what happened, in order."""
@@ -317,9 +336,14 @@ class Connection:
                 self._tail_size += len(data)
                 over = len(head) + self._tail_size - self._need  # bytes of this read past the frame's end
                 unmasking = self._unmasking
-                if unmasking is None and self._need >= LARGE_FROM and head[1] & MASK_MASK and _UNMASK_AS_READ \
-                        and not self.observer:  # an observer keeps the bytes as they came (a tap, a file)
-                    unmasking = self._unmasking = Unmasking(head, self._need)
+                if unmasking is None or unmasking.payload is None:  # not this frame's (yet)
+                    if self._need >= LARGE_FROM and head[1] & MASK_MASK and _UNMASK_AS_READ \
+                            and not self.observer:  # an observer keeps the bytes as they came (a tap, a file)
+                        if unmasking is None:
+                            unmasking = self._unmasking = Unmasking()
+                        unmasking.start(head, self._need)
+                    else:
+                        unmasking = None
                 if unmasking is not None:
                     unmasking.add(data)
                 if over < 0:
@@ -329,15 +353,16 @@ class Connection:
                 # once more; what follows it in this read is read next.
                 if over:
                     rest = data[len(data) - over :]
-                if unmasking is not None:  # unmasked already: the reads go, the frame is header and payload
-                    self._unmasking = None
-                    tail.clear()
+                if unmasking is not None:  # unmasked already: the frame is header and payload
+                    tail.append(head)
+                    payload = unmasking.finish(tail)  # the reads are kept for ``prepare``
+                    self._tail = []
                     self._buf = b""
                     self._tail_size = 0
                     header = unmasking.header
                     b0, b1 = header[0], header[1]
                     pos = self._read_frame(header, 0, b0, b1, self._header_kinds[(b0 << 8) | b1], events,
-                                           unmasking.payload)
+                                           payload)
                     if pos < 0:
                         return events  # the connection ended with this frame
                     self._consume(pos, header)
@@ -695,7 +720,7 @@ class Connection:
         if len(buf) + self._tail_size <= start:
             return
         unmasking = self._unmasking
-        if unmasking is not None:  # unmasked already, as the reads came
+        if unmasking is not None and unmasking.payload is not None:  # unmasked already, as the reads came
             chunk = unmasking.payload[self._partial_fed : unmasking.filled]
         else:
             chunk = self._pending_from(start)

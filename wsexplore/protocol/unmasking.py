@@ -7,6 +7,16 @@ peer waits; done as each read arrives, it overlaps the peer's sending, and what 
 left after the last read is that read's share. The reads are not joined either: each
 is XORed straight into the payload, one pass over the bytes instead of two.
 
+Fresh memory is what is left on the peer's path: a capture keeps each payload, so
+the next one is memory the process never had, mapped in page by page (300-500 µs a
+MiB on a virtual machine) while the peer waits. So once a frame is whole its reads
+are kept, and when the connection has nothing else to do (``prepare``, called by
+the I/O layer after the reply went out) the next payload is made at the size of the
+last one: its fresh memory is mapped in while the peer is busy with the reply. Only
+then do the reads go, so that the next frame's reads take their memory, mapped in
+already. A frame of another size drops what was made ahead before making its own,
+so that its memory is taken again.
+
 Only with the C extension (``masking.c_unmask_into``): a payload is a new ``bytes``
 object written in place before anyone else sees it.
 """
@@ -24,20 +34,57 @@ AVAILABLE = c_unmask_into is not None and new_bytes is not None
 
 
 class Unmasking:
-    """The payload of the masked frame starting at ``head[0]`` (its whole header in ``head``), ``size``
-    bytes long with its header: ``add`` each read that follows; ``payload`` is whole once ``filled``
-    reaches its length (the connection knows when: it counts the frame's bytes)."""
+    """A connection's large masked frames, unmasked as they arrive, one at a time.
 
-    __slots__ = ("header", "payload", "filled", "_key")
+    ``start`` at the frame's second read (its whole header in ``head``, ``size`` bytes long with it),
+    ``add`` each read that follows; ``payload`` is whole once ``filled`` reaches its length (the
+    connection knows when: it counts the frame's bytes), and ``finish`` hands it over. ``payload``
+    is None between frames. ``prepare`` is work for idle time in between.
+    """
 
-    def __init__(self, head: bytes | bytearray, size: int) -> None:
+    __slots__ = ("header", "payload", "filled", "_key", "spent", "_ahead", "_size")
+
+    def __init__(self) -> None:
+        self.payload: bytes | None = None
+        #: The last frame's reads, kept until ``prepare`` made the next payload (None: nothing to do).
+        self.spent: list[bytes] | None = None
+        self._ahead: bytes | None = None  # the next payload, made by ``prepare``
+        self._size = 0
+
+    def start(self, head: bytes | bytearray, size: int) -> None:
+        """A new frame: its payload is the one made ahead if it is the right size, else a new one."""
         header_length = HEADER_LENGTHS[head[1]]
         self.header = bytes(head[:header_length])
         self._key = self.header[-MASK_KEY_BYTES:]
-        self.payload, _ = new_bytes(size - header_length)  # type: ignore[misc]
+        self.spent = None
+        payload, self._ahead = self._ahead, None
+        if payload is None or len(payload) != size - header_length:
+            payload = None  # let go first: a smaller payload takes its memory again
+            payload, _ = new_bytes(size - header_length)  # type: ignore[misc]
+        self.payload = payload
         self.filled = 0
         self.add(head, header_length)
 
     def add(self, data: bytes | bytearray | memoryview, skip: int = 0) -> None:
         """Unmask ``data[skip:]``, the frame's next bytes, as far as the payload goes."""
         self.filled += c_unmask_into(self.payload, self.filled, data, skip, self._key)  # type: ignore[misc]
+
+    def finish(self, reads: list[bytes]) -> bytes:
+        """The whole payload, handed over; ``reads``, the frame's reads, are kept for ``prepare``."""
+        payload = self.payload
+        assert payload is not None
+        self.payload = None
+        self._size = len(payload)
+        self.spent = reads
+        return payload
+
+    def prepare(self) -> None:
+        """Make the next payload, the size of the last, while nothing arrives; then let the last reads go."""
+        if self.spent is None:
+            return
+        self._ahead, _ = new_bytes(self._size)  # type: ignore[misc]
+        self.spent = None
+
+    def release(self) -> None:
+        """Let go of the reads kept and the payload made ahead: no frame came for it."""
+        self.spent = self._ahead = None
