@@ -949,3 +949,32 @@ def test_16_bit_lengths_over_the_limit_and_split_reads() -> None:
         events += conn.receive_data(frame[i:i + 7])
     assert [type(e) for e in events] == [FrameReceived, MessageReceived]
     assert events[1].data == "é" * 300 and events[0].raw == frame
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=300), st.binary(max_size=300),
+                          st.integers(0, 300_000).map(lambda n: b"b" * n),
+                          st.sampled_from([125, 126, 127, 65535, 65536, LARGE_FROM - 1, LARGE_FROM]).map(
+                              lambda n: "t" * n)),
+                min_size=1, max_size=6))
+def test_a_server_message_in_one_frame_is_sent_as_the_general_path_sends_it(messages):
+    """``send_message`` writes a server's message of one frame below ``LARGE_FROM`` without the general
+    path's calls: the same chunks, events and offsets, and a ``frame`` made on first access that holds
+    the very payload sent (which the capture shares with the message record)."""
+    quick, general = Connection("server"), Connection("server")
+    for message in messages:
+        chunks = quick.send_message(message)
+        payload = message.encode() if isinstance(message, str) else message
+        want = general._send_payload(Opcode.TEXT if isinstance(message, str) else Opcode.BINARY, payload, None,
+                                     None)
+        assert chunks == want and quick.last_sent == general.last_sent
+        (sent,) = quick.last_sent
+        assert sent.offset == general.last_sent[0].offset and sent.size == sum(map(len, want))
+        assert sent.frame == Frame(Opcode.TEXT if isinstance(message, str) else Opcode.BINARY, payload)
+        if type(message) is bytes:
+            assert sent.frame.payload is message
+    assert quick.bytes_sent == general.bytes_sent
+    # Once a close was sent, the general path says why nothing more can go.
+    quick.send_close()
+    with pytest.raises(InvalidState):
+        quick.send_message("late")

@@ -35,7 +35,7 @@ from .events import (
     PongReceived,
     ProtocolViolation,
 )
-from .frames import Frame, encode_close_payload
+from .frames import Frame, encode_close_payload, frame_header
 from .header import (
     CONTROL_MASK,
     FIN_MASK,
@@ -66,6 +66,7 @@ DEFAULT_MAX_SIZE = 16 * 1024 * 1024
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
+_OPEN = State.OPEN
 _CONT = Opcode.CONTINUATION
 _CLOSE = Opcode.CLOSE
 _PING = Opcode.PING
@@ -966,6 +967,16 @@ class Connection:
             payload, opcode = message.encode(), _TEXT
         else:
             payload, opcode = bytes(message), _BINARY
+        n = len(payload)
+        if n < LARGE_FROM and fragment_size is None and compress is None and self.deflate is None \
+                and self._expect_mask and self.state is _OPEN and not self.observer:
+            # The most common send, a server's message in one frame: what ``_send_payload`` would do,
+            # without the general path's calls. Its ``frame`` is made from ``raw`` when asked for.
+            raw = (bytes((FIN_MASK | opcode, n)) if n <= MAX_7BIT else frame_header(FIN_MASK | opcode, 0, n)) + payload
+            offset = self._out_offset
+            self._out_offset = offset + len(raw)
+            self.last_sent = [FrameSent(None, raw, offset, None, payload)]
+            return [raw]
         return self._send_payload(opcode, payload, fragment_size, compress)
 
     def send_text(self, text: str, *, fragment_size: int | None = None, compress: bool | None = None) -> bytes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
 from .buffers import join_bytes
 from .errors import ProtocolError
@@ -96,13 +96,19 @@ class FrameSent:
 
     A large unmasked frame goes out as two chunks, ``_header`` and the payload object itself, so that
     the payload is never copied behind its header (``Connection.send_message``); its ``raw`` is joined
-    on first access. Treat instances as read-only.
+    on first access. A server's message of one frame below 256 KiB is sent as its raw bytes and
+    payload: its ``frame`` is made from them on first access. Treat instances as read-only.
     """
 
-    __slots__ = ("frame", "raw", "offset", "_header")
+    __slots__ = ("frame", "raw", "offset", "_header", "_payload")
 
-    def __init__(self, frame: Frame, raw: bytes | None, offset: int, header: bytes | None = None) -> None:
-        self.frame = frame
+    def __init__(self, frame: Frame | None, raw: bytes | None, offset: int, header: bytes | None = None,
+                 payload: bytes | None = None) -> None:
+        if frame is not None:
+            self.frame = frame
+        elif raw is None or payload is None:
+            raise ValueError("a FrameSent without its frame needs its raw bytes and its payload")
+        self._payload = payload  # the frame's payload, when ``frame`` is decoded from ``raw`` (set only then)
         self.offset = offset
         self._header = header  # set only when the frame was sent as header and payload
         if raw is not None:
@@ -110,8 +116,12 @@ class FrameSent:
         elif header is None:
             raise ValueError("a FrameSent needs its raw bytes or its header")
 
-    def __getattr__(self, name: str) -> bytes:
-        # Called only for a slot never set: the raw bytes of a frame sent as header and payload.
+    def __getattr__(self, name: str) -> Any:
+        # Called only for a slot never set: the raw bytes of a frame sent as header and payload, or
+        # the frame of one sent as its raw bytes alone.
+        if name == "frame":
+            frame = self.frame = Frame.decode(self.raw, payload=self._payload)  # the very payload sent
+            return frame
         if name != "raw":
             raise AttributeError(name)  # before any look at a slot, which could be unset as well (a copy)
         header = self._header

@@ -26,11 +26,21 @@ from .header import (
 from .masking import apply_mask, mask_frame
 from .opcodes import CloseCode, Opcode, as_opcode, close_code_meaning, opcode_name
 
-__all__ = ["Frame", "encode_close_payload", "frame_payload", "join_frame", "length_form", "split_frame"]
+__all__ = ["Frame", "encode_close_payload", "frame_header", "frame_payload", "join_frame", "length_form", "split_frame"]
 
 _new = object.__new__
 _pack_short = struct.Struct("!BBH").pack
 _pack_long = struct.Struct("!BBQ").pack
+
+
+def frame_header(b0: int, mask_bit: int, n: int) -> bytes:
+    """A frame's first bytes up to its masking key: ``b0`` (FIN, RSV bits, opcode), then the MASK bit
+    and the payload length ``n`` in its minimal form."""
+    if n <= MAX_7BIT:
+        return bytes((b0, mask_bit | n))
+    if n <= MAX_16BIT:
+        return _pack_short(b0, mask_bit | LENGTH_16, n)
+    return _pack_long(b0, mask_bit | LENGTH_64, n)
 
 
 def length_form(length: int) -> str:
@@ -203,13 +213,7 @@ class Frame:
             | (RSV3_MASK if self.rsv3 else 0)
             | self.opcode
         )
-        n = len(self.payload)
-        mask_bit = MASK_MASK if self.mask_key is not None else 0
-        if n <= MAX_7BIT:
-            return bytes((b0, mask_bit | n))
-        if n <= MAX_16BIT:
-            return _pack_short(b0, mask_bit | LENGTH_16, n)
-        return _pack_long(b0, mask_bit | LENGTH_64, n)
+        return frame_header(b0, MASK_MASK if self.mask_key is not None else 0, len(self.payload))
 
     def _repr_html_(self) -> str:
         """Jupyter view: the dissection of this frame's wire bytes (read by the side it is sent to)."""
