@@ -19,7 +19,7 @@ from wsexplore.protocol.connection import (
     State,
 )
 from wsexplore.protocol.buffers import LARGE_FROM
-from wsexplore.protocol.deflate import PerMessageDeflate
+from wsexplore.protocol.deflate import DeflateParams, PerMessageDeflate
 from wsexplore.protocol.events import (
     CloseReceived,
     ConnectionClosed,
@@ -593,8 +593,9 @@ def test_a_frame_unmasked_as_it_arrived_makes_its_raw_bytes_only_when_asked():
 
 def test_prepare_makes_the_next_large_payload_while_idle_and_lets_the_last_reads_go():
     """After a large masked frame, ``prepare`` makes the next payload at its size: a frame of that size
-    is unmasked into it; a frame of another size gets one of its own. Until then the reads are kept
-    (their memory goes to the next frame's reads once the payload took fresh memory)."""
+    is unmasked into it; a frame of another size gets one of its own. Once ``prepare`` was called, a
+    frame's reads are kept until the next call (their memory goes to the next frame's reads once the
+    payload took fresh memory)."""
     key = b"\x9a\x0b\xfe\x11"
     sizes = [LARGE_FROM, LARGE_FROM, LARGE_FROM + 4096, LARGE_FROM + 4096]
     frames = [masked(Frame(Opcode.BINARY, bytes([i]) * n), key) for i, n in enumerate(sizes)]
@@ -606,7 +607,8 @@ def test_prepare_makes_the_next_large_payload_while_idle_and_lets_the_last_reads
         assert kinds(events) == ["FrameReceived", "MessageReceived"] and events[1].data == bytes([i]) * sizes[i]
         assert events[0].raw == frame
         unmasking = conn._unmasking
-        assert unmasking.payload is None and len(unmasking.spent) == 4  # the frame's reads, kept
+        # The frame's reads, kept for ``prepare`` once it was called: not before.
+        assert unmasking.payload is None and len(unmasking.spent) == (4 if i else 0)
         if i > 0:
             # The frame took the payload made ahead when it had that size, and made its own otherwise.
             assert (events[1].data is ahead) == (sizes[i] == sizes[i - 1])
@@ -615,6 +617,11 @@ def test_prepare_makes_the_next_large_payload_while_idle_and_lets_the_last_reads
         assert unmasking.spent is None and len(ahead) == sizes[i]
     conn.release_prepared()
     assert unmasking.spent is None and unmasking._ahead is None
+    # A connection whose I/O layer never calls ``prepare`` keeps neither reads nor payloads between frames.
+    plain = Connection("server")
+    for frame in frames:
+        assert kinds(feed(plain, frame, [1000, 65536, 100000, 100000])) == ["FrameReceived", "MessageReceived"]
+        assert plain._unmasking.spent == [] and plain._unmasking._ahead is None
     # A frame under LARGE_FROM is joined as before and leaves what was made ahead alone.
     conn.prepare()
     small = masked(Frame(Opcode.BINARY, b"s" * 70000), key)
@@ -956,12 +963,16 @@ def test_16_bit_lengths_over_the_limit_and_split_reads() -> None:
                           st.integers(0, 300_000).map(lambda n: b"b" * n),
                           st.sampled_from([125, 126, 127, 65535, 65536, LARGE_FROM - 1, LARGE_FROM]).map(
                               lambda n: "t" * n)),
-                min_size=1, max_size=6))
-def test_a_server_message_in_one_frame_is_sent_as_the_general_path_sends_it(messages):
+                min_size=1, max_size=6),
+       st.booleans())
+def test_a_server_message_in_one_frame_is_sent_as_the_general_path_sends_it(messages, deflate):
     """``send_message`` writes a server's message of one frame below ``LARGE_FROM`` without the general
-    path's calls: the same chunks, events and offsets, and a ``frame`` made on first access that holds
-    the very payload sent (which the capture shares with the message record)."""
-    quick, general = Connection("server"), Connection("server")
+    path's calls: the same chunks, events and offsets (compressed alike under permessage-deflate), and a
+    ``frame`` that holds the very payload sent (which the capture shares with the message record)."""
+    def connection() -> Connection:
+        return Connection("server", deflate=PerMessageDeflate(DeflateParams(), "server") if deflate else None)
+
+    quick, general = connection(), connection()
     for message in messages:
         chunks = quick.send_message(message)
         payload = message.encode() if isinstance(message, str) else message
@@ -970,8 +981,10 @@ def test_a_server_message_in_one_frame_is_sent_as_the_general_path_sends_it(mess
         assert chunks == want and quick.last_sent == general.last_sent
         (sent,) = quick.last_sent
         assert sent.offset == general.last_sent[0].offset and sent.size == sum(map(len, want))
-        assert sent.frame == Frame(Opcode.TEXT if isinstance(message, str) else Opcode.BINARY, payload)
-        if type(message) is bytes:
+        assert sent.frame == general.last_sent[0].frame
+        if not sent.frame.rsv1:
+            assert sent.frame == Frame(Opcode.TEXT if isinstance(message, str) else Opcode.BINARY, payload)
+        if type(message) is bytes and not sent.frame.rsv1:
             assert sent.frame.payload is message
     assert quick.bytes_sent == general.bytes_sent
     # Once a close was sent, the general path says why nothing more can go.

@@ -9,12 +9,13 @@ is XORed straight into the payload, one pass over the bytes instead of two.
 
 Fresh memory is what is left on the peer's path: a capture keeps each payload, so
 the next one is memory the process never had, mapped in page by page (300-500 µs a
-MiB on a virtual machine) while the peer waits. So once a frame is whole its reads
-are kept, and when the connection has nothing else to do (``prepare``, called by
-the I/O layer after the reply went out) the next payload is made at the size of the
-last one: its fresh memory is mapped in while the peer is busy with the reply. Only
-then do the reads go, so that the next frame's reads take their memory, mapped in
-already. A frame of another size drops what was made ahead before making its own,
+MiB on a virtual machine) while the peer waits. So when the connection has nothing
+else to do (``prepare``, called by the I/O layer after the reply went out) the next
+payload is made at the size of the last one: its fresh memory is mapped in while
+the peer is busy with the reply. A frame's reads are kept until then, and go only
+after, so that the next frame's reads take their memory, mapped in already (kept
+only once ``prepare`` was called: without an I/O layer that calls it, nothing is
+held between frames). A frame of another size drops what was made ahead before making its own,
 so that its memory is taken again.
 
 Only with the C extension (``masking.c_unmask_into``): a payload is a new ``bytes``
@@ -42,14 +43,18 @@ class Unmasking:
     is None between frames. ``prepare`` is work for idle time in between.
     """
 
-    __slots__ = ("header", "payload", "filled", "_key", "spent", "_ahead", "_size")
+    __slots__ = ("header", "payload", "filled", "_key", "spent", "_ahead", "_size", "_keeps")
 
     def __init__(self) -> None:
         self.payload: bytes | None = None
-        #: The last frame's reads, kept until ``prepare`` made the next payload (None: nothing to do).
+        #: The last frame's reads, kept until ``prepare`` made the next payload (None: nothing to do; an empty
+        #: list: ``prepare`` has work, no reads kept).
         self.spent: list[bytes] | None = None
         self._ahead: bytes | None = None  # the next payload, made by ``prepare``
         self._size = 0
+        # Reads are kept only once ``prepare`` was called: a connection whose I/O layer never calls it
+        # does not hold a frame's reads until the next one.
+        self._keeps = False
 
     def start(self, head: bytes | bytearray, size: int) -> None:
         """A new frame: its payload is the one made ahead if it is the right size, else a new one."""
@@ -75,13 +80,14 @@ class Unmasking:
         assert payload is not None
         self.payload = None
         self._size = len(payload)
-        self.spent = reads
+        self.spent = reads if self._keeps else []
         return payload
 
     def prepare(self) -> None:
         """Make the next payload, the size of the last, while nothing arrives; then let the last reads go."""
         if self.spent is None:
             return
+        self._keeps = True
         self._ahead, _ = new_bytes(self._size)  # type: ignore[misc]
         self.spent = None
 
