@@ -308,8 +308,8 @@ class Connection:
 
         After a large masked frame (``LARGE_FROM`` bytes on), the next one's payload is made now, the
         size of the last, so that its fresh memory is mapped in while the peer reads the reply rather
-        than while it waits for ours (see ``unmasking``). Until this is called, or the next frame
-        comes, the last frame's reads are kept; ``release_prepared`` lets both go.
+        than while it waits for ours (see ``unmasking``). Once this was called, a large frame's reads
+        are kept until the next call or the next frame; ``release_prepared`` lets both go.
         """
         unmasking = self._unmasking
         if unmasking is not None:
@@ -968,14 +968,23 @@ class Connection:
         else:
             payload, opcode = bytes(message), _BINARY
         n = len(payload)
-        if n < LARGE_FROM and fragment_size is None and compress is None and self.deflate is None \
-                and self._expect_mask and self.state is _OPEN and not self.observer:
+        if n < LARGE_FROM and fragment_size is None and compress is None and self._expect_mask \
+                and self.state is _OPEN and not self.observer:
             # The most common send, a server's message in one frame: what ``_send_payload`` would do,
-            # without the general path's calls. Its ``frame`` is made from ``raw`` when asked for.
-            raw = (bytes((FIN_MASK | opcode, n)) if n <= MAX_7BIT else frame_header(FIN_MASK | opcode, 0, n)) + payload
+            # without the general path's calls.
+            b0 = FIN_MASK | opcode
+            frame = None  # made from ``raw`` when asked for
+            deflate = self.deflate
+            if deflate is not None:
+                compressed = deflate.compress_if_smaller(payload)
+                if compressed is not None:
+                    payload, b0, n = compressed, b0 | RSV1_MASK, len(compressed)
+                # Made now: the server records the message sent from it.
+                frame = Frame._trusted(opcode, payload, True, compressed is not None, False, False, None)
+            raw = (bytes((b0, n)) if n <= MAX_7BIT else frame_header(b0, 0, n)) + payload
             offset = self._out_offset
             self._out_offset = offset + len(raw)
-            self.last_sent = [FrameSent(None, raw, offset, None, payload)]
+            self.last_sent = [FrameSent(frame, raw, offset, None, payload)]
             return [raw]
         return self._send_payload(opcode, payload, fragment_size, compress)
 
