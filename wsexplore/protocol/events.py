@@ -96,8 +96,8 @@ class FrameSent:
 
     A large unmasked frame goes out as two chunks, ``_header`` and the payload object itself, so that
     the payload is never copied behind its header (``Connection.send_message``); its ``raw`` is joined
-    on first access. A server's message of one frame below 256 KiB is sent as its raw bytes and
-    payload: its ``frame`` is made from them on first access. Treat instances as read-only.
+    on first access. A server's uncompressed message of one frame below 256 KiB is sent as its raw
+    bytes and payload: its ``frame`` is made from them on first access. Treat instances as read-only.
     """
 
     __slots__ = ("frame", "raw", "offset", "_header", "_payload")
@@ -108,7 +108,7 @@ class FrameSent:
             self.frame = frame
         elif raw is None or payload is None:
             raise ValueError("a FrameSent without its frame needs its raw bytes and its payload")
-        self._payload = payload  # the frame's payload, when ``frame`` is decoded from ``raw`` (set only then)
+        self._payload = payload  # the payload ``frame`` is made with from ``raw`` when first asked for
         self.offset = offset
         self._header = header  # set only when the frame was sent as header and payload
         if raw is not None:

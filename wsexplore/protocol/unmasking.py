@@ -13,10 +13,10 @@ MiB on a virtual machine) while the peer waits. So when the connection has nothi
 else to do (``prepare``, called by the I/O layer after the reply went out) the next
 payload is made at the size of the last one: its fresh memory is mapped in while
 the peer is busy with the reply. A frame's reads are kept until then, and go only
-after, so that the next frame's reads take their memory, mapped in already (kept
-only once ``prepare`` was called: without an I/O layer that calls it, nothing is
-held between frames). A frame of another size drops what was made ahead before making its own,
-so that its memory is taken again.
+after, so that the next frame's reads take their memory, mapped in already. (They
+are kept only once ``prepare`` was called: without an I/O layer that calls it,
+nothing is held between frames.) A frame of another size lets go of what was made
+ahead before making its own, so that its memory is taken again.
 
 Only with the C extension (``masking.c_unmask_into``): a payload is a new ``bytes``
 object written in place before anyone else sees it.
