@@ -40,8 +40,10 @@ MASK = b"\x37\xfa\x21\x3d"
 CHROMIUM_OFFER = "permessage-deflate; client_max_window_bits"
 HELLO = bytes.fromhex("c1 07 f2 48 cd c9 c9 07 00")
 HELLO_AGAIN = bytes.fromhex("c1 05 f2 00 11 00 00")
+# Two large ones (89 KB of text, 200 KiB of binary), then "Hello" referring back to what came before.
 MESSAGES: list[str | bytes] = ["Hello", "Hello", "", "é" * 500, b"\x00\x01" * 3000, "the quick brown fox " * 400,
-                               "Hello"]
+                               "".join(f"{i:05d} GET /item/{i % 97} 200 {i * 7 % 1000} ms\n" for i in range(3000)),
+                               bytes(range(256)) * 800, "Hello"]
 
 
 def upgrade(port: int, extensions: str | None) -> bytes:
