@@ -112,7 +112,7 @@ _RECEIVING = tuple(state for state in State if allows(state, Trigger.RECEIVE))
 # it is whole (one copy), rather than grown in a bytearray and copied out (three). Above the largest
 # need of a header still arriving, so that a frame gathered has its whole header in ``_buf``. From
 # ``LARGE_FROM`` bytes on, a masked frame's payload is also unmasked read by read as they arrive
-# (``unmasking``), and the reads are then let go instead of joined.
+# (``unmasking``), and the reads are never joined (kept only for ``prepare``, then let go).
 _GATHER_FROM = 1024
 
 # The fast path's unmasking (payloads of at most 64 KiB): the C function called straight, where it was
