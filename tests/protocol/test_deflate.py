@@ -29,6 +29,7 @@ from websockets.uri import parse_uri
 from wsexplore.display.html import render_html
 from wsexplore.protocol import handshake
 from wsexplore.protocol.buffers import LARGE_FROM
+from wsexplore.protocol import deflate
 from wsexplore.protocol.connection import Connection, InvalidState, State
 from wsexplore.protocol.deflate import (
     NAME,
@@ -597,18 +598,21 @@ def test_a_message_compression_would_grow_goes_uncompressed() -> None:
         assert [m.compressed for m in got] == [False, True, False, True]
 
 
-def test_after_an_uncompressed_message_the_stream_goes_on_with_a_fresh_window() -> None:
-    """With context takeover the compressor saw the message it then did not send: it starts afresh,
-    and the peer, whose window never held that message, inflates what follows all the same."""
+def test_after_an_uncompressed_message_the_stream_goes_on_with_the_window_before_it() -> None:
+    """With context takeover the compressor saw the message it then did not send: the next one is
+    deflated by a compressor primed with the window the peer holds, which never held that message,
+    so it still refers back to the text before, and the peer inflates it."""
     server, client = pair()
     text = "the quick brown fox jumps over the lazy dog " * 30
-    server.send_text(text)
-    second_before = len(server.send_text(text))  # refers to the first: a few bytes
-    server.send_binary(random.Random(2).randbytes(3000))  # compressed, then sent as it is
-    after = server.send_text(text)  # a fresh window: the text compresses on its own again
-    assert len(after) > second_before
-    got = messages(client.receive_data(after))
-    assert [m.data for m in got] == [text]
+    wire = server.send_text(text)
+    second = server.send_text(text)  # refers to the first: a few bytes
+    wire += second
+    wire += server.send_binary(random.Random(2).randbytes(3000))  # compressed, then sent as it is
+    assert not server.last_sent[0].frame.rsv1
+    after = server.send_text(text)
+    assert server.last_sent[0].frame.rsv1 and len(after) == len(second)
+    got = messages(client.receive_data(wire + after))
+    assert [m.data for m in got] == [text, text, random.Random(2).randbytes(3000), text]
 
 
 def test_a_large_message_whose_start_does_not_compress_is_not_compressed_and_the_context_stays() -> None:
@@ -632,7 +636,7 @@ def test_a_large_message_whose_start_does_not_compress_is_not_compressed_and_the
     assert not server.last_sent[0].frame.rsv1
     wire += server.send_binary(mixed, compress=True)  # compress=True compresses all the same
     assert server.last_sent[0].frame.rsv1 and len(server.last_sent[0].frame.payload) < 2 * 1024
-    # Below 32 KiB the whole message is deflated to find out (and the context is given up).
+    # Below 32 KiB the whole message is deflated to find out (then the window before it is primed).
     wire += server.send_binary(noise[:_LOOK_FROM - 1])
     assert not server.last_sent[0].frame.rsv1
     got = messages(client.receive_data(wire))
@@ -788,6 +792,84 @@ def test_any_split_gives_the_same_messages(texts: list[str], cuts: list[int], fr
     got += server.receive_data(wire[pos:])
     assert [m.data for m in messages(got)] == texts
     assert not [e for e in got if type(e) is ProtocolViolation]
+
+
+_WORDS = [b"alpha ", b"bravo ", b"charlie ", b"delta ", b"echo ", b"foxtrot ", b"golf ", b"hotel\n"]
+
+
+def _wordy(seed: int, size: int) -> bytes:
+    """``size`` bytes of repetitive text: it compresses, and refers back into earlier messages."""
+    rng = random.Random(seed)
+    return b"".join(rng.choices(_WORDS, k=size // 4 + 1))[:size]
+
+
+_MESSAGE = st.one_of(
+    st.binary(max_size=64),  # a few bytes: sent as they are, or compressed with compress=True
+    st.builds(_wordy, st.integers(0, 3), st.integers(0, 3000)),  # below FAST_FROM: the connection's zlib
+    st.builds(_wordy, st.integers(0, 3), st.integers(deflate.FAST_FROM - 2, 3 * deflate.FAST_FROM)),  # zlib-ng
+    st.builds(lambda seed, n: random.Random(seed).randbytes(n), st.integers(0, 3), st.integers(100, 6000)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(sends=st.lists(st.tuples(_MESSAGE, st.booleans()), min_size=1, max_size=10),
+       bits=st.integers(min_value=9, max_value=15), reset=st.booleans(), fast=st.booleans())
+def test_any_mix_of_sizes_inflates_as_one_stream(sends: list[tuple[bytes, bool]], bits: int, reset: bool,
+                                                 fast: bool) -> None:
+    """Messages of any size in any order, compressed when smaller or always: the peer's one inflater
+    (zlib, the window it agreed to, the tail appended) gets every compressed message back, whichever
+    compressor made it (the connection's zlib one, or zlib-ng's made for a large message and primed
+    with the window), and whatever went uncompressed in between."""
+    with pytest.MonkeyPatch.context() as patch:
+        if not fast:
+            patch.setattr(deflate, "_zlib_ng", None)  # a platform without zlib-ng's wheel
+        ours = PerMessageDeflate(DeflateParams(server_no_context_takeover=reset, server_max_window_bits=bits))
+        peer = zlib.decompressobj(-bits)
+        for data, always in sends:
+            out = ours.compress(data) if always else ours.compress_if_smaller(data)
+            if out is None:
+                assert not always
+                continue
+            if reset:
+                peer = zlib.decompressobj(-bits)
+            assert peer.decompress(out + deflate.TAIL) == data
+
+
+def test_large_messages_are_deflated_by_zlib_ng_primed_with_the_window() -> None:
+    """From FAST_FROM bytes on the output is zlib-ng's, with the connection's settings, primed with the
+    window the peer holds: a message that repeats the end of the one before refers back to it."""
+    assert deflate._zlib_ng is not None, "zlib-ng is a dependency: large messages deflate with it"
+    from zlib_ng import zlib_ng
+
+    first = _wordy(1, 3 * deflate.FAST_FROM)
+    ours = PerMessageDeflate(DeflateParams(server_max_window_bits=12), mem_level=5)
+    out = ours.compress(first)
+    c = zlib_ng.compressobj(-1, zlib.DEFLATED, -12, 5)
+    assert out == (c.compress(first) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    c = zlib.compressobj(-1, zlib.DEFLATED, -12, 5)
+    assert out != (c.compress(first) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]  # so the line above says which
+    # The next messages, small (zlib) and large (zlib-ng), repeat the end of the one before: a few bytes.
+    small = first[-1000:]
+    again = ours.compress(small)
+    assert len(again) < 20
+    large = (first[-1500:] * 3)[: deflate.FAST_FROM]
+    alone = PerMessageDeflate(DeflateParams(server_max_window_bits=12), mem_level=5).compress(large)
+    primed = ours.compress(large)
+    assert len(primed) < len(alone) / 2
+    peer = zlib.decompressobj(-12)
+    wire = [out, again, primed, ours.compress(first[-2000:])]
+    assert [peer.decompress(x + deflate.TAIL) for x in wire] == [first, small, large, first[-2000:]]
+
+
+def test_the_window_kept_between_messages_is_bounded() -> None:
+    """What a connection keeps to prime the next compressor: the last bytes sent, not whole messages."""
+    ours = PerMessageDeflate(DeflateParams(server_max_window_bits=10))
+    big = _wordy(2, 100_000)
+    ours.compress(big)
+    assert ours._recent == [big[-1024:]] and ours._recent[0] is not big
+    for i in range(50):
+        ours.compress(_wordy(i, 300))
+    assert sum(map(len, ours._recent)) < 2 * 1024 and ours._window() == b"".join(ours._recent)[-1024:]
 
 
 @settings(max_examples=100, deadline=None)
