@@ -835,6 +835,55 @@ def test_any_mix_of_sizes_inflates_as_one_stream(sends: list[tuple[bytes, bool]]
             assert peer.decompress(out + deflate.TAIL) == data
 
 
+def _outcome(events: list) -> tuple:
+    """What a reader makes of a message: its data and compressed size, or the rule broken and where."""
+    found = [e for e in events if type(e) is ProtocolViolation]
+    if found:
+        err = found[0].error
+        return type(err), err.close_code, err.bit_offset, err.field
+    return tuple((m.opcode, m.data, m.compressed_size) for m in messages(events))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.one_of(st.binary(max_size=400), st.builds(_wordy, st.integers(0, 3), st.integers(0, 2000)),
+                      st.builds(lambda t: t.encode(), st.text(max_size=200))),
+       text=st.booleans(), damage=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=2),
+       limit=st.integers(2, 3000), before=st.booleans())
+def test_a_compressed_message_in_one_frame(data: bytes, text: bool, damage: list, limit: int, before: bool) -> None:
+    """A compressed message in one frame (the receive loop's fast path, at the start of a read or after
+    another message): inflated whole under the limit, then its text checked, as RFC 7692 and RFC 6455
+    say, whatever its bytes: the message, or the first rule broken (1009 for a payload longer than the
+    limit, at the length; 1002 for bad deflate data, 1009 past the limit once inflated, 1007 for text
+    that is not UTF-8 once inflated, at the payload's first bit)."""
+    payload = bytearray(deflate_message(data))
+    for at, value in damage:
+        if payload:
+            payload[at % len(payload)] = value
+    opcode = Opcode.TEXT if text else Opcode.BINARY
+    frame = Frame(opcode, bytes(payload), rsv1=True, mask_key=KEY).encode()
+    first = Frame(Opcode.TEXT, b"hi", mask_key=KEY).encode() if before else b""
+    server = Connection("server", deflate=PerMessageDeflate(DeflateParams(), "server"), max_message_size=limit)
+    events = server.receive_data(first + frame)
+    # What the rules give, worked out from the payload alone.
+    hl = len(frame) - len(payload)
+    expected: tuple
+    try:
+        if len(payload) > limit:  # judged from the header, before inflating (fail fast)
+            raise MessageTooBig("", field="Payload length", bit_offset=9)
+        inflated = inflate_message(bytes(payload), max_size=limit)
+        message = inflated.decode() if text else inflated
+        expected = (*(((Opcode.TEXT, "hi", None),) if before else ()), (opcode, message, len(payload)))
+    except (CompressionError, MessageTooBig) as exc:
+        expected = (type(exc), exc.close_code, exc.bit_offset if exc.bit_offset == 9 else hl * 8, exc.field)
+    except UnicodeDecodeError:
+        expected = (InvalidUTF8, 1007, hl * 8, "Payload")
+    if before and len(expected) == 4:
+        assert messages(events)[0].data == "hi"  # the message before the bad frame is reported
+    assert _outcome(events) == expected
+    if len(expected) == 4:
+        assert server.state in (State.CLOSING, State.CLOSED)
+
+
 def test_large_messages_are_deflated_by_zlib_ng_primed_with_the_window() -> None:
     """From FAST_FROM bytes on the output is zlib-ng's, with the connection's settings, primed with the
     window the peer holds: a message that repeats the end of the one before refers back to it."""

@@ -442,6 +442,7 @@ class Connection:
             # The same for 16-bit lengths (126-65535).
             fast16_limit = min(0xFFFF, frame_limit, message_limit)
         in_message = self._msg_opcode is not None  # refreshed after every frame of the general path
+        rsv1 = self._rsv1_compressed  # RSV1 under permessage-deflate: a compressed message; else 0
         # Only the frame at position 0 can have been partly validated as it arrived
         # (see _check_partial); it takes the general path.
         partly_fed = self._partial_fed
@@ -456,6 +457,15 @@ class Connection:
                   and n - pos >= 4):
                 length = (buf[pos + 2] << 8) | buf[pos + 3]
                 h = hl16 if 126 <= length <= fast16_limit else 0  # else the general path says what is wrong
+            elif kind == rules_pass and rsv1 and (b0 == fin_text | rsv1 or b0 == fin_binary | rsv1):
+                # A compressed message in one frame: as above, then inflated in ``_whole_compressed``.
+                if length < fast_limit:
+                    h = hl
+                elif length == 126 and n - pos >= 4:
+                    length = (buf[pos + 2] << 8) | buf[pos + 3]
+                    h = hl16 if 126 <= length <= fast16_limit else 0
+                else:
+                    h = 0
             else:
                 h = 0
             if h and not in_message and (pos or not partly_fed):
@@ -475,7 +485,10 @@ class Connection:
                     payload = unmask(raw, h, length)
                 offset = base + pos
                 pos = end
-                if b0 == fin_text:
+                if b0 & rsv1:
+                    if not self._whole_compressed(raw, payload, offset, h, b0 & OPCODE_MASK, events, buf, pos):
+                        return -1
+                elif b0 == fin_text:
                     try:
                         text = payload.decode()
                     except UnicodeDecodeError as exc:
@@ -651,22 +664,57 @@ class Connection:
             self._msg_parts = []
             self._decoder = _Utf8Decoder() if opcode == _TEXT else None
 
+    def _whole_compressed(self, raw: bytes, payload: bytes, offset: int, hl: int, opcode: int,
+                          events: list[Event], buf: bytes, end: int) -> bool:
+        """A compressed message in one frame, from ``_read_frames``' fast path: the events ``_read_frame``
+        would give, inflated under the size limit and its text checked whole. False once it failed the
+        connection (the violation reported, the message left in progress as the general path leaves it)."""
+        err: ProtocolError | None
+        data: bytes | str
+        try:
+            data = self.deflate.inflate(payload, max_size=self.max_message_size)  # type: ignore[union-attr]
+        except ProtocolError as exc:
+            err = self._inflate_error(exc, hl)
+        else:
+            if opcode != _TEXT:
+                events.append(FrameReceived(raw, offset, payload))
+                events.append(MessageReceived(_BINARY, data, 1, len(payload)))
+                return True
+            try:
+                data = data.decode()
+            except UnicodeDecodeError as exc:
+                err = utf8_error(exc, 0, what="text (once inflated)")
+                err.bit_offset = hl * 8  # the bad byte is in the inflated data, not on the wire
+            else:
+                events.append(FrameReceived(raw, offset, payload))
+                events.append(MessageReceived(_TEXT, data, 1, len(payload)))
+                return True
+        self._start_message(opcode, True, 0)
+        self._msg_frames, self._msg_size = 1, len(payload)
+        self._consume(end, buf)
+        self._fail(err, raw, offset, events)
+        return False
+
+    def _inflate_error(self, exc: ProtocolError, hl: int) -> ProtocolError:
+        """What a frame whose payload does not inflate, or inflates past the limit, breaks."""
+        if isinstance(exc, MessageTooBig):
+            return MessageTooBig(
+                f"compressed message inflates past max_message_size={self.max_message_size}"
+                " (stopped while inflating)",
+                field="Payload", bit_offset=hl * 8, rfc="RFC 7692 section 8",
+            )
+        if exc.bit_offset is None:
+            exc.bit_offset = hl * 8
+        return exc
+
     def _add_inflated(self, payload: bytes, first: bool, fin: bool, hl: int) -> ProtocolError | None:
         """A frame of a compressed message: inflate it under the size limit, then check its text."""
         assert self.deflate is not None
         before = self._inflated
         try:
             data = self.deflate.inflate(payload, first=first, fin=fin, max_size=self.max_message_size - before)
-        except MessageTooBig:
-            return MessageTooBig(
-                f"compressed message inflates past max_message_size={self.max_message_size}"
-                " (stopped while inflating)",
-                field="Payload", bit_offset=hl * 8, rfc="RFC 7692 section 8",
-            )
-        except ProtocolError as err:
-            if err.bit_offset is None:
-                err.bit_offset = hl * 8
-            return err
+        except ProtocolError as exc:
+            return self._inflate_error(exc, hl)
         self._inflated = before + len(data)
         decoder = self._decoder
         if decoder is None:
