@@ -7,7 +7,7 @@ echo servers, each in its own process (the helpers of ``bench_echo.py``):
 * ``wsexplore``: our capturing ``Server(compression="deflate")``, with its
   defaults (``deflate.SERVER_DEFAULT``: ``server_max_window_bits=12;
   client_max_window_bits=12``, memLevel 5), the parameters websockets' server
-  picks, so that both do the same compression work;
+  picks, so that both compress with the same settings;
 * ``wsexplore 15-bit``: our ``Server`` with no limits (32 KiB windows, zlib's
   default memLevel 8), the best ratio at six times the memory;
 * ``websockets``: ``serve(echo, compression="deflate")``.

@@ -420,7 +420,9 @@ class Connection:
         7-bit or 16-bit length, masked as this side requires, while no message is in
         progress: its first two bytes show it breaks no header rule (a 16-bit length
         must also be minimal, 126 or more, section 5.2, and within the limits), so it
-        is unmasked and reported right here. Any other frame goes through ``_read_frame``.
+        is unmasked and reported right here. Under permessage-deflate the same goes for
+        a whole compressed message (RSV1), inflated by ``_whole_compressed``. Any other
+        frame goes through ``_read_frame``.
 
         The keyword arguments are constants, never passed: defaults are bound once, where names
         assigned here would cost a look-up at every call (most calls read one frame or two).
