@@ -919,6 +919,15 @@ def test_the_window_kept_between_messages_is_bounded() -> None:
     for i in range(50):
         ours.compress(_wordy(i, 300))
     assert sum(map(len, ours._recent)) < 2 * 1024 and ours._window() == b"".join(ours._recent)[-1024:]
+    # A buffer given to compress and changed afterwards does not change what the next message refers to.
+    ours, peer = PerMessageDeflate(DeflateParams(server_max_window_bits=10)), zlib.decompressobj(-10)
+    buffer = bytearray(_wordy(7, 300))
+    wire = [ours.compress(buffer)]
+    sent = bytes(buffer)
+    buffer[:] = _wordy(8, 300)
+    large = (bytes(buffer) * 20)[: deflate.FAST_FROM]  # deflated by a compressor primed with the window
+    wire.append(ours.compress(large))
+    assert [peer.decompress(w + deflate.TAIL) for w in wire] == [sent, large]
 
 
 @settings(max_examples=100, deadline=None)

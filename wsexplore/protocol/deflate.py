@@ -573,6 +573,8 @@ class PerMessageDeflate:
         """``data`` went compressed: it is now the newest part of the peer's window."""
         if self.compress_reset:
             return
+        if type(data) is not bytes:  # held for later: a buffer changed meanwhile must not change the window
+            data = bytes(data)
         size = 1 << self.compress_bits
         if len(data) >= size:  # the window is this message's end: a copy, not the whole message held
             self._recent = [data[-size:]]
