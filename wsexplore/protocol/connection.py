@@ -445,6 +445,7 @@ class Connection:
             fast16_limit = min(0xFFFF, frame_limit, message_limit)
         in_message = self._msg_opcode is not None  # refreshed after every frame of the general path
         rsv1 = self._rsv1_compressed  # RSV1 under permessage-deflate: a compressed message; else 0
+        plain = ~rsv1  # a first byte without it
         # Only the frame at position 0 can have been partly validated as it arrived
         # (see _check_partial); it takes the general path.
         partly_fed = self._partial_fed
@@ -455,17 +456,14 @@ class Connection:
             kind = kinds[(b0 << 8) | b1]
             if kind == whole_message and length < fast_limit:
                 h = hl
-            elif (kind == rules_pass and length == 126 and (b0 == fin_text or b0 == fin_binary)
-                  and n - pos >= 4):
-                length = (buf[pos + 2] << 8) | buf[pos + 3]
-                h = hl16 if 126 <= length <= fast16_limit else 0  # else the general path says what is wrong
-            elif kind == rules_pass and rsv1 and (b0 == fin_text | rsv1 or b0 == fin_binary | rsv1):
-                # A compressed message in one frame: as above, then inflated in ``_whole_compressed``.
+            elif kind == rules_pass and ((b0 & plain) == fin_text or (b0 & plain) == fin_binary):
+                # A whole message with a 16-bit length, or a compressed one (RSV1, inflated in
+                # ``_whole_compressed``) with either length: an uncompressed 7-bit one is whole_message.
                 if length < fast_limit:
                     h = hl
                 elif length == 126 and n - pos >= 4:
                     length = (buf[pos + 2] << 8) | buf[pos + 3]
-                    h = hl16 if 126 <= length <= fast16_limit else 0
+                    h = hl16 if 126 <= length <= fast16_limit else 0  # else the general path says what is wrong
                 else:
                     h = 0
             else:
@@ -671,26 +669,21 @@ class Connection:
         """A compressed message in one frame, from ``_read_frames``' fast path: the events ``_read_frame``
         would give, inflated under the size limit and its text checked whole. False once it failed the
         connection (the violation reported, the message left in progress as the general path leaves it)."""
-        err: ProtocolError | None
+        err: ProtocolError | None = None
         data: bytes | str
         try:
             data = self.deflate.inflate(payload, max_size=self.max_message_size)  # type: ignore[union-attr]
+            if opcode == _TEXT:
+                data = data.decode()
         except ProtocolError as exc:
             err = self._inflate_error(exc, hl)
-        else:
-            if opcode != _TEXT:
-                events.append(FrameReceived(raw, offset, payload))
-                events.append(MessageReceived(_BINARY, data, 1, len(payload)))
-                return True
-            try:
-                data = data.decode()
-            except UnicodeDecodeError as exc:
-                err = utf8_error(exc, 0, what="text (once inflated)")
-                err.bit_offset = hl * 8  # the bad byte is in the inflated data, not on the wire
-            else:
-                events.append(FrameReceived(raw, offset, payload))
-                events.append(MessageReceived(_TEXT, data, 1, len(payload)))
-                return True
+        except UnicodeDecodeError as exc:
+            err = utf8_error(exc, 0, what="text (once inflated)")
+            err.bit_offset = hl * 8  # the bad byte is in the inflated data, not on the wire
+        if err is None:
+            events.append(FrameReceived(raw, offset, payload))
+            events.append(MessageReceived(_TEXT if opcode == _TEXT else _BINARY, data, 1, len(payload)))
+            return True
         self._start_message(opcode, True, 0)
         self._msg_frames, self._msg_size = 1, len(payload)
         self._consume(end, buf)

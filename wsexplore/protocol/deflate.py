@@ -495,6 +495,11 @@ def _compressor(bits: int, level: int, mem_level: int, window: bytes = b"", fast
     return lib.compressobj(level, zlib.DEFLATED, -bits, mem_level)
 
 
+def _deflated(c: Any, data: bytes) -> bytes:
+    """``data`` through compressor ``c`` with a sync flush, without its ``00 00 ff ff`` (section 7.2.1)."""
+    return (c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+
 class PerMessageDeflate:
     """One side's compression state on a connection (RFC 7692 section 7.2).
 
@@ -560,14 +565,13 @@ class PerMessageDeflate:
         if len(data) >= FAST_FROM and _zlib_ng is not None:
             c = _compressor(self.compress_bits, self.level, self.mem_level, b"" if reset else self._window(), True)
             self._compressor = None
-            return (c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
-        c = self._compressor
-        if c is None or reset:
-            c = _compressor(self.compress_bits, self.level, self.mem_level, b"" if reset else self._window())
-            if not reset:
-                self._compressor = c
-        out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
-        return out[:-4]
+        else:
+            c = self._compressor
+            if c is None or reset:
+                c = _compressor(self.compress_bits, self.level, self.mem_level, b"" if reset else self._window())
+                if not reset:
+                    self._compressor = c
+        return _deflated(c, data)
 
     def _sent(self, data: bytes) -> None:
         """``data`` went compressed: it is now the newest part of the peer's window."""
@@ -694,8 +698,7 @@ def deflate_message(data: bytes, *, window_bits: int = 15, level: int = zlib.Z_D
     """``data`` deflated as the first message of a connection (no earlier context), tail stripped."""
     if not 9 <= window_bits <= 15:
         raise ValueError("window_bits must be 9 to 15 for compression")
-    c = _compressor(window_bits, level, 8)
-    return (c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    return _deflated(_compressor(window_bits, level, 8), data)
 
 
 def inflate_message(payload: bytes, *, max_size: int | None = None, window_bits: int = 15) -> bytes:
